@@ -1,0 +1,338 @@
+"""`batos`: the command line of a BAT OS home.
+
+Every command takes `--home DIR` (default `$BATOS_HOME`, then `./var`). Commands that need the
+Living Image connect to the home's ZEO server and say so in one line when none answers. Bad
+input — a missing path, a foreign or corrupt data directory, malformed JSON — is one clear line
+on stderr and a non-zero exit, with nothing written.
+"""
+import argparse
+import json
+import logging
+import sys
+
+from kernel import image as image_module
+from kernel import paths
+from kernel.errors import BatosError, ServerUnavailable, SlotError
+from kernel.guardian import AuditRejected
+from kernel.home import Home, default_home_path, format_address
+from kernel.uvm import UvmObject
+
+log = logging.getLogger(__name__)
+
+CLI_USER = "batos-cli"
+
+
+class UsageError(BatosError):
+    """The command line itself is wrong (bad JSON, bad option value). Final."""
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def plain(value, depth=0):
+    """A JSON-ready rendering of a slot value: objects by label, BTrees by size."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, UvmObject):
+        return {"object": value.label}
+    if depth > 8:
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return [plain(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if hasattr(value, "value") and type(value).__name__ == "Length":
+        return {"counter": value()}
+    if type(value).__module__.startswith("BTrees."):
+        return {"btree": type(value).__name__, "items": len(value)}
+    return repr(value)
+
+
+def short(value, width=72):
+    """One line of at most `width` characters for human output."""
+    text = json.dumps(plain(value), ensure_ascii=False)
+    text = text.replace("\\n", " ")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def describe_object(obj):
+    """Everything `inspect` shows about one object, as plain data."""
+    description = obj.describe()
+    description["slots"] = {k: plain(v) for k, v in sorted(description["slots"].items())}
+    if obj._p_oid is not None:
+        description["oid"] = f"{int.from_bytes(obj._p_oid, 'big'):#x}"
+    return description
+
+
+def print_object(description, out):
+    """Human rendering of `describe_object`."""
+    print(f"{description['label']}  (oid {description.get('oid', '-')})", file=out)
+    print(f"  parents: {', '.join(description['parents']) or '(none)'}", file=out)
+    print("  slots:" if description["slots"] else "  slots: (none)", file=out)
+    for name, value in description["slots"].items():
+        print(f"    {name} = {short(value, 64)}", file=out)
+    print("  methods:" if description["methods"] else "  methods: (none)", file=out)
+    for selector, method in description["methods"].items():
+        if method["kind"] == "primitive":
+            print(f"    {selector}  (primitive) {method['doc']}", file=out)
+            continue
+        prov = method["provenance"]
+        verdict = "ok" if prov.get("audit", {}).get("ok") else "REJECTED"
+        print(f"    {selector}  by {prov.get('author')} at {prov.get('created')}, audit "
+              f"{verdict}, {method['versions']} version(s)", file=out)
+        for line in method["source"].rstrip().splitlines():
+            print(f"      | {line}", file=out)
+
+
+def emit(data, as_json, render, out=sys.stdout):
+    """Print `data` as one JSON document or with `render`."""
+    if as_json:
+        json.dump(data, out, ensure_ascii=False, indent=2, default=repr)
+        out.write("\n")
+    else:
+        render(data, out)
+
+
+# -- input -------------------------------------------------------------------------------------
+
+def parse_json(text, what):
+    """Parse a JSON value given on the command line, or a `UsageError` naming `what`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON ({exc.msg} at column {exc.colno}): "
+                         f"{text!r}") from None
+
+
+def parse_slots(text):
+    """`--slots` must be a JSON object of valid slot names."""
+    slots = parse_json(text, "--slots")
+    if not isinstance(slots, dict):
+        raise UsageError(f"--slots must be a JSON object, not {type(slots).__name__}")
+    from kernel.uvm import check_slot_name
+    for name in slots:
+        check_slot_name(name)
+    return slots
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def open_image(home):
+    """Connect to the home's ZEO server, or a one-line `ServerUnavailable`."""
+    try:
+        return image_module.connect(home.zeo_address, personas=home.personas,
+                                    wait_timeout=home.zeo_wait_timeout,
+                                    client_label=f"batos-cli@{home.path}")
+    except ServerUnavailable as exc:
+        raise ServerUnavailable(f"{exc} for home {home.path}; start it with: "
+                                f"python -m zeo_server --home {home.path}") from None
+
+
+def with_image(home, fn):
+    """Run `fn(image)` on an open image and close it afterwards."""
+    image = open_image(home)
+    try:
+        return fn(image)
+    finally:
+        image.close()
+
+
+def cmd_init(args):
+    home = Home.init(args.home, args.zeo_address)
+    print(f"initialised {home.path}; ZEO address {format_address(home.zeo_address)}")
+    print(f"start its server with: python -m zeo_server --home {home.path}")
+
+
+def cmd_new(args):
+    slots = parse_slots(args.slots)
+    home = Home.open(args.home)
+
+    def create(lobby):
+        parent, name = paths.parent_and_name(lobby, args.path)
+        if name in parent.slot_names():
+            raise SlotError(f"{args.path} already exists")
+        proto = paths.resolve(lobby, args.proto)
+        obj = proto.clone(**slots)
+        obj._label = ".".join(paths.split(args.path))
+        setattr(parent, name, obj)
+        return describe_object(obj)
+
+    description = with_image(home, lambda image: image.run(
+        create, note=f"new {args.path} from {args.proto}", user=CLI_USER))
+    emit(description, args.json, print_object)
+
+
+def cmd_inspect(args):
+    home = Home.open(args.home)
+
+    def look(lobby):
+        return describe_object(paths.resolve(lobby, args.path))
+
+    emit(with_image(home, lambda image: image.run(look)), args.json, print_object)
+
+
+def cmd_define(args):
+    home = Home.open(args.home)
+    if args.file:
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                source = handle.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    else:
+        source = args.source
+
+    def define(lobby):
+        method = paths.resolve(lobby, args.path).define(args.selector, source, author=CLI_USER)
+        return method.describe()
+
+    result = with_image(home, lambda image: image.run(
+        define, note=f"define {args.path}.{args.selector}", user=CLI_USER))
+    emit(result, args.json, lambda d, out: print(
+        f"defined {args.path}.{args.selector} (audit ok)", file=out))
+
+
+def cmd_send(args):
+    values = [parse_json(arg, f"argument {i}") for i, arg in enumerate(args.args, 1)]
+    home = Home.open(args.home)
+
+    def send(lobby):
+        return plain(paths.resolve(lobby, args.path).send(args.selector, *values))
+
+    result = with_image(home, lambda image: image.run(
+        send, note=f"send {args.path} {args.selector}", user=CLI_USER))
+    emit({"result": result, "learned": False, "source": None, "attempts": 0}, args.json,
+         lambda d, out: print(json.dumps(d["result"], ensure_ascii=False), file=out))
+
+
+def cmd_log(args):
+    home = Home.open(args.home)
+    entries = with_image(home, lambda image: image.history(args.limit))
+
+    def render(rows, out):
+        import datetime
+        for row in rows:
+            when = datetime.datetime.fromtimestamp(row["time"]).isoformat(" ", "seconds")
+            print(f"{when}  {row['user'] or '-':<12}  {row['note']}", file=out)
+
+    emit(entries, args.json, render)
+
+
+def cmd_pack(args):
+    home = Home.open(args.home)
+    with_image(home, lambda image: image.pack(days=args.days))
+    print(f"packed {home.image_path} (kept {args.days:g} day(s) of history)")
+
+
+def cmd_check(args):
+    from zeo_server import maintenance
+    home = Home.open(args.home)
+    if not home.image_path.exists():
+        raise BatosError(f"{home.image_path} does not exist yet: the image has never been served")
+    report = maintenance.check(home.image_path)
+    if not report.ok:
+        for problem in report.problems:
+            print(problem, file=sys.stderr)
+        raise BatosError(f"{home.image_path} is damaged ({len(report.problems)} problem(s))")
+    print(f"{home.image_path}: ok")
+
+
+def cmd_awaken(args):
+    """The main job for now: a fresh home, its ZEO server, genesis, the lobby and personas."""
+    from zeo_server import launcher
+    try:
+        home = Home.open(args.home)
+    except BatosError:
+        home = Home.init(args.home)
+        print(f"initialised {home.path}")
+    address, stop, _process = launcher.start(home)
+    print(f"ZEO server serving {home.image_path} at {format_address(address)}")
+    try:
+        image = open_image(home)
+        try:
+            print("genesis: the image has awakened" if image.awakened
+                  else "the image was already awake")
+
+            def show(lobby):
+                objects = [describe_object(lobby)]
+                for name in sorted(lobby.personas.slot_names()):
+                    objects.append(describe_object(getattr(lobby.personas, name)))
+                return objects
+
+            for description in image.run(show):
+                print()
+                print_object(description, sys.stdout)
+            print()
+            for row in image.history(5):
+                print(f"history: {row['user'] or '-'}: {row['note']}")
+        finally:
+            image.close()
+    finally:
+        stop()
+    print(f"\nZEO server stopped. Serve this image again with: "
+          f"python -m zeo_server --home {home.path}")
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+def build_parser():
+    """The `batos` argument parser with one sub-command per operation."""
+    parser = argparse.ArgumentParser(prog="batos", description="BAT OS: the living image.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=None,
+                        help="data directory (default: $BATOS_HOME, then ./var)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, handler, help_text):
+        command = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    command = add("init", cmd_init, "create a data directory with its own configuration")
+    command.add_argument("--zeo-address", help="HOST:PORT (default: a free loopback port)")
+    add("awaken", cmd_awaken, "serve a home, awaken its image and show the lobby and personas")
+    command = add("new", cmd_new, "create an object at PATH as a clone of --proto")
+    command.add_argument("path")
+    command.add_argument("--proto", default="traits", help="prototype path (default: traits)")
+    command.add_argument("--slots", default="{}", help="JSON object of slot values")
+    command.add_argument("--json", action="store_true")
+    command = add("inspect", cmd_inspect, "show an object's slots, parents and methods")
+    command.add_argument("path")
+    command.add_argument("--json", action="store_true")
+    command = add("define", cmd_define, "audit and install a method on the object at PATH")
+    command.add_argument("path")
+    command.add_argument("selector")
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", help="the method's source text")
+    source.add_argument("--file", help="a file holding the method's source")
+    command.add_argument("--json", action="store_true")
+    command = add("send", cmd_send, "send a message to the object at PATH")
+    command.add_argument("path")
+    command.add_argument("selector")
+    command.add_argument("args", nargs="*", metavar="ARG", help="arguments as JSON values")
+    command.add_argument("--json", action="store_true")
+    command = add("log", cmd_log, "the image's history: time, user and note of each transaction")
+    command.add_argument("--limit", type=int, default=100)
+    command.add_argument("--json", action="store_true")
+    command = add("pack", cmd_pack, "drop old history from the image (through the server)")
+    command.add_argument("--days", type=float, default=0.0)
+    add("check", cmd_check, "check the image file's consistency (fstest and fsrefs)")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of `batos`: configure logging, run one command, map errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.home = args.home or str(default_home_path())
+    try:
+        args.handler(args)
+    except (BatosError, AuditRejected) as exc:
+        print(f"batos: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    except KeyboardInterrupt:
+        print("batos: interrupted", file=sys.stderr)
+        return 130
+    return 0

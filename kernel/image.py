@@ -1,0 +1,161 @@
+"""The Living Image from a client's side: connect to ZEO, run transactions, retry the transient.
+
+`connect(address)` opens a ZEO `ClientStorage` (with `server_sync`, so a retry always sees
+the state that made it fail) and a ZODB `DB`, awakening the image on first contact
+(`genesis.ensure_awake`). `Image.transaction()` gives each caller its own connection and
+transaction manager — never a shared thread-local transaction — and commits with a note and
+user recorded in the image's history. `Image.run(fn)` retries `fn(lobby)` on transient errors
+(`ConflictError`, disconnects) with jittered exponential backoff and counts the retries.
+"""
+import contextlib
+import logging
+import random
+import socket
+import time
+
+import transaction
+import ZODB
+from transaction.interfaces import TransientError
+from ZEO.ClientStorage import ClientStorage
+from ZEO.Exceptions import ClientDisconnected
+from ZODB.POSException import ConflictError
+
+from kernel import genesis
+from kernel.errors import BatosError, RetriesExhausted, ServerUnavailable
+from kernel.home import CONF_DIR, CONFIG_NAME, format_address, personas_from, read_toml
+
+log = logging.getLogger(__name__)
+
+
+def is_transient(exc):
+    """True when trying the same transaction again may succeed."""
+    return isinstance(exc, TransientError) or (isinstance(exc, BatosError) and exc.transient)
+
+
+class Image:
+    """A process's handle on the Living Image: one ZODB DB over one ZEO client storage."""
+
+    def __init__(self, db, address, attempts=10, backoff=(0.01, 1.0)):
+        self.db = db
+        self.address = address
+        self.attempts = attempts
+        self.backoff = backoff
+        self.retries = 0
+        self.awakened = False
+
+    @contextlib.contextmanager
+    def transaction(self, note=None, user=None):
+        """Yield the lobby in a fresh transaction; commit on exit with `note` and `user`.
+
+        Any exception aborts the transaction — nothing of it becomes visible — and propagates.
+        """
+        manager = transaction.TransactionManager()
+        connection = self.db.open(transaction_manager=manager)
+        try:
+            txn = manager.begin()
+            lobby = genesis.lobby_of(connection)
+            if lobby is None:
+                raise BatosError("the image has no lobby: it was never awakened")
+            yield lobby
+            if note:
+                txn.note(note)
+            if user:
+                txn.user = user
+            manager.commit()
+        except BaseException:
+            manager.abort()
+            raise
+        finally:
+            connection.close()
+
+    def run(self, fn, note=None, user=None, attempts=None):
+        """Call `fn(lobby)` in a transaction, retrying on transient errors; return its result."""
+        attempts = attempts or self.attempts
+        delay, ceiling = self.backoff
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction(note=note, user=user) as lobby:
+                    result = fn(lobby)
+                return result
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if attempt == attempts:
+                    raise RetriesExhausted(
+                        f"gave up after {attempts} attempts: {type(exc).__name__}: {exc}"
+                    ) from exc
+                self.retries += 1
+                log.info("transient %s on attempt %d of %r; retrying",
+                         type(exc).__name__, attempt, note)
+                time.sleep(random.uniform(delay / 2, delay))
+                delay = min(delay * 2, ceiling)
+        raise AssertionError("unreachable")
+
+    def history(self, limit=100):
+        """The newest `limit` transactions: time, user and note of each, newest first."""
+        return [{"tid": entry["id"].hex(), "time": entry["time"],
+                 "user": _text(entry.get("user_name")),
+                 "note": _text(entry.get("description"))}
+                for entry in self.db.undoLog(0, limit)]
+
+    def pack(self, days=0):
+        """Remove history older than `days` days (0: keep only current state) on the server."""
+        self.db.pack(days=days)
+
+    def close(self):
+        """Close the database and its connection to the server."""
+        self.db.close()
+
+
+def _text(value):
+    """Transaction metadata arrives as bytes from the storage; show it as text."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+
+
+def default_personas():
+    """The personas of the project's own `conf/batos.toml`, for images made without a home."""
+    path = CONF_DIR / CONFIG_NAME
+    return personas_from(read_toml(path, "configuration"), path)
+
+
+def probe(address, timeout=2.0):
+    """Raise `ServerUnavailable` at once when nothing accepts TCP connections at `address`."""
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ServerUnavailable(f"no ZEO server answers at {format_address(address)} "
+                                f"({exc.strerror or exc})") from None
+
+
+def connect(address, personas=None, wait_timeout=10.0, ssl=None, ssl_server_hostname=None,
+            client_label=None, attempts=10, backoff=(0.01, 1.0)):
+    """Open the image served at `address` (`(host, port)`); awaken it if it is empty."""
+    if isinstance(address, tuple):
+        probe(address)
+    personas = personas or default_personas()
+    for attempt in range(1, 11):
+        try:
+            storage = ClientStorage(address, server_sync=True, wait_timeout=wait_timeout,
+                                    ssl=ssl, ssl_server_hostname=ssl_server_hostname,
+                                    client_label=client_label)
+        except ClientDisconnected:
+            raise ServerUnavailable(f"no ZEO server answered at {address} within "
+                                    f"{wait_timeout:g} s") from None
+        try:
+            db = ZODB.DB(storage)
+        except ConflictError:
+            storage.close()  # another process created the root first; open again and load it
+            log.info("root creation raced another process (attempt %d); reconnecting", attempt)
+            continue
+        except BaseException:
+            storage.close()
+            raise
+        image = Image(db, address, attempts=attempts, backoff=backoff)
+        try:
+            image.awakened = genesis.ensure_awake(db, personas)
+        except BaseException:
+            image.close()
+            raise
+        return image
+    raise RetriesExhausted("could not open the image: the root kept conflicting")

@@ -1,0 +1,242 @@
+"""UvmObject: the one class of the Living Image's entities.
+
+An object is its *slots* (plain attributes whose names do not start with `_`), an ordered
+tuple of *parents* it delegates to (Io-style differential inheritance: `clone()` makes a new
+object whose only parent is the receiver), and its own *methods* (selector → `Method` or
+`Primitive`). Slots live in the instance's own `__dict__`, so reading one costs a plain
+attribute read; only a miss reaches `__getattr__`, which walks the parents once, in order,
+cycle-safe.
+
+Names that start with `_` (`_p_*`, `_v_*`, dunders and the kernel's own `_parents`,
+`_methods`, `_label`) are never slots and never reach `_doesNotUnderstand`, so pickling and
+Python's protocols keep working.
+
+The Persistence Covenant: every method that changes state ends with `self._p_changed = True`.
+Assigning a slot marks the object changed already; the Covenant matters for in-place mutation.
+
+Two transactions that change *different* slots (or define different methods) of one object
+both commit: `_p_resolveConflict` merges the three states key by key on the ZEO server. The
+same slot changed to different values stays a `ConflictError`, and the loser retries.
+"""
+import keyword
+import logging
+
+import persistent
+from ZODB.POSException import ConflictError
+
+from kernel import methods
+from kernel.errors import MessageNotUnderstood, SlotError
+
+log = logging.getLogger(__name__)
+
+_ABSENT = object()
+
+
+class UvmObject(persistent.Persistent):
+    """An entity of the Living Image: slots, ordered parents and methods, all persistent."""
+
+    _parents = ()
+    _methods = None
+    _label = None
+
+    def __init__(self, *, parents=(), label=None, **slots):
+        if parents:
+            self.set_parents(parents)
+        if label is not None:
+            self._label = label
+        for name, value in slots.items():
+            setattr(self, name, value)
+
+    # -- slots -------------------------------------------------------------------------------
+
+    def __setattr__(self, name, value):
+        if not name.startswith("_"):
+            check_slot_name(name)
+        super().__setattr__(name, value)
+
+    def slot_names(self):
+        """The names of this object's own slots (not its parents')."""
+        self._p_activate()
+        return [name for name in self.__dict__ if not name.startswith("_")]
+
+    def slots(self):
+        """This object's own slots as a new dict."""
+        self._p_activate()
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    # -- parents and delegation -------------------------------------------------------------
+
+    @property
+    def parents(self):
+        """The ordered parents this object delegates to."""
+        return tuple(self._parents)
+
+    def set_parents(self, parents):
+        """Replace the parent list; every parent must be a UvmObject."""
+        parents = tuple(parents)
+        for parent in parents:
+            if not isinstance(parent, UvmObject):
+                raise SlotError(f"a parent must be a UvmObject, not {type(parent).__name__}")
+        self._parents = parents
+
+    def clone(self, **slots):
+        """A new object whose only parent is this one, with `slots` as its own slots."""
+        return UvmObject(parents=(self,), **slots)
+
+    def _lineage(self):
+        """This object, then its ancestors depth-first in parent order, each once."""
+        seen = set()
+        stack = [self]
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            obj._p_activate()
+            yield obj
+            stack.extend(reversed(obj.__dict__.get("_parents", ())))
+
+    def lookup(self, selector):
+        """Find `selector` along the lineage: `(holder, value, is_method)` or None."""
+        for obj in self._lineage():
+            state = obj.__dict__
+            if selector in state:
+                return obj, state[selector], False
+            own = state.get("_methods")
+            if own and selector in own:
+                return obj, own[selector], True
+        return None
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        found = self.lookup(name)
+        if found is None:
+            raise MessageNotUnderstood(self.label, name)
+        _holder, value, is_method = found
+        return value.bind(self) if is_method else value
+
+    def responds_to(self, selector):
+        """True when a slot or method `selector` is found on this object or an ancestor."""
+        return not selector.startswith("_") and self.lookup(selector) is not None
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def send(self, selector, *args):
+        """Send a message: call the method `selector` with `args`, or read slot `selector`.
+
+        A miss goes to `_doesNotUnderstand`, the hook of self-creation.
+        """
+        if not isinstance(selector, str) or not selector.isidentifier() \
+                or selector.startswith("_"):
+            raise SlotError(f"{selector!r} is not a selector")
+        found = self.lookup(selector)
+        if found is None:
+            return self._doesNotUnderstand(selector, args)
+        _holder, value, is_method = found
+        if is_method:
+            return value.bind(self)(*args)
+        if args:
+            raise SlotError(f"{self.label}.{selector} is a slot; a slot takes no arguments")
+        return value
+
+    def _doesNotUnderstand(self, selector, args):
+        """The miss: in this foundation, a clear `MessageNotUnderstood`."""
+        raise MessageNotUnderstood(self.label, selector)
+
+    # -- methods -------------------------------------------------------------------------------
+
+    def define(self, selector, source, author="kernel", **provenance):
+        """Audit and install `source` as this object's method `selector`; return the Method."""
+        check_slot_name(selector)
+        if selector in self.slot_names():
+            raise SlotError(f"{self.label} has a slot {selector!r}; remove it before "
+                            "defining a method of that name")
+        return methods.install(self, selector, source, author=author, **provenance)
+
+    def _own_methods(self):
+        """This object's own selector → Method/Primitive mapping (read only by convention)."""
+        return self._methods or {}
+
+    def _install_method(self, selector, method):
+        """Store a method under `selector`; a new dict so the change is always persisted."""
+        updated = dict(self._own_methods())
+        updated[selector] = method
+        self._methods = updated
+
+    # -- description ---------------------------------------------------------------------------
+
+    @property
+    def label(self):
+        """A human name for messages: the path it was made at, else its oid."""
+        label = self._label
+        if label:
+            return label
+        oid = self._p_oid
+        return f"<object {int.from_bytes(oid, 'big'):#x}>" if oid else "<new object>"
+
+    def describe(self):
+        """Own slots, parents (by label) and methods (with provenance) as plain data."""
+        return {"label": self.label,
+                "slots": self.slots(),
+                "parents": [p.label for p in self.parents],
+                "methods": {s: m.describe() for s, m in sorted(self._own_methods().items())}}
+
+    def __repr__(self):
+        return f"<UvmObject {self.label}>"
+
+    # -- conflict resolution -------------------------------------------------------------------
+
+    def _p_resolveConflict(self, old_state, saved_state, new_state):
+        """Three-way merge of two concurrent changes, run by the ZEO server on a conflict."""
+        return merge_states(old_state, saved_state, new_state)
+
+
+RESERVED_NAMES = frozenset(name for name in dir(UvmObject) if not name.startswith("_"))
+
+
+def check_slot_name(name):
+    """Refuse names that cannot be slots: non-identifiers, `_` names, keywords, the kernel's API."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise SlotError(f"{name!r} is not a valid slot name (it must be a Python identifier)")
+    if name.startswith("_"):
+        raise SlotError(f"{name!r} starts with '_': such names are never slots")
+    if name in RESERVED_NAMES:
+        raise SlotError(f"{name!r} is reserved by the kernel (one of {sorted(RESERVED_NAMES)})")
+
+
+def _same(a, b):
+    """Equality that treats values ZODB cannot compare (persistent references) as different."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # PersistentReference raises ValueError for different objects
+        return False
+
+
+def merge_states(old, saved, new, path="state"):
+    """Merge `new` into `saved` relative to their common ancestor `old`, key by key.
+
+    A key changed on one side only takes that side's value; changed on both sides to the
+    same value, fine; to different values, a `ConflictError`. The method table merges one
+    level deeper, so concurrent definitions of different selectors both survive.
+    """
+    if not all(isinstance(s, dict) for s in (old, saved, new)):
+        raise ConflictError(f"cannot merge non-dict {path}")
+    merged = dict(saved)
+    for key in set(old) | set(saved) | set(new):
+        o, s, n = old.get(key, _ABSENT), saved.get(key, _ABSENT), new.get(key, _ABSENT)
+        if _same(s, n) or _same(o, n):
+            continue
+        if _same(o, s):
+            if n is _ABSENT:
+                merged.pop(key, None)
+            else:
+                merged[key] = n
+        elif key == "_methods":
+            merged[key] = merge_states(o if o is not _ABSENT else {}, s if s is not _ABSENT
+                                       else {}, n if n is not _ABSENT else {}, path + "._methods")
+        else:
+            raise ConflictError(f"slot {key!r} changed to different values concurrently")
+    return merged

@@ -1,0 +1,129 @@
+"""Fixtures: a fresh home, a real ZEO server for it, images and client processes."""
+import json
+import os
+import pathlib
+import selectors
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kernel.home import Home, format_address
+from kernel.image import connect
+from zeo_server import launcher
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+ACTOR = REPO / "tests" / "actor.py"
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A freshly initialised data directory."""
+    return Home.init(tmp_path / "home")
+
+
+@pytest.fixture
+def zeo(home):
+    """A real ZEO server process for `home`; yields its address and stops it afterwards."""
+    address, stop, _process = launcher.start(home)
+    yield address
+    stop()
+
+
+@pytest.fixture
+def image(home, zeo):
+    """An open image (genesis done) on the home's server."""
+    img = connect(zeo, personas=home.personas)
+    yield img
+    img.close()
+
+
+class ActorProcess:
+    """A test client process (tests/actor.py) spoken to in JSON lines."""
+
+    def __init__(self, address):
+        self.process = subprocess.Popen(
+            [sys.executable, str(ACTOR), format_address(address)], cwd=REPO,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.process.stdout, selectors.EVENT_READ)
+        assert self.read() == {"ready": True}
+
+    def write(self, **command):
+        """Send one command line without waiting for the answer."""
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def read(self, timeout=120.0):
+        """The next answer line, waiting at most `timeout` seconds."""
+        if not self.selector.select(timeout):
+            raise TimeoutError(f"actor gave no answer in {timeout} s")
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("actor died: " + self.process.stderr.read()[-2000:])
+        return json.loads(line)
+
+    def call(self, op, **fields):
+        """Send a command and return its result, raising if the actor reports an error."""
+        self.write(op=op, **fields)
+        answer = self.read()
+        if not answer.get("ok"):
+            raise AssertionError(f"actor {op} failed: {answer}")
+        return answer["result"]
+
+    def kill(self):
+        """SIGKILL, as a crash would."""
+        self.process.kill()
+        self.process.wait()
+
+    def close(self):
+        """End the process cleanly (or kill it if it does not go)."""
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.selector.close()
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def actors(zeo):
+    """A factory of client processes on the test's server; all are closed afterwards."""
+    made = []
+
+    def make(count=1):
+        batch = [ActorProcess(zeo) for _ in range(count)]
+        made.extend(batch)
+        return batch
+
+    yield make
+    for actor in made:
+        actor.close()
+
+
+def run_batos(*args, home=None, check=False, timeout=120):
+    """Run the real `batos` command line in a subprocess; return the CompletedProcess."""
+    env = dict(os.environ)
+    command = [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())"]
+    if home is not None:
+        args = args + ("--home", str(home))
+    result = subprocess.run(command + list(args), capture_output=True, text=True,
+                            timeout=timeout, env=env, cwd=REPO)
+    if check and result.returncode != 0:
+        raise AssertionError(f"batos {args} failed: {result.stderr}")
+    return result
+
+
+def wait_until(condition, timeout=60.0, interval=0.02):
+    """Poll `condition` until true or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
