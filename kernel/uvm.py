@@ -45,6 +45,7 @@ class UvmObject(persistent.Persistent):
         if label is not None:
             self._label = label
         for name, value in slots.items():
+            check_slot_name(name)
             setattr(self, name, value)
 
     # -- slots -------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""kernel.cli: the `batos` command on a real home and ZEO server, and its one-line errors."""
+import json
+
+import pytest
+
+from conftest import run_batos
+
+AREA = "def area(self):\n    return self.width * self.height\n"
+
+
+def one_line_error(result):
+    """The command failed with exactly one line on stderr; return it."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("batos: ")
+    return lines[0]
+
+
+def history_length(home):
+    return len(json.loads(run_batos("log", "--json", home=home.path, check=True).stdout))
+
+
+def test_new_inspect_define_send_log(home, zeo):
+    made = run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', "--json",
+                     home=home.path, check=True)
+    assert json.loads(made.stdout)["slots"] == {"width": 3, "height": 4}
+    run_batos("define", "rect", "area", "--source", AREA, home=home.path, check=True)
+    sent = run_batos("send", "rect", "area", "--json", home=home.path, check=True)
+    assert json.loads(sent.stdout)["result"] == 12
+    run_batos("new", "rect.small", "--proto", "rect", "--slots", '{"width": 1}',
+              home=home.path, check=True)
+    assert run_batos("send", "rect.small", "area", home=home.path, check=True).stdout == "4\n"
+    inspected = json.loads(run_batos("inspect", "rect", "--json", home=home.path,
+                                     check=True).stdout)
+    assert inspected["parents"] == ["traits"]
+    assert inspected["methods"]["area"]["source"] == AREA
+    assert inspected["methods"]["area"]["provenance"]["author"] == "batos-cli"
+    human = run_batos("inspect", "personas.BRICK", home=home.path, check=True).stdout
+    assert "model_id" in human and "parents: persona" in human
+    notes = [row["note"] for row in json.loads(
+        run_batos("log", "--json", home=home.path, check=True).stdout)]
+    # a send that changes nothing leaves no transaction behind
+    assert notes[:3] == ["new rect.small from rect", "define rect.area", "new rect from traits"]
+    assert "genesis: the Prototypal Awakening" in notes
+
+
+def test_send_with_json_arguments(home, zeo):
+    run_batos("new", "calc", "--slots", '{"base": 10}', home=home.path, check=True)
+    run_batos("define", "calc", "add", "--source",
+              "def add(self, items, extra):\n    return self.base + sum(items) + extra\n",
+              home=home.path, check=True)
+    sent = run_batos("send", "calc", "add", "[1, 2]", "3", "--json", home=home.path,
+                     check=True)
+    assert json.loads(sent.stdout)["result"] == 16
+
+
+def test_pack_and_check(home, zeo):
+    run_batos("new", "a", "--slots", '{"v": 1}', home=home.path, check=True)
+    assert "packed" in run_batos("pack", home=home.path, check=True).stdout
+    assert run_batos("check", home=home.path, check=True).stdout.endswith(": ok\n")
+    assert run_batos("send", "a", "v", home=home.path, check=True).stdout == "1\n"
+
+
+def test_a_missing_path_is_one_line_and_writes_nothing(home, zeo):
+    before = history_length(home)
+    assert "no object at 'nowhere.thing'" in one_line_error(
+        run_batos("inspect", "nowhere.thing", home=home.path))
+    one_line_error(run_batos("new", "nowhere.thing", home=home.path))
+    one_line_error(run_batos("send", "personas.BRICK", "fly", home=home.path))
+    assert history_length(home) == before
+
+
+def test_malformed_slots_json_is_one_line_and_writes_nothing(home, zeo):
+    before = history_length(home)
+    result = run_batos("new", "thing", "--slots", "{width: 3", home=home.path)
+    assert "--slots is not valid JSON" in one_line_error(result)
+    assert result.returncode == 2
+    one_line_error(run_batos("new", "thing", "--slots", "[1, 2]", home=home.path))
+    one_line_error(run_batos("new", "thing", "--slots", '{"_p_jar": 1}', home=home.path))
+    one_line_error(run_batos("send", "personas", "slotNames", "{oops", home=home.path))
+    assert history_length(home) == before
+
+
+def test_a_rejected_method_is_one_line_and_installs_nothing(home, zeo):
+    before = history_length(home)
+    line = one_line_error(run_batos("define", "traits", "boom", "--source",
+                                    "def boom(self):\n    import os\n", home=home.path))
+    assert "rejected by the guardian" in line
+    assert history_length(home) == before
+
+
+def test_no_server_is_one_line(home):
+    line = one_line_error(run_batos("inspect", "lobby", home=home.path))
+    assert "no ZEO server answers" in line and "python -m zeo_server" in line
+
+
+@pytest.mark.parametrize("command", [("inspect", "lobby"), ("check",), ("log",)])
+def test_foreign_and_missing_directories_are_one_line_and_untouched(tmp_path, command):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert "not a BAT OS data directory" in one_line_error(run_batos(*command, home=foreign))
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert "does not exist" in one_line_error(run_batos(*command, home=tmp_path / "none"))
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_corrupt_configuration_is_one_line(home):
+    (home.path / "batos.toml").write_text("[zeo\n")
+    assert "corrupt" in one_line_error(run_batos("inspect", "lobby", home=home.path))
+
+
+def test_a_corrupt_image_is_reported_by_check(home):
+    home.image_path.write_bytes(b"FS21" + b"\x00garbage" * 10)
+    result = run_batos("check", home=home.path)
+    assert result.returncode == 1
+    *findings, verdict = result.stderr.strip().splitlines()
+    assert findings == ["fstest: invalid file header"]
+    assert verdict.startswith("batos: ") and verdict.endswith("is damaged (1 problem(s))")
+
+
+def test_init_twice_is_one_line(home):
+    assert "already" in one_line_error(run_batos("init", home=home.path))
+
+
+def test_home_comes_from_the_environment(home, zeo, monkeypatch):
+    monkeypatch.setenv("BATOS_HOME", str(home.path))
+    assert run_batos("send", "personas.ALFRED", "role", check=True).stdout == '"steward"\n'

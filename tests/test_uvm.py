@@ -1,0 +1,167 @@
+"""kernel.uvm: slots, parents, delegation, the Covenant and the three-way merge, in-memory."""
+import pickle
+
+import pytest
+import transaction
+import ZODB
+from ZODB.POSException import ConflictError
+
+from kernel.errors import MessageNotUnderstood, SlotError
+from kernel.uvm import RESERVED_NAMES, UvmObject, merge_states
+
+
+@pytest.fixture
+def root():
+    """The root of an in-memory ZODB database, in its own transaction manager."""
+    manager = transaction.TransactionManager()
+    db = ZODB.DB(None)
+    connection = db.open(transaction_manager=manager)
+    yield connection.root(), manager
+    manager.abort()
+    connection.close()
+    db.close()
+
+
+def test_slots_are_attributes_and_clone_delegates_to_its_prototype():
+    proto = UvmObject(width=2, height=3)
+    child = proto.clone(height=10)
+    assert (child.width, child.height) == (2, 10)
+    assert child.parents == (proto,)
+    assert child.slot_names() == ["height"]
+    proto.width = 5
+    assert child.width == 5          # differential: not copied, delegated
+
+
+def test_lookup_goes_own_slots_then_parents_in_order():
+    first = UvmObject(colour="red")
+    second = UvmObject(colour="blue", size=1)
+    child = UvmObject(parents=(first, second))
+    assert (child.colour, child.size) == ("red", 1)
+    child.set_parents((second, first))
+    assert child.colour == "blue"
+
+
+def test_delegation_is_cycle_safe():
+    a, b = UvmObject(x=1), UvmObject()
+    a.set_parents((b,))
+    b.set_parents((a,))
+    assert b.x == 1
+    with pytest.raises(MessageNotUnderstood):
+        a.missing
+    assert not a.responds_to("missing")
+
+
+def test_a_miss_is_an_attribute_error_with_the_selector():
+    obj = UvmObject(label="thing")
+    with pytest.raises(AttributeError) as raised:
+        obj.colour
+    assert raised.value.selector == "colour"
+    assert "thing does not understand 'colour'" in str(raised.value)
+    assert getattr(obj, "colour", None) is None and not hasattr(obj, "colour")
+
+
+def test_underscore_names_are_never_slots_and_never_misses():
+    obj = UvmObject(parents=(UvmObject(x=1),))
+    with pytest.raises(AttributeError) as raised:
+        obj._secret
+    assert not isinstance(raised.value, MessageNotUnderstood)
+    with pytest.raises(SlotError):
+        UvmObject(**{"_hidden": 1})
+    with pytest.raises(SlotError):
+        obj.send("_p_jar")
+    assert obj.slot_names() == []
+
+
+@pytest.mark.parametrize("name", ["clone", "define", "send", "lookup", "1abc", "class"])
+def test_reserved_and_invalid_names_cannot_be_slots(name):
+    with pytest.raises(SlotError):
+        setattr(UvmObject(), name, 1)
+
+
+def test_reserved_names_are_the_public_api():
+    assert {"clone", "define", "send", "slot_names", "parents"} <= RESERVED_NAMES
+
+
+def test_slot_and_mutation_persist_with_the_covenant(root):
+    tree, manager = root
+    tree["obj"] = obj = UvmObject(items=[])
+    manager.commit()
+    obj.define("add", "def add(self, item):\n    self.items.append(item)\n"
+                      "    self._p_changed = True\n")
+    manager.commit()
+    obj.add(3)
+    assert obj._p_changed
+    manager.commit()
+    obj._p_invalidate()     # drop the in-memory state: it must come back from storage
+    assert obj.items == [3]
+
+
+def test_send_calls_methods_reads_slots_and_refuses_arguments_to_slots():
+    obj = UvmObject(width=4)
+    obj.define("double", "def double(self, n):\n    return self.width * n\n")
+    assert obj.send("double", 2) == 8 and obj.double(3) == 12
+    assert obj.send("width") == 4
+    with pytest.raises(SlotError):
+        obj.send("width", 1)
+    with pytest.raises(MessageNotUnderstood):
+        obj.send("nothing")
+
+
+def test_methods_are_inherited_and_run_on_the_receiver():
+    proto = UvmObject(width=1, height=1)
+    proto.define("area", "def area(self):\n    return self.width * self.height\n")
+    square = proto.clone(width=3, height=3)
+    assert square.area() == 9 and square.responds_to("area")
+
+
+def test_define_refuses_a_selector_that_is_a_slot():
+    obj = UvmObject(area=1)
+    with pytest.raises(SlotError):
+        obj.define("area", "def area(self):\n    return 2\n")
+
+
+def test_objects_pickle_without_their_volatile_state(root):
+    tree, manager = root
+    tree["obj"] = obj = UvmObject(width=2)
+    obj.define("twice", "def twice(self):\n    return self.width * 2\n")
+    assert obj.twice() == 4
+    manager.commit()
+    state = obj.__getstate__()
+    assert set(state) == {"width", "_methods"}
+    assert pickle.loads(pickle.dumps(obj.slots())) == {"width": 2}
+
+
+# -- the three-way merge ---------------------------------------------------------------------
+
+def test_merge_takes_both_sides_changes_to_different_slots():
+    old = {"a": 1, "b": 2}
+    assert merge_states(old, {"a": 10, "b": 2}, {"a": 1, "b": 20, "c": 3}) == \
+        {"a": 10, "b": 20, "c": 3}
+
+
+def test_merge_accepts_the_same_change_on_both_sides_and_deletions():
+    old = {"a": 1, "b": 2}
+    assert merge_states(old, {"a": 5, "b": 2}, {"a": 5}) == {"a": 5}
+
+
+def test_merge_refuses_the_same_slot_changed_differently():
+    with pytest.raises(ConflictError):
+        merge_states({"a": 1}, {"a": 2}, {"a": 3})
+
+
+def test_merge_combines_method_tables_per_selector():
+    old = {"_methods": {"x": "mx"}}
+    merged = merge_states(old, {"_methods": {"x": "mx", "y": "my"}},
+                          {"_methods": {"x": "mx", "z": "mz"}})
+    assert merged == {"_methods": {"x": "mx", "y": "my", "z": "mz"}}
+    with pytest.raises(ConflictError):
+        merge_states(old, {"_methods": {"x": "m1"}}, {"_methods": {"x": "m2"}})
+
+
+def test_merge_treats_incomparable_values_as_different():
+    class Incomparable:
+        def __eq__(self, other):
+            raise ValueError("cannot compare")
+    a, b = Incomparable(), Incomparable()
+    with pytest.raises(ConflictError):
+        merge_states({"k": 0}, {"k": a}, {"k": b})
