@@ -6,16 +6,19 @@ input â€” a missing path, a foreign or corrupt data directory, malformed JSON â€
 on stderr and a non-zero exit, with nothing written.
 """
 import argparse
+import datetime
 import json
 import logging
 import sys
 
+from BTrees.Length import Length
+
 from kernel import image as image_module
 from kernel import paths
 from kernel.errors import BatosError, ServerUnavailable, SlotError
-from kernel.guardian import AuditRejected
 from kernel.home import Home, default_home_path, format_address
-from kernel.uvm import UvmObject
+from kernel.uvm import UvmObject, check_slot_name
+from zeo_server import launcher, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def plain(value, depth=0):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, dict):
         return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    if hasattr(value, "value") and type(value).__name__ == "Length":
+    if isinstance(value, Length):
         return {"counter": value()}
     if type(value).__module__.startswith("BTrees."):
         return {"btree": type(value).__name__, "items": len(value)}
@@ -108,7 +111,6 @@ def parse_slots(text):
     slots = parse_json(text, "--slots")
     if not isinstance(slots, dict):
         raise UsageError(f"--slots must be a JSON object, not {type(slots).__name__}")
-    from kernel.uvm import check_slot_name
     for name in slots:
         check_slot_name(name)
     return slots
@@ -209,7 +211,6 @@ def cmd_log(args):
     entries = with_image(home, lambda image: image.history(args.limit))
 
     def render(rows, out):
-        import datetime
         for row in rows:
             when = datetime.datetime.fromtimestamp(row["time"]).isoformat(" ", "seconds")
             print(f"{when}  {row['user'] or '-':<12}  {row['note']}", file=out)
@@ -224,7 +225,6 @@ def cmd_pack(args):
 
 
 def cmd_check(args):
-    from zeo_server import maintenance
     home = Home.open(args.home)
     if not home.image_path.exists():
         raise BatosError(f"{home.image_path} does not exist yet: the image has never been served")
@@ -238,7 +238,6 @@ def cmd_check(args):
 
 def cmd_awaken(args):
     """The main job for now: a fresh home, its ZEO server, genesis, the lobby and personas."""
-    from zeo_server import launcher
     try:
         home = Home.open(args.home)
     except BatosError:
@@ -329,7 +328,7 @@ def main(argv=None):
     args.home = args.home or str(default_home_path())
     try:
         args.handler(args)
-    except (BatosError, AuditRejected) as exc:
+    except BatosError as exc:
         print(f"batos: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:

@@ -15,6 +15,14 @@ log = logging.getLogger(__name__)
 
 COVENANT_ATTRIBUTE = "_p_changed"
 
+# Attributes that reach frames, code or globals without an underscore, and string-keyed
+# formatting that reads attributes by name ("{0.__class__}".format(x)).
+INTROSPECTION_ATTRIBUTES = frozenset({
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
+    "ag_code", "ag_await", "f_back", "f_globals", "f_locals", "f_builtins", "f_code",
+    "tb_frame", "tb_next", "co_code", "func_globals", "mro", "format", "format_map",
+})
+
 
 @dataclasses.dataclass(frozen=True)
 class Violation:
@@ -92,7 +100,7 @@ def _check_shape(tree, findings):
 
 
 def _check_names(function, findings):
-    """No imports and no `_` names except the Covenant's `self._p_changed = True`."""
+    """No imports, no introspection attributes, no `_` names but the Covenant's line."""
     covenant_targets = {
         id(node.targets[0]) for node in ast.walk(function)
         if isinstance(node, ast.Assign) and _is_covenant(node)}
@@ -100,6 +108,9 @@ def _check_names(function, findings):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             findings.append(Violation(node.lineno, node.col_offset, "import",
                                       "imports are not allowed"))
+        elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRIBUTES:
+            findings.append(Violation(node.lineno, node.col_offset, "introspection",
+                                      f"attribute {node.attr!r} is not allowed"))
         elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             if id(node) not in covenant_targets:
                 findings.append(Violation(node.lineno, node.col_offset, "underscore",

@@ -24,6 +24,8 @@ def test_the_covenant_line_is_allowed():
     ("def f(self):\n    return __builtins__\n", "underscore"),
     ("def f(self):\n    self._p_changed = False\n", "underscore"),
     ("def f(self:\n", "syntax"),
+    ("def f(self):\n    return (x for x in ()).gi_frame.f_back\n", "introspection"),
+    ("def f(self):\n    return '{0.__class__}'.format(self)\n", "introspection"),
 ])
 def test_rejections_name_their_rule(source, rule):
     verdict = audit(source)

@@ -111,27 +111,26 @@ def test_six_processes_on_an_empty_image_make_exactly_one_genesis(actors, home):
         image.close()
 
 
-def test_a_client_killed_inside_a_transaction_leaves_nothing_behind(actors, image, home):
+def kill_during(actors, image, op, announcement, count):
+    """Make `lobby.target`, have a client start `op` on it, and SIGKILL it at `announcement`."""
     with image.transaction() as lobby:
         lobby.target = lobby.traits.clone()
     victim, = actors(1)
     victim.call("connect")
-    victim.write(op="hang", path="target", count=200)
-    assert victim.read() == {"hanging": True}
+    victim.write(op=op, path="target", count=count)
+    assert victim.read() == {announcement: True}
     victim.kill()
+
+
+def test_a_client_killed_inside_a_transaction_leaves_nothing_behind(actors, image, home):
+    kill_during(actors, image, "hang", "hanging", 200)
     with image.transaction() as lobby:
         assert lobby.target.slots() == {}
     assert run_batos("check", home=home.path).returncode == 0
 
 
 def test_a_client_killed_while_committing_leaves_all_or_nothing(actors, image, home):
-    with image.transaction() as lobby:
-        lobby.target = lobby.traits.clone()
-    victim, = actors(1)
-    victim.call("connect")
-    victim.write(op="big_commit", path="target", count=3000)
-    assert victim.read() == {"committing": True}
-    victim.kill()
+    kill_during(actors, image, "big_commit", "committing", 3000)
     with image.transaction() as lobby:
         slots = lobby.target.slots()
         lobby.after = 1            # the server still takes commits
