@@ -29,6 +29,10 @@ class UsageError(BatosError):
     """The command line itself is wrong (bad JSON, bad option value). Final."""
 
 
+class MethodFailed(BatosError):
+    """A method sent from the command line raised; nothing it did was committed. Final."""
+
+
 # -- rendering ---------------------------------------------------------------------------------
 
 def plain(value, depth=0):
@@ -198,7 +202,14 @@ def cmd_send(args):
     home = Home.open(args.home)
 
     def send(lobby):
-        return plain(paths.resolve(lobby, args.path).send(args.selector, *values))
+        receiver = paths.resolve(lobby, args.path)
+        try:
+            return plain(receiver.send(args.selector, *values))
+        except BatosError:
+            raise
+        except Exception as exc:  # the method's own failure; its transaction is aborted
+            raise MethodFailed(f"{args.path}.{args.selector} raised {type(exc).__name__}: "
+                               f"{exc}") from exc
 
     result = with_image(home, lambda image: image.run(
         send, note=f"send {args.path} {args.selector}", user=CLI_USER))
@@ -323,7 +334,7 @@ def main(argv=None):
     """Entry point of `batos`: configure logging, run one command, map errors to exit codes."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.home = args.home or str(default_home_path())
     try:
@@ -334,4 +345,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("batos: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a kernel bug or an unforeseen failure: one line, details in -v
+        log.debug("unexpected failure", exc_info=True)
+        print(f"batos: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
+              file=sys.stderr)
+        return 1
     return 0

@@ -82,6 +82,18 @@ def test_malformed_slots_json_is_one_line_and_writes_nothing(home, zeo):
     assert history_length(home) == before
 
 
+def test_a_failing_method_is_one_line_and_commits_nothing(home, zeo):
+    run_batos("new", "box", "--slots", '{"n": 0}', home=home.path, check=True)
+    run_batos("define", "box", "spoil", "--source",
+              "def spoil(self):\n    self.n = 99\n    return 1 / 0\n", home=home.path,
+              check=True)
+    before = history_length(home)
+    line = one_line_error(run_batos("send", "box", "spoil", home=home.path))
+    assert line == "batos: box.spoil raised ZeroDivisionError: division by zero"
+    assert run_batos("send", "box", "n", home=home.path, check=True).stdout == "0\n"
+    assert history_length(home) == before
+
+
 def test_a_rejected_method_is_one_line_and_installs_nothing(home, zeo):
     before = history_length(home)
     line = one_line_error(run_batos("define", "traits", "boom", "--source",
