@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.batos-installed
 RUN_HOME ?= var/run-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean bench
 
 run: $(STAMP)  ## start a ZEO server on a fresh data directory, awaken the image, show it
 	$(VENV)/bin/batos awaken --home $(RUN_HOME)
@@ -22,3 +22,6 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+bench: $(STAMP)  ## print benchmark figures against raw baselines
+	for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -13,8 +13,8 @@ import sys
 
 from BTrees.Length import Length
 
+from kernel import guardian, paths, sandbox
 from kernel import image as image_module
-from kernel import paths
 from kernel.errors import BatosError, ServerUnavailable, SlotError
 from kernel.home import Home, default_home_path, format_address
 from kernel.uvm import UvmObject, check_slot_name
@@ -124,6 +124,7 @@ def parse_slots(text):
 
 def open_image(home):
     """Connect to the home's ZEO server, or a one-line `ServerUnavailable`."""
+    sandbox.configure(**home.sandbox_limits)
     try:
         return image_module.connect(home.zeo_address, personas=home.personas,
                                     wait_timeout=home.zeo_wait_timeout,
@@ -207,6 +208,8 @@ def cmd_send(args):
             return plain(receiver.send(args.selector, *values))
         except BatosError:
             raise
+        except sandbox.BudgetExceeded as exc:  # stopped; its transaction is aborted
+            raise MethodFailed(f"{args.path}.{args.selector} was stopped: {exc}") from None
         except Exception as exc:  # the method's own failure; its transaction is aborted
             raise MethodFailed(f"{args.path}.{args.selector} raised {type(exc).__name__}: "
                                f"{exc}") from exc
@@ -215,6 +218,19 @@ def cmd_send(args):
         send, note=f"send {args.path} {args.selector}", user=CLI_USER))
     emit({"result": result, "learned": False, "source": None, "attempts": 0}, args.json,
          lambda d, out: print(json.dumps(d["result"], ensure_ascii=False), file=out))
+
+
+def cmd_audit(args):
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            source = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    verdict = guardian.audit(source)
+    emit(verdict.as_record(), args.json,
+         lambda record, out: print(f"{args.file}: {verdict.report()}", file=out))
+    return 0 if verdict.ok else 1
 
 
 def cmd_log(args):
@@ -327,6 +343,9 @@ def build_parser():
     command = add("pack", cmd_pack, "drop old history from the image (through the server)")
     command.add_argument("--days", type=float, default=0.0)
     add("check", cmd_check, "check the image file's consistency (fstest and fsrefs)")
+    command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
+    command.add_argument("file")
+    command.add_argument("--json", action="store_true")
     return parser
 
 
@@ -338,7 +357,7 @@ def main(argv=None):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.home = args.home or str(default_home_path())
     try:
-        args.handler(args)
+        return args.handler(args) or 0
     except BatosError as exc:
         print(f"batos: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
@@ -350,4 +369,3 @@ def main(argv=None):
         print(f"batos: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
               file=sys.stderr)
         return 1
-    return 0

@@ -1,27 +1,113 @@
 """The PersistenceGuardian: the one audit every method passes before it enters the image.
 
-Every install path (`UvmObject.define`, and later the `_doesNotUnderstand` cycle) calls
-`audit(source)` and installs nothing unless the verdict is `ok`. This module holds the
-foundation's rules — the shape of a method and the first deny rules; the guardian issue grows
-it into the full deny-by-default visitor without changing its interface.
+Generated code is hostile until proven otherwise. `audit(source)` reads a method's source with
+`ast` and judges it deny-by-default: only an allowlisted set of node types and builtins may
+appear; names are judged as Python reads them (NFKC-normalised); no `_` name or attribute but
+the Covenant's `self._p_changed = True`; no introspection attribute, no string-keyed attribute
+access, no imports, classes, scopes or generators; and a method that changes state must end
+every mutating path with the Covenant. The verdict, an `Audit`, collects every finding with
+its line, column, rule id and a message a person understands. The audit is pure and fails
+closed: input it cannot analyse is rejected, never an exception.
+
+Every install path (`kernel.methods.install`, reached from `UvmObject.define` and the
+`_doesNotUnderstand` cycle) calls `audit`; a rejection raises `AuditRejected` and installs
+nothing. What the audit cannot know statically — types, sizes, time — the sandbox guards at
+run time (`kernel.sandbox`).
 """
 import ast
 import dataclasses
 import logging
+import unicodedata
 
 from kernel.errors import BatosError
 
 log = logging.getLogger(__name__)
 
 COVENANT_ATTRIBUTE = "_p_changed"
+MAX_SOURCE_CHARS = 20_000
+MAX_FORMAT_WIDTH = 1_000
 
-# Attributes that reach frames, code or globals without an underscore, and string-keyed
-# formatting that reads attributes by name ("{0.__class__}".format(x)).
-INTROSPECTION_ATTRIBUTES = frozenset({
-    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
-    "ag_code", "ag_await", "f_back", "f_globals", "f_locals", "f_builtins", "f_code",
-    "tb_frame", "tb_next", "co_code", "func_globals", "mro", "format", "format_map",
+ALLOWED_NODES = frozenset({
+    # statements
+    ast.Module, ast.FunctionDef, ast.Return, ast.Assign, ast.AugAssign, ast.For, ast.While,
+    ast.If, ast.Expr, ast.Pass, ast.Break, ast.Continue, ast.Try, ast.ExceptHandler,
+    ast.Raise, ast.Assert, ast.Delete,
+    # expressions
+    ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Lambda, ast.IfExp, ast.Dict, ast.Set,
+    ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Compare, ast.Call,
+    ast.FormattedValue, ast.JoinedStr, ast.Constant, ast.Attribute, ast.Subscript,
+    ast.Starred, ast.Name, ast.List, ast.Tuple, ast.Slice,
+    # parts
+    ast.arguments, ast.arg, ast.keyword, ast.comprehension,
+    ast.Load, ast.Store, ast.Del,
+    ast.And, ast.Or, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
+    ast.LShift, ast.RShift, ast.BitOr, ast.BitXor, ast.BitAnd,
+    ast.Invert, ast.Not, ast.UAdd, ast.USub,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
 })
+
+NODE_REASONS = {
+    ast.Import: ("import", "imports are not allowed: a method uses only its receiver and arguments"),
+    ast.ImportFrom: ("import", "imports are not allowed: a method uses only its receiver and arguments"),
+    ast.ClassDef: ("class", "classes cannot be defined inside a method"),
+    ast.Global: ("scope", "global is not allowed"),
+    ast.Nonlocal: ("scope", "nonlocal is not allowed"),
+    ast.Yield: ("generator", "yield is not allowed: a method returns a value"),
+    ast.YieldFrom: ("generator", "yield from is not allowed"),
+    ast.Await: ("async", "await is not allowed"),
+    ast.AsyncFunctionDef: ("async", "async functions are not allowed"),
+    ast.AsyncFor: ("async", "async for is not allowed"),
+    ast.AsyncWith: ("async", "async with is not allowed"),
+    ast.With: ("with", "with blocks are not allowed (no files, no context managers)"),
+    ast.Match: ("match", "match statements are not allowed (class patterns read attributes)"),
+    ast.NamedExpr: ("walrus", "assignment expressions (:=) are not allowed"),
+    ast.AnnAssign: ("annotation", "annotations are not allowed"),
+}
+if hasattr(ast, "TryStar"):
+    NODE_REASONS[ast.TryStar] = ("try-star", "except* is not allowed")
+
+ALLOWED_BUILTINS = frozenset({
+    "abs", "all", "any", "bin", "bool", "callable", "chr", "dict", "divmod", "enumerate",
+    "filter", "float", "frozenset", "hex", "int", "isinstance", "len", "list", "map", "max",
+    "min", "oct", "ord", "pow", "range", "repr", "reversed", "round", "set", "sorted", "str",
+    "sum", "tuple", "zip", "True", "False", "None",
+})
+CATCHABLE_EXCEPTIONS = frozenset({
+    "Exception", "ArithmeticError", "AssertionError", "AttributeError", "IndexError",
+    "KeyError", "LookupError", "OverflowError", "RuntimeError", "StopIteration", "TypeError",
+    "ValueError", "ZeroDivisionError",
+})
+ALLOWED_GLOBALS = ALLOWED_BUILTINS | CATCHABLE_EXCEPTIONS | {"NotImplementedError"}
+
+STRING_KEYED = frozenset({
+    "getattr", "setattr", "delattr", "hasattr", "vars", "dir", "globals", "locals", "eval",
+    "exec", "compile", "open", "input", "breakpoint", "help", "print", "type", "object",
+    "super", "classmethod", "staticmethod", "property", "memoryview", "bytearray", "iter",
+    "next", "id", "exit", "quit", "copyright", "credits", "license", "format", "Formatter",
+    "string", "sys", "os", "builtins",
+})
+INTROSPECTION_ATTRIBUTES = frozenset({
+    "mro", "format", "format_map", "obj", "with_traceback", "get_field", "get_value",
+    "vformat", "Formatter", "im_func", "im_self", "im_class", "func_globals", "func_code",
+    "to_bytes", "define", "lookup",
+})
+INTROSPECTION_PREFIXES = ("gi_", "cr_", "ag_", "f_", "tb_", "co_", "func_")
+
+MUTATING_METHODS = frozenset({
+    "append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse", "update",
+    "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update",
+    "symmetric_difference_update", "change", "set", "set_parents",
+})
+ALIASING_METHODS = frozenset({"get", "setdefault", "values", "items", "pop", "popitem"})
+
+
+class AuditRejected(BatosError):
+    """The guardian refused a method's source; `audit` holds the verdict. Final for that source."""
+
+    def __init__(self, verdict):
+        self.audit = verdict
+        super().__init__("method rejected by the guardian: "
+                         + "; ".join(str(v) for v in verdict.violations))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,77 +140,443 @@ class Audit:
         """The verdict as plain data, for a Method's provenance."""
         return {"ok": self.ok, "violations": [dataclasses.asdict(v) for v in self.violations]}
 
-
-class AuditRejected(BatosError):
-    """The guardian refused a method's source; `audit` holds the verdict. Final for that source."""
-
-    def __init__(self, verdict):
-        self.audit = verdict
-        super().__init__("method rejected by the guardian: "
-                         + "; ".join(str(v) for v in verdict.violations))
+    def report(self):
+        """The verdict for a person: one line per violation, anchored at its line."""
+        if self.ok:
+            return "accepted"
+        return "rejected:\n" + "\n".join(f"  {v}" for v in self.violations)
 
 
 def audit(source):
     """Judge `source`; never raises — anything that cannot be analysed is rejected."""
+    try:
+        return _audit(source)
+    except (RecursionError, MemoryError):
+        return _reject(source, 0, 0, "too-complex", "the source is too deeply nested to analyse")
+    except Exception as exc:  # fail closed: an audit that cannot finish rejects
+        log.warning("guardian could not analyse a source: %r", exc)
+        return _reject(source, 0, 0, "unanalysable", f"the source could not be analysed ({exc})")
+
+
+def _reject(source, line, column, rule, message):
+    return Audit(source if isinstance(source, str) else repr(source)[:200],
+                 (Violation(line, column, rule, message),))
+
+
+def _audit(source):
     if not isinstance(source, str):
-        return Audit(repr(source), (Violation(0, 0, "not-text", "source must be text"),))
+        return _reject(source, 0, 0, "not-text", "a method's source must be text")
+    if len(source) > MAX_SOURCE_CHARS:
+        return _reject(source, 0, 0, "too-long",
+                       f"the source has {len(source)} characters; the limit is {MAX_SOURCE_CHARS}")
     try:
         tree = ast.parse(source, mode="exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        line = getattr(exc, "lineno", 0) or 0
-        return Audit(source, (Violation(line, 0, "syntax", f"cannot parse: {exc}"),))
-    findings = []
+    except (SyntaxError, ValueError) as exc:
+        return _reject(source, getattr(exc, "lineno", 0) or 0, getattr(exc, "offset", 0) or 0,
+                       "syntax", f"the source does not parse: {exc.msg if hasattr(exc, 'msg') else exc}")
+    findings = Findings()
     function = _check_shape(tree, findings)
     if function is not None:
-        _check_names(function, findings)
-    return Audit(source, tuple(findings), function.name if function is not None else None)
+        nodes = list(ast.walk(function))
+        _check_nodes(function, nodes, findings)
+        CovenantCheck(function, nodes, findings).run()
+    return Audit(source, findings.sorted(), function.name if function is not None else None)
 
+
+class Findings:
+    """Violations collected during one audit, one per (place, rule)."""
+
+    def __init__(self):
+        self._seen = {}
+
+    def add(self, node, rule, message):
+        """Record a violation at `node` (an AST node, or None for the whole source)."""
+        line, column = getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+        self._seen.setdefault((line, column, rule), Violation(line, column, rule, message))
+
+    def has(self, rule):
+        """True when some violation of `rule` was recorded."""
+        return any(key[2] == rule for key in self._seen)
+
+    def sorted(self):
+        """All violations in source order."""
+        return tuple(self._seen[key] for key in sorted(self._seen))
+
+
+def normalised(name):
+    """An identifier as Python reads it (NFKC), so look-alike letters cannot hide a name."""
+    return unicodedata.normalize("NFKC", name)
+
+
+# -- shape -------------------------------------------------------------------------------------
 
 def _check_shape(tree, findings):
-    """Exactly one top-level `def` whose first parameter is `self`, nothing else."""
+    """Exactly one top-level `def` whose first parameter is `self`, and nothing else."""
     body = tree.body
-    if len(body) != 1 or not isinstance(body[0], ast.FunctionDef):
-        node = body[0] if body else tree
-        findings.append(Violation(getattr(node, "lineno", 0), getattr(node, "col_offset", 0),
-                                  "shape", "source must be exactly one top-level def"))
+    functions = [node for node in body if isinstance(node, ast.FunctionDef)]
+    for node in body:
+        if not isinstance(node, ast.FunctionDef) and not _is_docstring(node):
+            findings.add(node, "shape", "only one def may stand at the top level of a method")
+    if len(functions) != 1:
+        findings.add(body[0] if body else None, "shape",
+                     f"a method is exactly one def; found {len(functions)}")
         return None
-    function = body[0]
-    params = function.args.posonlyargs + function.args.args
+    function = functions[0]
+    args = function.args
+    params = args.posonlyargs + args.args
     if not params or params[0].arg != "self":
-        findings.append(Violation(function.lineno, function.col_offset, "shape",
-                                  "the first parameter must be self"))
+        findings.add(function, "shape", "the first parameter must be self")
     if function.decorator_list:
-        findings.append(Violation(function.lineno, function.col_offset, "shape",
-                                  "decorators are not allowed"))
+        findings.add(function.decorator_list[0], "shape", "decorators are not allowed")
+    if function.returns is not None:
+        findings.add(function.returns, "annotation", "annotations are not allowed")
     return function
 
 
-def _check_names(function, findings):
-    """No imports, no introspection attributes, no `_` names but the Covenant's line."""
-    covenant_targets = {
-        id(node.targets[0]) for node in ast.walk(function)
-        if isinstance(node, ast.Assign) and _is_covenant(node)}
-    for node in ast.walk(function):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            findings.append(Violation(node.lineno, node.col_offset, "import",
-                                      "imports are not allowed"))
-        elif isinstance(node, ast.Attribute) and node.attr in INTROSPECTION_ATTRIBUTES:
-            findings.append(Violation(node.lineno, node.col_offset, "introspection",
-                                      f"attribute {node.attr!r} is not allowed"))
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            if id(node) not in covenant_targets:
-                findings.append(Violation(node.lineno, node.col_offset, "underscore",
-                                          f"attribute {node.attr!r} is private"))
-        elif isinstance(node, ast.Name) and node.id.startswith("_"):
-            findings.append(Violation(node.lineno, node.col_offset, "underscore",
-                                      f"name {node.id!r} is private"))
+def _is_docstring(node):
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+        and isinstance(node.value.value, str)
 
 
-def _is_covenant(node):
+def _is_constant(node):
+    """Literal constants, negative numbers and tuples of those."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return isinstance(node.operand, ast.Constant)
+    if isinstance(node, ast.Tuple):
+        return all(_is_constant(e) for e in node.elts)
+    return False
+
+
+# -- deny by default ---------------------------------------------------------------------------
+
+def _check_nodes(function, nodes, findings):
+    """Every node of the method's body against the allowlists."""
+    context = AuditContext(
+        covenant_targets={id(node.targets[0]) for node in nodes
+                          if isinstance(node, ast.Assign) and is_covenant(node)},
+        bound=_bound_names(nodes))
+    stack = [function]
+    while stack:  # iterative, and a denied node's insides are not judged again
+        node = stack.pop()
+        kind = type(node)
+        if node is not function and kind is ast.FunctionDef:
+            findings.add(node, "nested-def", "a method cannot define functions inside itself; "
+                                              "use a lambda or another method")
+            continue
+        if kind not in ALLOWED_NODES:
+            rule, message = NODE_REASONS.get(kind, ("node", f"{kind.__name__} is not allowed"))
+            findings.add(node, rule, message)
+            continue
+        check = NODE_CHECKS.get(kind)
+        if check is not None:
+            check(node, findings, context)
+        stack.extend(ast.iter_child_nodes(node))
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditContext:
+    """What the node checks need to know about the whole method."""
+
+    covenant_targets: set
+    bound: frozenset
+
+
+def _bound_names(nodes):
+    """Every name the method binds itself: parameters, assignment and loop targets, handlers."""
+    bound = set()
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(normalised(node.id))
+        elif isinstance(node, ast.arg):
+            bound.add(normalised(node.arg))
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(normalised(node.name))
+    return frozenset(bound)
+
+
+def _check_name(node, findings, context):
+    """Names: no `_` names, nothing string-keyed, and only allowlisted builtins."""
+    name = normalised(node.id)
+    if name.startswith("_"):
+        findings.add(node, "underscore", f"the name {name!r} is private")
+    elif name in STRING_KEYED:
+        findings.add(node, "forbidden-name", f"{name!r} is not available to methods")
+    elif name not in context.bound and name not in ALLOWED_GLOBALS:
+        findings.add(node, "unknown-name", f"{name!r} is neither a local name nor one of the "
+                                           "builtins a method may use")
+
+
+def _check_attribute(node, findings, context):
+    """Attributes: no `_` attributes but the Covenant, no introspection."""
+    name = normalised(node.attr)
+    if name.startswith("_"):
+        if id(node) not in context.covenant_targets:
+            if name == COVENANT_ATTRIBUTE:
+                findings.add(node, "covenant", "the only use of _p_changed is the line "
+                                                "`self._p_changed = True`")
+            else:
+                findings.add(node, "underscore", f"the attribute {name!r} is private")
+    elif name in INTROSPECTION_ATTRIBUTES or name.startswith(INTROSPECTION_PREFIXES):
+        findings.add(node, "introspection", f"the attribute {name!r} is not available to "
+                                             "methods (introspection or string-keyed access)")
+
+
+def _check_arguments(node, findings, _context):
+    """Parameters (of the def and of lambdas): no `_` names, no annotations."""
+    for arg in node.posonlyargs + node.args + node.kwonlyargs + \
+            [a for a in (node.vararg, node.kwarg) if a is not None]:
+        if normalised(arg.arg).startswith("_"):
+            findings.add(arg, "underscore", f"the parameter {arg.arg!r} is private")
+        if normalised(arg.arg) in STRING_KEYED:
+            findings.add(arg, "forbidden-name", f"{arg.arg!r} cannot be a parameter name")
+        if arg.annotation is not None:
+            findings.add(arg, "annotation", "annotations are not allowed")
+    for default in node.defaults + [d for d in node.kw_defaults if d is not None]:
+        if not _is_constant(default):
+            findings.add(default, "default", "parameter defaults must be constants")
+
+
+def _check_handler(node, findings, _context):
+    """Handlers catch named ordinary exceptions only — never the sandbox's own stops."""
+    if node.type is None:
+        findings.add(node, "bare-except", "a bare except would swallow the sandbox's stops; "
+                                           "name the exceptions to catch")
+        return
+    names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+    for name in names:
+        if not isinstance(name, ast.Name) or normalised(name.id) not in CATCHABLE_EXCEPTIONS:
+            findings.add(name, "except", "only ordinary exceptions may be caught: "
+                                         + ", ".join(sorted(CATCHABLE_EXCEPTIONS)))
+    if node.name is not None and normalised(node.name).startswith("_"):
+        findings.add(node, "underscore", f"the name {node.name!r} is private")
+
+
+def _check_try(node, findings, _context):
+    """No return, break or continue inside finally: they would cancel the sandbox's stops."""
+    for statement in node.finalbody:
+        for inner in ast.walk(statement):
+            if isinstance(inner, (ast.Return, ast.Break, ast.Continue)):
+                findings.add(inner, "finally", "return, break and continue are not allowed "
+                                               "inside finally")
+
+
+def _check_formatted(node, findings, _context):
+    """f-string format specs must be literal and of modest width."""
+    spec = node.format_spec
+    if spec is None:
+        return
+    parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+    for part in parts:
+        if not isinstance(part, ast.Constant):
+            findings.add(part, "format-spec", "f-string format specs must be literal")
+        else:
+            digits = "".join(c if c.isdigit() else " " for c in str(part.value)).split()
+            if any(int(d) > MAX_FORMAT_WIDTH for d in digits if len(d) < 20) \
+                    or any(len(d) >= 20 for d in digits):
+                findings.add(part, "format-spec", f"format widths above {MAX_FORMAT_WIDTH} "
+                                                  "are not allowed")
+
+
+def _check_augassign(node, findings, _context):
+    """An augmented assignment's target must not call anything (it is evaluated twice)."""
+    if any(isinstance(inner, ast.Call) for inner in ast.walk(node.target)):
+        findings.add(node, "augassign", "the target of an augmented assignment cannot "
+                                        "contain a call")
+
+
+def _check_constant(node, findings, _context):
+    """Bytes and huge literals have no place in a method."""
+    if isinstance(node.value, int) and not isinstance(node.value, bool) \
+            and node.value.bit_length() > 4096:
+        findings.add(node, "constant", "integer literals are limited to 4096 bits")
+
+
+NODE_CHECKS = {
+    ast.Name: _check_name,
+    ast.Attribute: _check_attribute,
+    ast.arguments: _check_arguments,
+    ast.ExceptHandler: _check_handler,
+    ast.Try: _check_try,
+    ast.FormattedValue: _check_formatted,
+    ast.AugAssign: _check_augassign,
+    ast.Constant: _check_constant,
+}
+
+
+# -- the Persistence Covenant ------------------------------------------------------------------
+
+def is_covenant(node):
     """True for exactly `self._p_changed = True`."""
-    if len(node.targets) != 1:
+    if not isinstance(node, ast.Assign) or len(node.targets) != 1:
         return False
     target = node.targets[0]
     return (isinstance(target, ast.Attribute) and target.attr == COVENANT_ATTRIBUTE
             and isinstance(target.value, ast.Name) and target.value.id == "self"
             and isinstance(node.value, ast.Constant) and node.value.value is True)
+
+
+CLEAN, DIRTY = False, True
+
+
+class CovenantCheck:
+    """Every path that mutates the receiver's state must end with the Covenant.
+
+    A flow analysis over the method's statements: the state is DIRTY after a mutation (an
+    assignment to an attribute of `self`, an item write, `+=` or a mutating call on a value
+    reached from `self`, directly or through a local alias) and CLEAN again after
+    `self._p_changed = True`. Returning, or falling off the end, while DIRTY is a violation.
+    """
+
+    def __init__(self, function, nodes, findings):
+        self.function = function
+        self.findings = findings
+        self.aliases = self._find_aliases(nodes)
+
+    def run(self):
+        """Analyse the body; report a violation for each path that leaves dirty."""
+        end = self.block(self.function.body, CLEAN, loop=None)
+        if end is DIRTY:
+            self.findings.add(self.function, "covenant",
+                              "the method changes state but does not end with "
+                              "`self._p_changed = True` on every path")
+
+    # aliases: local names that may hold (parts of) the receiver's state
+    def _find_aliases(self, nodes):
+        aliases = {"self"}
+        bindings = [n for n in nodes if isinstance(n, (ast.Assign, ast.For, ast.comprehension))]
+        for _ in range(len(bindings) + 1):  # a fixpoint: each round adds a name or stops
+            before = len(aliases)
+            for node in bindings:
+                if isinstance(node, ast.Assign) and self._rooted(node.value, aliases):
+                    for target in node.targets:
+                        aliases.update(_names_in(target))
+                elif isinstance(node, (ast.For, ast.comprehension)) \
+                        and self._rooted(node.iter, aliases):
+                    aliases.update(_names_in(node.target))
+            if len(aliases) == before:
+                break
+        return aliases
+
+    def _rooted(self, node, aliases):
+        """True when `node` evaluates to an object reached from the receiver's state."""
+        if isinstance(node, ast.Name):
+            return node.id in aliases
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            return self._rooted(node.value, aliases)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            return node.func.attr in ALIASING_METHODS and self._rooted(node.func.value, aliases)
+        if isinstance(node, ast.IfExp):
+            return self._rooted(node.body, aliases) or self._rooted(node.orelse, aliases)
+        if isinstance(node, ast.BoolOp):
+            return any(self._rooted(v, aliases) for v in node.values)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return any(self._rooted(e, aliases) for e in node.elts)
+        return False
+
+    def mutates(self, statement):
+        """True when evaluating `statement` itself (not nested blocks) may change state."""
+        if isinstance(statement, (ast.Assign, ast.Delete)):
+            targets = statement.targets
+            if any(isinstance(t, (ast.Attribute, ast.Subscript)) and self._rooted(t.value,
+                                                                                 self.aliases)
+                   for target in targets for t in _store_targets(target)):
+                return True
+        if isinstance(statement, ast.AugAssign):
+            target = statement.target
+            if isinstance(target, ast.Name) and target.id in self.aliases - {"self"}:
+                return True
+            if isinstance(target, (ast.Attribute, ast.Subscript)) \
+                    and self._rooted(target.value, self.aliases):
+                return True
+        for node in _own_expressions(statement):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
+                        and inner.func.attr in MUTATING_METHODS \
+                        and self._rooted(inner.func.value, self.aliases):
+                    return True
+        return False
+
+    def block(self, statements, state, loop):
+        """The state after `statements`, or None when every path has left (return/raise)."""
+        for statement in statements:
+            if state is None:
+                return None
+            state = self.statement(statement, state, loop)
+        return state
+
+    def statement(self, node, state, loop):
+        if is_covenant(node):
+            return CLEAN
+        if self.mutates(node):
+            state = DIRTY
+        if isinstance(node, ast.Return):
+            if state is DIRTY:
+                self.findings.add(node, "covenant", "this return follows a change of state "
+                                                    "without `self._p_changed = True`")
+            return None
+        if isinstance(node, ast.Raise):
+            return None
+        if isinstance(node, (ast.Break, ast.Continue)):
+            loop.append(state)
+            return None
+        if isinstance(node, ast.If):
+            return _join(self.block(node.body, state, loop), self.block(node.orelse, state, loop))
+        if isinstance(node, (ast.For, ast.While)):
+            exits = []
+            body = self.block(node.body, state, exits)
+            again = self.block(node.body, _join(state, body, *exits), exits)
+            after = _join(state, body, again, *exits)
+            return _join(self.block(node.orelse, after, loop), after) \
+                if node.orelse else after
+        if isinstance(node, ast.Try):
+            body = self.block(node.body, state, loop)
+            handler_in = _join(state, body) if body is not None else DIRTY if self._dirty_inside(
+                node.body) else state
+            outcomes = [self.block(h.body, handler_in, loop) for h in node.handlers]
+            outcomes.append(self.block(node.orelse, body, loop) if body is not None else None)
+            after = _join(*outcomes)
+            if node.finalbody:
+                start = after if after is not None else handler_in
+                end = self.block(node.finalbody, start, loop)
+                return end if after is not None else None
+            return after
+        return state
+
+    def _dirty_inside(self, statements):
+        return any(self.mutates(inner) for s in statements for inner in ast.walk(s)
+                   if isinstance(inner, ast.stmt))
+
+
+def _join(*states):
+    """Paths meet: dirty if any live path is dirty; None if no path is live."""
+    live = [s for s in states if s is not None]
+    if not live:
+        return None
+    return DIRTY if any(live) else CLEAN
+
+
+def _names_in(target):
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def _store_targets(target):
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _store_targets(element)
+    elif isinstance(target, ast.Starred):
+        yield from _store_targets(target.value)
+    else:
+        yield target
+
+
+def _own_expressions(statement):
+    """The expressions a statement evaluates itself, not those of its nested blocks."""
+    for field, value in ast.iter_fields(statement):
+        if field in ("body", "orelse", "finalbody", "handlers"):
+            continue
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, ast.AST):
+                yield item

@@ -107,6 +107,23 @@ class Home:
         return float(self.setting("zeo", "wait_timeout", default=10.0))
 
     @property
+    def sandbox_limits(self):
+        """The `[sandbox]` budgets as keyword arguments of `kernel.sandbox.configure`."""
+        section = self.config.get("sandbox", {})
+        limits = {}
+        try:
+            if "cpu_seconds" in section:
+                limits["cpu_seconds"] = float(section["cpu_seconds"])
+            if "memory_mib" in section:
+                limits["memory_bytes"] = int(section["memory_mib"]) * 1024 * 1024
+            if "max_call_depth" in section:
+                limits["max_call_depth"] = int(section["max_call_depth"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.path / CONFIG_NAME}: a [sandbox] setting is not a "
+                              f"number ({exc})") from None
+        return limits
+
+    @property
     def personas(self):
         """Persona name → {model_id, role, codex}, as written into the image at genesis."""
         return personas_from(self.config, self.path / CONFIG_NAME)

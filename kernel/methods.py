@@ -11,7 +11,6 @@ PersistenceGuardian first, and installs nothing when the guardian says no.
 """
 import datetime
 import logging
-import types
 
 import persistent
 
@@ -47,8 +46,12 @@ class Method(persistent.Persistent):
         return function
 
     def bind(self, receiver):
-        """The method bound to `receiver`, ready to call with the message's arguments."""
-        return types.MethodType(self.function, receiver)
+        """The method bound to `receiver`: calling it runs the code under the sandbox budgets."""
+        function = self.function
+
+        def learned_method(*args, **kwargs):
+            return sandbox.call(function, receiver, *args, **kwargs)
+        return learned_method
 
     def history(self):
         """This method and every earlier definition of its selector, newest first."""
@@ -65,6 +68,9 @@ class Method(persistent.Persistent):
 
     def __repr__(self):
         return f"<Method {self.selector!r} by {self.provenance.get('author', '?')}>"
+
+
+sandbox.seal(Method)
 
 
 def install(receiver, selector, source, author="kernel", **provenance):

@@ -7,6 +7,7 @@ the message arrives. A name that is no longer registered is a clear error, not a
 import logging
 import types
 
+from kernel import sandbox
 from kernel.errors import BatosError
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class Primitive:
 
     def __repr__(self):
         return f"<Primitive {self.name!r}>"
+
+
+sandbox.seal(Primitive)
 
 
 @primitive("describe")

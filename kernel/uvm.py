@@ -24,7 +24,7 @@ import logging
 import persistent
 from ZODB.POSException import ConflictError
 
-from kernel import methods
+from kernel import methods, sandbox
 from kernel.errors import MessageNotUnderstood, SlotError
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class UvmObject(persistent.Persistent):
 
     def lookup(self, selector):
         """Find `selector` along the lineage: `(holder, value, is_method)` or None."""
+        if selector.startswith("_"):
+            return None
         for obj in self._lineage():
             state = obj.__dict__
             if selector in state:
@@ -192,6 +194,8 @@ class UvmObject(persistent.Persistent):
         """Three-way merge of two concurrent changes, run by the ZEO server on a conflict."""
         return merge_states(old_state, saved_state, new_state)
 
+
+sandbox.allow_writes(UvmObject)
 
 RESERVED_NAMES = frozenset(name for name in dir(UvmObject) if not name.startswith("_"))
 

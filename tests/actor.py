@@ -6,7 +6,7 @@ real process with its own ZEO client, it lets tests race real clients against on
 import json
 import sys
 
-from kernel import paths
+from kernel import paths, sandbox
 from kernel.home import parse_address
 from kernel.image import connect
 
@@ -89,6 +89,9 @@ class Actor:
             say(committing=True)
         self.image.run(write, note="big commit")
 
+    def op_configure(self, **limits):
+        sandbox.configure(**limits)
+
     def op_retries(self):
         return self.image.retries
 
@@ -104,7 +107,7 @@ def main():
         op = getattr(actor, "op_" + command.pop("op"))
         try:
             result = op(**command)
-        except Exception as exc:  # report, keep serving the test
+        except (Exception, sandbox.BudgetExceeded) as exc:  # report, keep serving the test
             say(ok=False, error=f"{type(exc).__name__}: {exc}")
         else:
             say(ok=True, result=result)

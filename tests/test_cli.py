@@ -85,7 +85,7 @@ def test_malformed_slots_json_is_one_line_and_writes_nothing(home, zeo):
 def test_a_failing_method_is_one_line_and_commits_nothing(home, zeo):
     run_batos("new", "box", "--slots", '{"n": 0}', home=home.path, check=True)
     run_batos("define", "box", "spoil", "--source",
-              "def spoil(self):\n    self.n = 99\n    return 1 / 0\n", home=home.path,
+              "def spoil(self):\n    self.n = 99\n    self._p_changed = True\n    return 1 / 0\n", home=home.path,
               check=True)
     before = history_length(home)
     line = one_line_error(run_batos("send", "box", "spoil", home=home.path))
@@ -139,3 +139,28 @@ def test_init_twice_is_one_line(home):
 def test_home_comes_from_the_environment(home, zeo, monkeypatch):
     monkeypatch.setenv("BATOS_HOME", str(home.path))
     assert run_batos("send", "personas.ALFRED", "role", check=True).stdout == '"steward"\n'
+
+
+def test_audit_prints_line_anchored_violations(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def m(self):\n    import os\n    return self._p_jar\n")
+    result = run_batos("audit", str(bad))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{bad}: rejected:", "  line 2:4 [import] imports are not allowed: a method uses only "
+        "its receiver and arguments", "  line 3:11 [underscore] the attribute '_p_jar' is private"]
+    good = tmp_path / "good.py"
+    good.write_text("def area(self):\n    return self.width * self.height\n")
+    result = run_batos("audit", str(good), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout) == {"ok": True, "violations": []}
+    assert "cannot read" in one_line_error(run_batos("audit", str(tmp_path / "none.py")))
+
+
+def test_a_runaway_send_is_stopped_in_one_line(home, zeo):
+    config = home.path / "batos.toml"
+    config.write_text(config.read_text().replace("cpu_seconds = 2.0", "cpu_seconds = 0.5"))
+    run_batos("new", "box", home=home.path, check=True)
+    run_batos("define", "box", "spin", "--source", "def spin(self):\n    while True:\n"
+              "        pass\n", home=home.path, check=True)
+    line = one_line_error(run_batos("send", "box", "spin", home=home.path))
+    assert line.startswith("batos: box.spin was stopped: stopped after") and "0.5 s" in line

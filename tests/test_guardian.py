@@ -22,7 +22,7 @@ def test_the_covenant_line_is_allowed():
     ("def f(self):\n    import os\n", "import"),
     ("def f(self):\n    return self._p_jar\n", "underscore"),
     ("def f(self):\n    return __builtins__\n", "underscore"),
-    ("def f(self):\n    self._p_changed = False\n", "underscore"),
+    ("def f(self):\n    self._p_changed = False\n", "covenant"),
     ("def f(self:\n", "syntax"),
     ("def f(self):\n    return (x for x in ()).gi_frame.f_back\n", "introspection"),
     ("def f(self):\n    return '{0.__class__}'.format(self)\n", "introspection"),
@@ -37,3 +37,88 @@ def test_rejections_name_their_rule(source, rule):
 def test_non_text_and_deep_input_fail_closed():
     assert not audit(None).ok
     assert not audit("def f(self):\n    return " + "(" * 100000 + ")" * 100000).ok
+
+
+# -- the Covenant's flow analysis --------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    "return self.width",
+    "items = list(self.items)\nitems.append(1)\nreturn items",
+    "if self.n:\n    self.n = 0\n    self._p_changed = True\nreturn self.n",
+    "for i in range(3):\n    self.items.append(i)\nself._p_changed = True",
+    "try:\n    x = self.table['a']\nexcept KeyError:\n    return None\nself.table['b'] = x\nself._p_changed = True",
+    "self.a = 1\nif self.b:\n    self._p_changed = True\n    return 1\nself._p_changed = True\nreturn 2",
+    "if self.n:\n    raise ValueError('no')\nreturn 1",
+])
+def test_covenant_accepts(body):
+    source = "def m(self):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+    assert audit(source).ok, audit(source).report()
+
+
+@pytest.mark.parametrize("body", [
+    "self.a = 1\nif self.b:\n    return 1\nself._p_changed = True",
+    "for row in self.rows:\n    row.append(1)\n    self._p_changed = True\n    break\nrow = self.rows[0]\nrow.append(2)",
+    "while self.n:\n    self.n = self.n - 1\n    if self.n == 3:\n        break\n    self._p_changed = True",
+    "x = self.table.get('k')\nx.append(1)",
+    "[r.append(1) for r in self.rows]",
+    "try:\n    self.table['a'] = 1\nexcept KeyError:\n    return None\nself._p_changed = True",
+])
+def test_covenant_rejects(body):
+    source = "def m(self):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+    verdict = audit(source)
+    assert not verdict.ok and {v.rule for v in verdict.violations} == {"covenant"}
+
+
+def test_violations_are_line_anchored_and_readable():
+    verdict = audit("def m(self):\n    x = 1\n    return self.__class__\n")
+    (violation,) = verdict.violations
+    assert (violation.line, violation.column, violation.rule) == (3, 11, "underscore")
+    assert verdict.report() == ("rejected:\n  line 3:11 [underscore] the attribute "
+                                "'__class__' is private")
+
+
+def test_identifiers_are_judged_after_nfkc():
+    assert audit("def m(self):\n    return \uff45\uff56\uff41\uff4c('1')\n").violations[0].rule \
+        == "forbidden-name"
+
+
+# -- fuzzing: the audit always answers -------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from method_corpus import BENIGN, HOSTILE  # noqa: E402
+
+SOURCES = [h[1] for h in HOSTILE] + [b[1] for b in BENIGN]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=400))
+def test_random_text_always_gets_a_verdict(text):
+    verdict = audit(text)
+    assert isinstance(verdict.ok, bool)
+
+
+@st.composite
+def mutated_sources(draw):
+    source = draw(st.sampled_from(SOURCES))
+    for _ in range(draw(st.integers(1, 4))):
+        position = draw(st.integers(0, len(source)))
+        action = draw(st.sampled_from(["insert", "delete", "duplicate"]))
+        if action == "insert":
+            piece = draw(st.sampled_from(["_", "(", ")", ":", "\n", "    ", "self.", "__",
+                                          "lambda: ", "yield ", "[", "]", "'", "*", "\uff3f"])
+                         | st.text(max_size=5))
+            source = source[:position] + piece + source[position:]
+        elif action == "delete":
+            source = source[:position] + source[position + draw(st.integers(1, 8)):]
+        else:
+            source = source[:position] + source[position:position + 20] + source[position:]
+    return source
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mutated_sources())
+def test_mutated_methods_always_get_a_verdict(source):
+    verdict = audit(source)
+    assert isinstance(verdict.ok, bool)
+    assert all(isinstance(v.line, int) and v.rule and v.message for v in verdict.violations)
