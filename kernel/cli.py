@@ -11,9 +11,8 @@ import json
 import logging
 import sys
 
-from BTrees.Length import Length
-
-from kernel import guardian, paths, sandbox
+from kernel import dnu, guardian, llm, paths, sandbox
+from kernel.values import plain
 from kernel import image as image_module
 from kernel.errors import BatosError, ServerUnavailable, SlotError
 from kernel.home import Home, default_home_path, format_address
@@ -34,25 +33,6 @@ class MethodFailed(BatosError):
 
 
 # -- rendering ---------------------------------------------------------------------------------
-
-def plain(value, depth=0):
-    """A JSON-ready rendering of a slot value: objects by label, BTrees by size."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, UvmObject):
-        return {"object": value.label}
-    if depth > 8:
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return [plain(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, Length):
-        return {"counter": value()}
-    if type(value).__module__.startswith("BTrees."):
-        return {"btree": type(value).__name__, "items": len(value)}
-    return repr(value)
-
 
 def short(value, width=72):
     """One line of at most `width` characters for human output."""
@@ -200,13 +180,14 @@ def cmd_define(args):
 
 def cmd_send(args):
     values = [parse_json(arg, f"argument {i}") for i, arg in enumerate(args.args, 1)]
+    expect = parse_json(args.expect, "--expect") if args.expect is not None \
+        else dnu.NO_EXPECTATION
     home = Home.open(args.home)
 
-    def send(lobby):
-        receiver = paths.resolve(lobby, args.path)
+    def send(image):
         try:
-            return plain(receiver.send(args.selector, *values))
-        except BatosError:
+            return make_learner(home, image).send(args.path, args.selector, values, expect)
+        except (BatosError, dnu.LearningFailed):
             raise
         except sandbox.BudgetExceeded as exc:  # stopped; its transaction is aborted
             raise MethodFailed(f"{args.path}.{args.selector} was stopped: {exc}") from None
@@ -214,10 +195,36 @@ def cmd_send(args):
             raise MethodFailed(f"{args.path}.{args.selector} raised {type(exc).__name__}: "
                                f"{exc}") from exc
 
-    result = with_image(home, lambda image: image.run(
-        send, note=f"send {args.path} {args.selector}", user=CLI_USER))
-    emit({"result": result, "learned": False, "source": None, "attempts": 0}, args.json,
-         lambda d, out: print(json.dumps(d["result"], ensure_ascii=False), file=out))
+    try:
+        outcome = with_image(home, send)
+    except dnu.LearningFailed as failure:
+        if args.json:
+            emit(failure.outcome.as_json(), True, None)
+        raise BatosError(f"could not learn {args.path}.{args.selector}: {failure}") from None
+    emit(outcome.as_json(), args.json, print_outcome)
+
+
+def make_learner(home, image):
+    """The `_doesNotUnderstand` engine for this home, with its `[dnu]` settings and models."""
+    settings = home.config.get("dnu", {})
+    return dnu.Learner(image, llm.ModelRegistry(home.config.get("models", {})),
+                       writer=settings.get("writer", "BRICK"),
+                       attempts=int(settings.get("attempts", 3)),
+                       wait_seconds=float(settings.get("wait_seconds", 300)), user=CLI_USER,
+                       temperatures=settings.get("temperatures", dnu.DEFAULT_TEMPERATURES))
+
+
+def print_outcome(data, out):
+    """Human rendering of a send: the result, then what was learned on the way."""
+    print(json.dumps(data["result"], ensure_ascii=False), file=out)
+    if data["learned"]:
+        print(f"learned in {data['attempts']} attempt(s) by {data['persona']} with "
+              f"{data['model']}, audit {'ok' if data['audit']['ok'] else 'REJECTED'}, "
+              f"{data['seconds']:.1f} s:", file=out)
+        for line in data["source"].rstrip().splitlines():
+            print(f"  | {line}", file=out)
+    elif data["waited"]:
+        print(f"learned meanwhile by another process ({data['persona']})", file=out)
 
 
 def cmd_audit(args):
@@ -264,7 +271,8 @@ def cmd_check(args):
 
 
 def cmd_awaken(args):
-    """The main job for now: a fresh home, its ZEO server, genesis, the lobby and personas."""
+    """The main job: a home, its ZEO server, genesis, the lobby and personas, and one act of
+    self-creation — `rect` learns `area` and `perimeter` from BRICK's model."""
     try:
         home = Home.open(args.home)
     except BatosError:
@@ -277,18 +285,10 @@ def cmd_awaken(args):
         try:
             print("genesis: the image has awakened" if image.awakened
                   else "the image was already awake")
-
-            def show(lobby):
-                objects = [describe_object(lobby)]
-                for name in sorted(lobby.personas.slot_names()):
-                    objects.append(describe_object(getattr(lobby.personas, name)))
-                return objects
-
-            for description in image.run(show):
-                print()
-                print_object(description, sys.stdout)
+            show_lobby(image)
+            demonstrate_self_creation(home, image)
             print()
-            for row in image.history(5):
+            for row in image.history(6):
                 print(f"history: {row['user'] or '-'}: {row['note']}")
         finally:
             image.close()
@@ -296,6 +296,34 @@ def cmd_awaken(args):
         stop()
     print(f"\nZEO server stopped. Serve this image again with: "
           f"python -m zeo_server --home {home.path}")
+
+
+def show_lobby(image):
+    """Print the lobby and the personas."""
+    def describe(lobby):
+        return [describe_object(lobby)] + [describe_object(getattr(lobby.personas, name))
+                                           for name in sorted(lobby.personas.slot_names())]
+
+    for description in image.run(describe):
+        print()
+        print_object(description, sys.stdout)
+
+
+def demonstrate_self_creation(home, image):
+    """Send `rect` two messages it does not understand and show what BRICK learned."""
+    def make_rect(lobby):
+        if not lobby.responds_to("rect"):
+            lobby.rect = lobby.traits.clone(width=3, height=4)
+            lobby.rect._label = "rect"
+
+    image.run(make_rect, note="new rect from traits", user=CLI_USER)
+    learner = make_learner(home, image)
+    for selector in ("area", "perimeter"):
+        print(f"\nrect {selector}  (rect has slots width=3, height=4)")
+        try:
+            print_outcome(learner.send("rect", selector).as_json(), sys.stdout)
+        except dnu.LearningFailed as failure:
+            print(f"  not learned: {failure}")
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -332,10 +360,13 @@ def build_parser():
     source.add_argument("--source", help="the method's source text")
     source.add_argument("--file", help="a file holding the method's source")
     command.add_argument("--json", action="store_true")
-    command = add("send", cmd_send, "send a message to the object at PATH")
+    command = add("send", cmd_send, "send a message to the object at PATH, learning the "
+                                    "method if it is missing")
     command.add_argument("path")
     command.add_argument("selector")
     command.add_argument("args", nargs="*", metavar="ARG", help="arguments as JSON values")
+    command.add_argument("--expect", metavar="JSON", help="the result the caller expects; a "
+                                                          "learned method must produce it")
     command.add_argument("--json", action="store_true")
     command = add("log", cmd_log, "the image's history: time, user and note of each transaction")
     command.add_argument("--limit", type=int, default=100)
@@ -369,3 +400,7 @@ def main(argv=None):
         print(f"batos: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
               file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

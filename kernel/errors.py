@@ -42,9 +42,11 @@ class MessageNotUnderstood(BatosError, AttributeError):
     Final for this receiver as it stands; a learned method can change that.
     """
 
-    def __init__(self, receiver_name, selector):
+    def __init__(self, receiver_name, selector, receiver_oid=None, arguments=None):
         self.receiver_name = receiver_name
         self.selector = selector
+        self.receiver_oid = receiver_oid
+        self.arguments = arguments
         super().__init__(f"{receiver_name} does not understand {selector!r}")
 
 

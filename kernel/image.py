@@ -44,10 +44,11 @@ class Image:
         self.awakened = False
 
     @contextlib.contextmanager
-    def transaction(self, note=None, user=None):
+    def transaction(self, note=None, user=None, dry_run=False):
         """Yield the lobby in a fresh transaction; commit on exit with `note` and `user`.
 
         Any exception aborts the transaction — nothing of it becomes visible — and propagates.
+        With `dry_run` the transaction is always aborted (trial runs).
         """
         manager = transaction.TransactionManager()
         connection = self.db.open(transaction_manager=manager)
@@ -57,6 +58,9 @@ class Image:
             if lobby is None:
                 raise BatosError("the image has no lobby: it was never awakened")
             yield lobby
+            if dry_run:
+                manager.abort()
+                return
             if note:
                 txn.note(note)
             if user:

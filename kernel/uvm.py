@@ -144,8 +144,9 @@ class UvmObject(persistent.Persistent):
         return value
 
     def _doesNotUnderstand(self, selector, args):
-        """The miss: in this foundation, a clear `MessageNotUnderstood`."""
-        raise MessageNotUnderstood(self.label, selector)
+        """The miss: a `MessageNotUnderstood` naming receiver, selector and the call's
+        arguments — the raw material of a mandate (see `kernel.dnu`)."""
+        raise MessageNotUnderstood(self.label, selector, self._p_oid, list(args))
 
     # -- methods -------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ real process with its own ZEO client, it lets tests race real clients against on
 import json
 import sys
 
-from kernel import paths, sandbox
+from kernel import dnu, llm, paths, sandbox
 from kernel.home import parse_address
 from kernel.image import connect
 
@@ -88,6 +88,13 @@ class Actor:
             target.complete = count
             say(committing=True)
         self.image.run(write, note="big commit")
+
+    def op_learn(self, path, selector, args=(), models=None):
+        learner = dnu.Learner(self.image, llm.ModelRegistry(models or {}))
+        try:
+            return learner.send(path, selector, args).as_json()
+        except dnu.LearningFailed as failure:
+            return failure.outcome.as_json()
 
     def op_configure(self, **limits):
         sandbox.configure(**limits)

