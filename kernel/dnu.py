@@ -19,9 +19,9 @@ call's actual arguments and what the caller expects — and runs the cycle:
    persona, selector and receiver; then the original message is sent again.
 
 Each attempt samples a few candidates at rising temperatures and keeps the first that passes
-audit and trial; a failed attempt feeds its reason back to the next (at most `attempts`). Every outcome —
-no model, nonsense, a rejection, a failed trial, attempts exhausted — is recorded on the
-mandate with a one-line reason; nothing is ever half-installed.
+audit and trial; a failed attempt feeds its reason back to the next (at most `attempts`).
+Every outcome — no model, nonsense, a rejection, a failed trial, attempts exhausted — is
+recorded on the mandate with a one-line reason; nothing is ever half-installed.
 """
 import dataclasses
 import logging

@@ -3,8 +3,8 @@
 The first process to find no lobby in the image's root creates, in ONE transaction: the lobby
 (the root namespace), the root traits (with the kernel's primitives), the persona prototype
 and the configured personas (ALFRED, BRICK, ROBIN, BABS: codex, role, model_id), the
-orchestrator with its routing meta-prompt, the request ledger, memory, history and the mandates of `_doesNotUnderstand`. Many
-processes may start at once on an empty image: every one tries, the ZEO server lets exactly
+orchestrator with its routing meta-prompt, the request ledger, memory, history and the
+mandates of `_doesNotUnderstand`. Many processes may start at once on an empty image: every one tries, the ZEO server lets exactly
 one commit (the others get a `ConflictError` on the root), and the losers then load the
 winner's lobby. Later runs only load.
 """

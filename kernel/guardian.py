@@ -46,9 +46,10 @@ ALLOWED_NODES = frozenset({
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
 })
 
+NO_IMPORTS = ("import", "imports are not allowed: a method uses only its receiver and arguments")
 NODE_REASONS = {
-    ast.Import: ("import", "imports are not allowed: a method uses only its receiver and arguments"),
-    ast.ImportFrom: ("import", "imports are not allowed: a method uses only its receiver and arguments"),
+    ast.Import: NO_IMPORTS,
+    ast.ImportFrom: NO_IMPORTS,
     ast.ClassDef: ("class", "classes cannot be defined inside a method"),
     ast.Global: ("scope", "global is not allowed"),
     ast.Nonlocal: ("scope", "nonlocal is not allowed"),
@@ -173,7 +174,7 @@ def _audit(source):
         tree = ast.parse(source, mode="exec")
     except (SyntaxError, ValueError) as exc:
         return _reject(source, getattr(exc, "lineno", 0) or 0, getattr(exc, "offset", 0) or 0,
-                       "syntax", f"the source does not parse: {exc.msg if hasattr(exc, 'msg') else exc}")
+                       "syntax", f"the source does not parse: {getattr(exc, 'msg', exc)}")
     findings = Findings()
     function = _check_shape(tree, findings)
     if function is not None:

@@ -161,7 +161,7 @@ class Home:
 
     @classmethod
     def init(cls, path, zeo_address=None):
-        """Create a home at `path` from `conf/`; the ZEO address is a free loopback port unless given."""
+        """Create a home at `path` from `conf/`; ZEO gets a free loopback port unless given one."""
         path = pathlib.Path(path).absolute()
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             if (path / CONFIG_NAME).exists():

@@ -1,8 +1,8 @@
 """Offline consistency checks of a home's FileStorage, the way ZODB's own tools do them.
 
-`check(path)` runs fstest in-process (the file's transaction and data records are well formed) and
-ZODB's fsrefs in a child process (every reference from a current object leads to an object that exists and loads).
-It opens the file read-only, so it is safe beside a running server; a transaction being
+`check(path)` runs fstest in-process (the file's transaction and data records are well
+formed) and ZODB's fsrefs in a child process (every reference from a current object leads to
+an object that exists and loads). It opens the file read-only, so it is safe beside a running server; a transaction being
 committed at that very moment can show as a false alarm, so rerun before acting on one.
 """
 import dataclasses
