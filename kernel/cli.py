@@ -11,7 +11,8 @@ import json
 import logging
 import sys
 
-from kernel import dnu, guardian, llm, paths, sandbox
+from kernel import dnu, guardian, llm, paths, sandbox, supervise
+from kernel.client import Client, NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
 from kernel.errors import BatosError, ServerUnavailable, SlotError
@@ -271,31 +272,70 @@ def cmd_check(args):
 
 
 def cmd_awaken(args):
-    """The main job: a home, its ZEO server, genesis, the lobby and personas, and one act of
-    self-creation — `rect` learns `area` and `perimeter` from BRICK's model."""
+    """The main job: a home, its cluster under supervisord with the default model, genesis,
+    the lobby and personas, and the living image at work — BRICK learning methods it was
+    never given, ROBIN calling them, ALFRED routing a question."""
     try:
         home = Home.open(args.home)
     except BatosError:
         home = Home.init(args.home)
         print(f"initialised {home.path}")
-    address, stop, _process = launcher.start(home)
-    print(f"ZEO server serving {home.image_path} at {format_address(address)}")
+    print("starting the cluster (supervisord: ZEO, orchestrator, one worker per persona)…")
+    supervise.up(home)
     try:
+        services = supervise.live_services(home) or {}
+        print("up: " + ", ".join(f"{name} ×{count}" for name, count in sorted(services.items())))
         image = open_image(home)
         try:
-            print("genesis: the image has awakened" if image.awakened
-                  else "the image was already awake")
             show_lobby(image)
-            demonstrate_self_creation(home, image)
-            print()
-            for row in image.history(6):
-                print(f"history: {row['user'] or '-'}: {row['note']}")
+            image.run(make_demo_rect, note="new rect from traits", user=CLI_USER)
         finally:
             image.close()
+        with Client(home.orchestrator_endpoints["frontend"], timeout=300) as client:
+            demonstrate(client)
+        print()
+        cmd_status(argparse.Namespace(home=str(home.path), json=False))
     finally:
-        stop()
-    print(f"\nZEO server stopped. Serve this image again with: "
-          f"python -m zeo_server --home {home.path}")
+        supervise.down(home)
+    print(f"\ncluster stopped. Bring it back with: batos up --home {home.path}")
+
+
+def make_demo_rect(lobby):
+    """A rectangle to teach: width 3, height 4, and no methods."""
+    if not lobby.responds_to("rect"):
+        lobby.rect = lobby.traits.clone(width=3, height=4)
+        lobby.rect._label = "rect"
+
+
+def demonstrate(client):
+    """Requests through the orchestrator, each printed with who answered and what was learned."""
+    steps = [
+        ("BRICK, send rect area (a message rect does not understand)",
+         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "area"}),
+        ("BRICK, send rect perimeter, expecting 14",
+         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "perimeter",
+          "expect": 14}),
+        ("ROBIN, send rect area (learned by BRICK, called by another worker)",
+         {"intent": "send", "persona": "ROBIN", "target": "rect", "selector": "area"}),
+        ("a question with no persona named (ALFRED routes it)",
+         {"intent": "chat", "text": "Who should I ask to remember my birthday?"}),
+    ]
+    for title, payload in steps:
+        print(f"\n> {title}")
+        try:
+            message = client.request({"id": new_request_id(), "session": "awaken", **payload},
+                                     on_progress=lambda m: print(f"  … {m['stage']} "
+                                                                 f"({m['persona']})"))
+        except (RequestFailed, NoAnswer) as exc:
+            print(f"  error: {exc}")
+            continue
+        print(f"  {message.get('persona')}: result {json.dumps(message.get('result'))}"
+              + (f", reply {message['reply']!r}" if message.get("reply") else ""))
+        for learned in message.get("learned", []):
+            print(f"  learned {learned['target']}.{learned['selector']} in "
+                  f"{learned['attempts']} attempt(s):")
+            for line in (learned.get("source") or "").rstrip().splitlines():
+                print(f"    | {line}")
 
 
 def show_lobby(image):
@@ -309,21 +349,67 @@ def show_lobby(image):
         print_object(description, sys.stdout)
 
 
-def demonstrate_self_creation(home, image):
-    """Send `rect` two messages it does not understand and show what BRICK learned."""
-    def make_rect(lobby):
-        if not lobby.responds_to("rect"):
-            lobby.rect = lobby.traits.clone(width=3, height=4)
-            lobby.rect._label = "rect"
+def cmd_up(args):
+    home = Home.open(args.home)
+    supervise.up(home)
+    services = supervise.live_services(home) or {}
+    print(f"cluster of {home.path} is up: " + ", ".join(
+        f"{name} ×{count}" for name, count in sorted(services.items())))
+    print(f"frontend {home.orchestrator_endpoints['frontend']}; logs in {home.log_dir}")
 
-    image.run(make_rect, note="new rect from traits", user=CLI_USER)
-    learner = make_learner(home, image)
-    for selector in ("area", "perimeter"):
-        print(f"\nrect {selector}  (rect has slots width=3, height=4)")
-        try:
-            print_outcome(learner.send("rect", selector).as_json(), sys.stdout)
-        except dnu.LearningFailed as failure:
-            print(f"  not learned: {failure}")
+
+def cmd_down(args):
+    home = Home.open(args.home)
+    supervise.down(home)
+    print(f"cluster of {home.path} is down")
+
+
+def cmd_status(args):
+    home = Home.open(args.home)
+    if not supervise.is_up(home):
+        raise supervise.ClusterError(f"the cluster of {home.path} is not running "
+                                     "(start it with: batos up)")
+    status = {"programs": supervise.programs(home),
+              "workers": supervise.live_services(home),
+              "ledger": with_image(home, lambda image: image.run(
+                  lambda lobby: lobby.ledger.size()))}
+
+    def render(data, out):
+        for program in data["programs"]:
+            print(f"{program['name']:<28} {program['state']:<10} pid {program['pid']}", file=out)
+        workers = data["workers"]
+        print("workers: " + (", ".join(f"{k} {v}" for k, v in sorted(workers.items()))
+                             if workers is not None else "orchestrator not answering"), file=out)
+        print(f"ledger: {data['ledger']} request(s) answered", file=out)
+
+    emit(status, args.json, render)
+
+
+def cmd_restart(args):
+    home = Home.open(args.home)
+    supervise.restart(home, args.persona)
+    print(f"restarted the workers of {args.persona}")
+
+
+def cmd_ask(args):
+    home = Home.open(args.home)
+    payload = {"id": args.id or new_request_id(), "session": args.session, "intent": "chat",
+               "text": args.text}
+    if args.persona:
+        payload["persona"] = args.persona
+    client = Client(home.orchestrator_endpoints["frontend"], timeout=args.timeout)
+    try:
+        message = client.request(payload)
+    except RequestFailed as exc:
+        raise BatosError(f"{exc}" + (" (retrying may help)" if exc.transient else "")) \
+            from None
+    except NoAnswer as exc:
+        raise BatosError(f"{exc}; is the cluster up? (batos status)") from None
+    finally:
+        client.close()
+    emit(message, args.json, lambda m, out: print(
+        f"{m.get('persona')}: {m.get('reply')}" + (" (replayed)" if m.get("replayed") else ""),
+        file=out))
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -344,7 +430,8 @@ def build_parser():
 
     command = add("init", cmd_init, "create a data directory with its own configuration")
     command.add_argument("--zeo-address", help="HOST:PORT (default: a free loopback port)")
-    add("awaken", cmd_awaken, "serve a home, awaken its image and show the lobby and personas")
+    add("awaken", cmd_awaken, "the main job: bring a home's cluster up, awaken the image, "
+                              "show BRICK learning, bring it down")
     command = add("new", cmd_new, "create an object at PATH as a clone of --proto")
     command.add_argument("path")
     command.add_argument("--proto", default="traits", help="prototype path (default: traits)")
@@ -374,6 +461,19 @@ def build_parser():
     command = add("pack", cmd_pack, "drop old history from the image (through the server)")
     command.add_argument("--days", type=float, default=0.0)
     add("check", cmd_check, "check the image file's consistency (fstest and fsrefs)")
+    add("up", cmd_up, "start the cluster (supervisord: ZEO, orchestrator, workers)")
+    add("down", cmd_down, "stop the cluster")
+    command = add("status", cmd_status, "programs, live workers per persona, ledger size")
+    command.add_argument("--json", action="store_true")
+    command = add("restart", cmd_restart, "restart the workers of one persona")
+    command.add_argument("persona")
+    command = add("ask", cmd_ask, "send one request to the cluster and print the reply")
+    command.add_argument("text")
+    command.add_argument("--persona", help="the persona to ask (default: ALFRED routes)")
+    command.add_argument("--session", default="default")
+    command.add_argument("--id", help="request id; re-sending an id never repeats effects")
+    command.add_argument("--timeout", type=float, default=300.0)
+    command.add_argument("--json", action="store_true")
     command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
     command.add_argument("file")
     command.add_argument("--json", action="store_true")

@@ -114,6 +114,14 @@ class Mandate:
                                          for s in o._own_methods()})),
                    selector=selector, args=tuple(args), expect=expect)
 
+    @classmethod
+    def from_record(cls, record):
+        """The mandate again from its plain record (as it travels to BRICK's service)."""
+        return cls(path=record["path"], receiver=record["receiver"], slots=record["slots"],
+                   parents=tuple(record["parents"]), methods=tuple(record["methods"]),
+                   selector=record["selector"], args=tuple(record["args"]),
+                   expect=record.get("expect", NO_EXPECTATION))
+
     @property
     def has_expectation(self):
         """True when the caller said what result it expects."""
@@ -179,6 +187,7 @@ class MethodWriter:
         self.persona = persona
         self.codex = codex
         self.model = model
+        self.model_id = model.model_id
         self.max_tokens = max_tokens
 
     def write(self, mandate, feedback, temperature=None):
@@ -198,10 +207,13 @@ class Learner:
     """Sends messages and learns the methods they miss, through one image."""
 
     def __init__(self, image, models, writer="BRICK", attempts=3, wait_seconds=300.0,
-                 user="batos", temperatures=DEFAULT_TEMPERATURES):
+                 user="batos", temperatures=DEFAULT_TEMPERATURES, writer_factory=None,
+                 progress=None):
         self.image = image
         self.models = models
         self.writer_name = writer
+        self.writer_factory = writer_factory or self.local_writer
+        self.progress = progress or (lambda stage: None)
         self.attempts = attempts
         self.temperatures = tuple(temperatures)
         self.wait_seconds = wait_seconds
@@ -222,7 +234,7 @@ class Learner:
         except MessageNotUnderstood as miss:
             if not self._is_own_miss(path, selector, miss):
                 raise
-        outcome = self._learn(path, selector, args, expect)
+        outcome = self.learn(path, selector, args, expect)
         outcome.result = self._send(path, selector, args)
         outcome.seconds = time.perf_counter() - started
         return outcome
@@ -240,7 +252,17 @@ class Learner:
 
     # -- the cycle --------------------------------------------------------------------------
 
-    def _learn(self, path, selector, args, expect):
+    def local_writer(self, claim):
+        """BRICK in this process: a `MethodWriter` over the model its persona names."""
+        return MethodWriter(self.writer_name, claim["codex"], self.models.get(claim["model_id"]))
+
+    def learn(self, path, selector, args=(), expect=NO_EXPECTATION):
+        """Run the cycle for `selector` missing on the object at `path`; return the Outcome.
+
+        Returns at once (with `waited`) if another process learned it meanwhile; raises
+        `LearningFailed` with the recorded reason.
+        """
+        self.progress("writing-method")
         claim = self.image.run(lambda lobby: self._claim(lobby, path, selector, args, expect),
                                note=f"mandate {path}.{selector}", user=self.user)
         if claim["status"] != "mine":
@@ -248,18 +270,18 @@ class Learner:
         mandate = claim["mandate"]
         outcome = Outcome(persona=self.writer_name)
         try:
-            writer = MethodWriter(self.writer_name, claim["codex"],
-                                  self.models.get(claim["model_id"]))
+            writer = self.writer_factory(claim)
         except (LLMError, BatosError) as exc:
             return self._fail(claim, outcome, f"no model for {self.writer_name}: {exc}")
-        outcome.model = writer.model.model_id
+        outcome.model = writer.model_id
         feedback = []
         for attempt in range(1, self.attempts + 1):
             outcome.attempts = attempt
             for candidate, temperature in enumerate(self.temperatures, 1):
                 try:
                     source, _completion = writer.write(mandate, feedback, temperature)
-                except LLMError as exc:
+                    outcome.model = writer.model_id
+                except (LLMError, BatosError) as exc:
                     return self._fail(claim, outcome, f"{self.writer_name}'s model failed: "
                                                       f"{exc}")
                 problem = self._judge(path, mandate, source, outcome)
@@ -267,6 +289,7 @@ class Learner:
                                         "source": source, "problem": problem})
                 if problem is None:
                     self._install(claim["key"], path, mandate, source, outcome)
+                    self.progress("installed")
                     return outcome
                 log.info("attempt %d.%d for %s.%s failed: %s", attempt, candidate, path,
                          selector, problem)

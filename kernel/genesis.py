@@ -58,7 +58,8 @@ def awaken(connection, personas):
     lobby.persona = persona
     lobby.personas = namespace
     lobby.orchestrator = UvmObject(parents=(traits,), label="orchestrator",
-                                   meta_prompt=ROUTING_META_PROMPT, personas_path="personas")
+                                   meta_prompt=ROUTING_META_PROMPT, personas_path="personas",
+                                   router="ALFRED")
     lobby.ledger = UvmObject(parents=(traits,), label="ledger",
                              entries=OOBTree(), size=Length())
     lobby.memory = UvmObject(parents=(traits,), label="memory",

@@ -107,6 +107,17 @@ class Home:
         return float(self.setting("zeo", "wait_timeout", default=10.0))
 
     @property
+    def orchestrator_endpoints(self):
+        """The orchestrator's ZeroMQ endpoints: frontend, backend, events."""
+        return {name: self.setting("orchestrator", name)
+                for name in ("frontend", "backend", "events")}
+
+    @property
+    def worker_counts(self):
+        """Persona → how many worker processes supervisord runs for it."""
+        return {name: int(count) for name, count in self.config.get("workers", {}).items()}
+
+    @property
     def sandbox_limits(self):
         """The `[sandbox]` budgets as keyword arguments of `kernel.sandbox.configure`."""
         section = self.config.get("sandbox", {})
@@ -179,6 +190,8 @@ class Home:
                               f'address = "{format_address(zeo_address)}"', template, count=1)
         if count != 1:
             raise ConfigError(f"{CONF_DIR / CONFIG_NAME} has no zeo.address line")
+        text = re.sub(r'"tcp://([0-9.]+):0"',
+                      lambda m: f'"tcp://{m.group(1)}:{free_port(m.group(1))}"', text)
         staging = path.with_name(f".{path.name}.init-{os.getpid()}")
         try:
             staging.mkdir(parents=True)

@@ -133,9 +133,13 @@ def probe(address, timeout=2.0):
 
 
 def connect(address, personas=None, wait_timeout=10.0, ssl=None, ssl_server_hostname=None,
-            client_label=None, attempts=10, backoff=(0.01, 1.0)):
-    """Open the image served at `address` (`(host, port)`); awaken it if it is empty."""
-    if isinstance(address, tuple):
+            client_label=None, attempts=10, backoff=(0.01, 1.0), fail_fast=True):
+    """Open the image served at `address` (`(host, port)`); awaken it if it is empty.
+
+    With `fail_fast` (commands) a server that is not listening is reported at once; without
+    it (long-running processes started beside the server) the client waits `wait_timeout`.
+    """
+    if fail_fast and isinstance(address, tuple):
         probe(address)
     personas = personas or default_personas()
     for attempt in range(1, 11):

@@ -159,7 +159,8 @@ class LlamaModel(LanguageModel):
         log.info("loaded %s from %s in %.2f s", spec.model_id, path, self.load_seconds)
 
     def _grammar(self, grammar, json_schema):
-        key = (grammar, json.dumps(json_schema, sort_keys=True) if json_schema else None)
+        # the schema's own property order is the order the model writes them in
+        key = (grammar, json.dumps(json_schema) if json_schema else None)
         if key == (None, None):
             return None
         if key not in self._grammars:

@@ -1,0 +1,127 @@
+"""What a persona's reasoning may do to the image: the command schema and its executor.
+
+A persona answers with one JSON object `{"reply": text, "commands": [...]}`. Each command has
+an `op` and its fields; targets are lobby paths. `ANSWER_SCHEMA` is the single definition: it
+validates answers (jsonschema) and constrains the model's sampling (llama.cpp turns the same
+schema into a grammar). ALFRED's routing answer follows `route_schema(names)`.
+
+`execute` runs a list of commands inside the caller's transaction — the worker puts the
+request's ledger entry in the same one — and returns one plain result per command.
+"""
+import jsonschema
+
+from kernel import memory, paths
+from kernel.errors import BatosError, SlotError
+from kernel.values import plain
+
+TARGET = {"type": "string", "minLength": 1, "maxLength": 200}
+NAME = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"}
+
+COMMAND_SCHEMAS = {
+    "send": {"target": TARGET, "selector": NAME, "args": {"type": "array", "maxItems": 5}},
+    "define": {"target": TARGET, "selector": NAME, "source": {"type": "string",
+                                                             "maxLength": 20000}},
+    "clone": {"proto": TARGET, "name": TARGET, "slots": {"type": "object"}},
+    "set": {"target": TARGET, "slot": NAME, "value": {}},
+    "remember": {"text": {"type": "string", "minLength": 1, "maxLength": 4000}},
+    "recall": {"query": {"type": "string", "minLength": 1, "maxLength": 400}},
+}
+REQUIRED = {"send": ["target", "selector"], "define": ["target", "selector", "source"],
+            "clone": ["proto", "name"], "set": ["target", "slot", "value"],
+            "remember": ["text"], "recall": ["query"]}
+
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "reply": {"type": "string", "maxLength": 4000},
+        "commands": {"type": "array", "maxItems": 4, "items": {"oneOf": [
+            {"type": "object",
+             "properties": {"op": {"const": op}, **fields},
+             "required": ["op"] + REQUIRED[op], "additionalProperties": False}
+            for op, fields in COMMAND_SCHEMAS.items()]}},
+    },
+    "required": ["reply", "commands"],
+    "additionalProperties": False,
+}
+
+
+# Length and count limits are checked by `validate`; as grammar rules llama.cpp would unroll
+# them into thousands of nested alternatives (a 20,000-character limit crashed it).
+GRAMMAR_OMITS = frozenset({"maxLength", "minLength", "pattern"})
+
+
+def grammar_schema(schema=None):
+    """The schema as the model's grammar gets it: the same shape, without size limits."""
+    schema = ANSWER_SCHEMA if schema is None else schema
+    if isinstance(schema, dict):
+        return {k: grammar_schema(v) for k, v in schema.items() if k not in GRAMMAR_OMITS}
+    if isinstance(schema, list):
+        return [grammar_schema(v) for v in schema]
+    return schema
+
+
+class CommandError(BatosError):
+    """An answer or command is malformed, or a command failed. Final for that request."""
+
+
+def route_schema(names):
+    """ALFRED's routing answer: `{"persona": one of names}`."""
+    return {"type": "object", "properties": {"persona": {"enum": sorted(names)}},
+            "required": ["persona"], "additionalProperties": False}
+
+
+def validate(answer, schema=ANSWER_SCHEMA):
+    """Check a parsed answer against a schema; a `CommandError` naming the first problem."""
+    try:
+        jsonschema.validate(answer, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "answer"
+        raise CommandError(f"{where}: {exc.message}") from None
+    return answer
+
+
+def execute(lobby, commands, persona, session):
+    """Run validated commands in the current transaction; one plain result per command."""
+    results = []
+    for command in commands:
+        handler = HANDLERS[command["op"]]
+        results.append(plain(handler(lobby, command, persona, session)))
+    return results
+
+
+def _send(lobby, command, persona, session):
+    return paths.resolve(lobby, command["target"]).send(command["selector"],
+                                                        *command.get("args", []))
+
+
+def _define(lobby, command, persona, session):
+    method = paths.resolve(lobby, command["target"]).define(
+        command["selector"], command["source"], author=persona)
+    return {"defined": command["selector"], "audit": method.provenance["audit"]}
+
+
+def _clone(lobby, command, persona, session):
+    parent, name = paths.parent_and_name(lobby, command["name"])
+    if name in parent.slot_names():
+        raise SlotError(f"{command['name']} already exists")
+    obj = paths.resolve(lobby, command["proto"]).clone(**command.get("slots", {}))
+    obj._label = ".".join(paths.split(command["name"]))
+    setattr(parent, name, obj)
+    return {"created": obj.label}
+
+
+def _set(lobby, command, persona, session):
+    setattr(paths.resolve(lobby, command["target"]), command["slot"], command["value"])
+    return {"set": f"{command['target']}.{command['slot']}"}
+
+
+def _remember(lobby, command, persona, session):
+    return {"remembered": memory.remember(lobby, command["text"], session)}
+
+
+def _recall(lobby, command, persona, session):
+    return {"recalled": memory.recall(lobby, command["query"])}
+
+
+HANDLERS = {"send": _send, "define": _define, "clone": _clone, "set": _set,
+            "remember": _remember, "recall": _recall}

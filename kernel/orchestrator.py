@@ -1,0 +1,359 @@
+"""The orchestrator (the Conductor): the BATOS/1 broker between consoles and persona workers.
+
+It routes, it does not reason: a request naming a persona goes to that persona's service; a
+request naming none goes first to the router persona (the `orchestrator` object in the image
+names it, ALFRED at genesis) as a `route` request, whose answer `{"persona": NAME}` decides
+the service. Workers of a service are served least recently used; a request held by a worker
+that stops heartbeating is re-dispatched; a request for a service with no live worker waits
+up to `service_wait` seconds and then gets an error. It reads the image (a ZEO client) only to
+know which personas exist *now* and who routes, so a persona cloned at runtime is routable
+without a restart. See `kernel.protocol` for the wire format.
+"""
+import argparse
+import collections
+import dataclasses
+import logging
+import sys
+import time
+
+import zmq
+
+from kernel import protocol
+from kernel.errors import BatosError
+from kernel.home import Home
+
+log = logging.getLogger(__name__)
+
+ROUTE_CLIENT = b"@route"
+MAX_DELIVERIES = 3
+
+
+@dataclasses.dataclass
+class Pending:
+    """A request on its way: who asked, what, since when, and how often it was handed out."""
+
+    client: bytes
+    request: dict
+    queued: float
+    deliveries: int = 0
+
+
+@dataclasses.dataclass
+class Worker:
+    """A registered worker: its service, when it expires, and the request it holds."""
+
+    identity: bytes
+    service: str
+    expiry: float
+    current: Pending = None
+
+
+@dataclasses.dataclass
+class Service:
+    """A persona's service: its idle workers (LRU first) and its waiting requests."""
+
+    name: str
+    waiting: collections.deque = dataclasses.field(default_factory=collections.deque)
+    requests: collections.deque = dataclasses.field(default_factory=collections.deque)
+
+
+class Orchestrator:
+    """The broker's state and its poll loop."""
+
+    def __init__(self, frontend, backend, events, image=None, service_wait=10.0,
+                 context=None):
+        self.context = context or zmq.Context.instance()
+        self.frontend = self._bind(zmq.ROUTER, frontend)
+        self.backend = self._bind(zmq.ROUTER, backend)
+        self.events = self._bind(zmq.PUB, events)
+        self.image = image
+        self.service_wait = service_wait
+        self.services = {}
+        self.workers = {}
+        self.routes = {}
+        self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
+        self.running = True
+
+    def _bind(self, kind, endpoint):
+        socket = self.context.socket(kind)
+        socket.setsockopt(zmq.LINGER, 0)
+        if kind == zmq.ROUTER:
+            socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        socket.bind(endpoint)
+        return socket
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def serve(self):
+        """Serve until `stop()`; no message, however malformed, ends the loop."""
+        poller = zmq.Poller()
+        poller.register(self.frontend, zmq.POLLIN)
+        poller.register(self.backend, zmq.POLLIN)
+        while self.running:
+            ready = dict(poller.poll(protocol.HEARTBEAT_INTERVAL * 1000 / 4))
+            if self.backend in ready:
+                self._safely(self.on_worker, self.backend.recv_multipart())
+            if self.frontend in ready:
+                self._safely(self.on_client, self.frontend.recv_multipart())
+            self.tick()
+
+    def _safely(self, handler, frames):
+        try:
+            handler(frames)
+        except Exception:  # a bug on one message must not stop the broker
+            log.exception("failed to handle a message of %d frames", len(frames))
+
+    def stop(self):
+        """End `serve()` after the current iteration."""
+        self.running = False
+
+    def tick(self):
+        """Heartbeats, dead workers, and requests that waited too long."""
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            if worker.expiry < now:
+                log.warning("worker %s of %s is silent; dropping it", worker.identity.hex(),
+                            worker.service)
+                self.drop_worker(worker)
+        if now >= self.heartbeat_at:
+            for worker in self.workers.values():
+                self.send_worker(worker.identity, protocol.HEARTBEAT)
+            self.heartbeat_at = now + protocol.HEARTBEAT_INTERVAL
+        serving = {w.service for w in self.workers.values()}
+        for service in self.services.values():
+            while service.requests and service.requests[0].queued + self.service_wait < now \
+                    and service.name not in serving:
+                pending = service.requests.popleft()
+                self.answer(pending.client, protocol.error(
+                    pending.request.get("id"), f"no live worker for persona {service.name} "
+                                               f"within {self.service_wait:g} s", retry=True))
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def on_client(self, frames):
+        """A frontend message: validate, then route or dispatch."""
+        if len(frames) < 2:
+            log.warning("dropping a frontend message without content")
+            return
+        client = frames[0]
+        if len(frames) != 3 or frames[1] != protocol.CLIENT:
+            self.answer(client, protocol.error(None, "malformed request: expected the frames "
+                                                     "[BATOS/C1, request-json]"))
+            return
+        try:
+            request = protocol.validate_request(protocol.decode(frames[2]))
+        except protocol.ProtocolError as exc:
+            self.answer(client, protocol.error(None, f"malformed request: {exc}"))
+            return
+        if request["intent"] == "ping":
+            self.answer(client, protocol.reply(request["id"], services=self.live_workers()))
+            return
+        persona = request.get("persona")
+        if persona:
+            self.to_persona(client, request, persona)
+        else:
+            self.route(client, request)
+
+    def route(self, client, request):
+        """Ask the router persona which persona should take `request`."""
+        router = self.router_name()
+        self.routes[request["id"]] = (client, request)
+        self.enqueue(router, ROUTE_CLIENT, {**request, "intent": "route", "persona": router,
+                                            "id": request["id"]})
+
+    def to_persona(self, client, request, persona):
+        """Send `request` to `persona`'s service, if that persona exists."""
+        known = self.persona_names()
+        if known is not None and persona not in known:
+            self.answer(client, protocol.error(request["id"], f"unknown persona {persona!r} "
+                                                              f"(known: {', '.join(known)})"))
+            return
+        self.enqueue(persona, client, request)
+
+    def enqueue(self, name, client, request):
+        """Queue a request on a service and dispatch what can be dispatched."""
+        service = self.services.setdefault(name, Service(name))
+        service.requests.append(Pending(client, request, time.monotonic()))
+        self.dispatch(service)
+
+    def dispatch(self, service):
+        """Hand waiting requests to idle workers, least recently used first."""
+        while service.waiting and service.requests:
+            worker = self.workers[service.waiting.popleft()]
+            pending = service.requests.popleft()
+            pending.deliveries += 1
+            worker.current = pending
+            self.send_worker(worker.identity, protocol.REQUEST, pending.client,
+                             protocol.encode(pending.request))
+
+    def answer(self, client, message):
+        """Send a message to a client (or, for routing answers, handle it here)."""
+        if client == ROUTE_CLIENT:
+            self.on_route_answer(message)
+            return
+        self.frontend.send_multipart([client, protocol.CLIENT, protocol.encode(message)])
+
+    def on_route_answer(self, message):
+        """The router persona answered: send the original request to its choice."""
+        pending = self.routes.pop(message.get("id"), None)
+        if pending is None:
+            return
+        client, request = pending
+        if message.get("type") != "reply" or not message.get("persona"):
+            self.answer(client, protocol.error(request["id"], "routing failed: "
+                                               + message.get("error", "no persona chosen"),
+                                               retry=bool(message.get("retry"))))
+            return
+        persona = message["persona"]
+        self.answer(client, protocol.progress(request["id"], "routed", persona))
+        self.to_persona(client, {**request, "persona": persona}, persona)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def on_worker(self, frames):
+        """A backend message from a worker."""
+        if len(frames) < 3 or frames[1] != protocol.WORKER:
+            log.warning("dropping a malformed backend message of %d frames", len(frames))
+            return
+        identity, command, body = frames[0], frames[2], frames[3:]
+        worker = self.workers.get(identity)
+        if worker is not None:
+            worker.expiry = time.monotonic() + protocol.HEARTBEAT_INTERVAL * \
+                protocol.HEARTBEAT_LIVENESS
+        if command == protocol.READY and len(body) == 1:
+            self.register(identity, body[0].decode("utf-8", "replace"))
+        elif worker is None:
+            self.send_worker(identity, protocol.DISCONNECT)  # unknown: register first
+        elif command in (protocol.REPLY, protocol.PROGRESS) and len(body) == 2:
+            self.on_answer(worker, command, body[0], body[1])
+        elif command == protocol.HEARTBEAT:
+            pass
+        elif command == protocol.DISCONNECT:
+            self.drop_worker(worker)
+        else:
+            log.warning("dropping an unknown command %r from worker %s", command,
+                        identity.hex())
+
+    def register(self, identity, name):
+        """A worker is ready for service `name` (again, after any reconnect)."""
+        if not name or len(name) > 64:
+            log.warning("refusing a registration for service %r", name)
+            return
+        old = self.workers.get(identity)
+        if old is not None:
+            self.drop_worker(old)
+        service = self.services.setdefault(name, Service(name))
+        self.workers[identity] = Worker(identity, name, time.monotonic()
+                                        + protocol.HEARTBEAT_INTERVAL
+                                        * protocol.HEARTBEAT_LIVENESS)
+        service.waiting.append(identity)
+        self.publish({"type": "worker", "service": name, "state": "ready"})
+        self.dispatch(service)
+
+    def on_answer(self, worker, command, client, body):
+        """A worker's REPLY (it is idle again) or PROGRESS for a client."""
+        try:
+            message = protocol.decode(body, limit=1 << 30)
+        except protocol.ProtocolError as exc:
+            message = protocol.error(None, f"the {worker.service} worker sent a malformed "
+                                           f"answer: {exc}")
+        if command == protocol.PROGRESS:
+            if client != ROUTE_CLIENT:
+                self.answer(client, message)
+            return
+        for event in message.pop("events", []) or []:
+            self.publish(event)
+        worker.current = None
+        self.answer(client, message)
+        self.services[worker.service].waiting.append(worker.identity)
+        self.dispatch(self.services[worker.service])
+
+    def drop_worker(self, worker):
+        """Forget a worker; re-dispatch the request it held."""
+        self.workers.pop(worker.identity, None)
+        service = self.services.get(worker.service)
+        if service is None:
+            return
+        if worker.identity in service.waiting:
+            service.waiting.remove(worker.identity)
+        pending, worker.current = worker.current, None
+        if pending is not None and pending.deliveries >= MAX_DELIVERIES:
+            log.error("request %s was lost with %d workers; giving up on it",
+                      pending.request.get("id"), pending.deliveries)
+            self.answer(pending.client, protocol.error(
+                pending.request.get("id"), f"request lost: {pending.deliveries} {worker.service}"
+                                           " workers died while handling it"))
+        elif pending is not None:
+            log.warning("re-dispatching request %s held by a lost %s worker",
+                        pending.request.get("id"), worker.service)
+            service.requests.appendleft(pending)
+        self.publish({"type": "worker", "service": worker.service, "state": "lost"})
+        self.dispatch(service)
+
+    def send_worker(self, identity, command, *body):
+        """One message to one worker."""
+        self.backend.send_multipart([identity, protocol.WORKER, command, *body])
+
+    def publish(self, event):
+        """Publish an event to every console."""
+        self.events.send_multipart([protocol.EVENT, protocol.encode(event)])
+
+    # -- what the image says ----------------------------------------------------------------
+
+    def persona_names(self):
+        """The personas in the image now (None without an image)."""
+        if self.image is None:
+            return None
+        return self.image.run(lambda lobby: sorted(lobby.personas.slot_names()))
+
+    def router_name(self):
+        """The persona that routes, as the orchestrator object in the image says."""
+        if self.image is None:
+            return "ALFRED"
+        return self.image.run(lambda lobby: getattr(lobby.orchestrator, "router", "ALFRED"))
+
+    def live_workers(self):
+        """Service name → live workers, for `ping` and `batos status`."""
+        counts = collections.Counter(w.service for w in self.workers.values())
+        return {name: counts.get(name, 0) for name in sorted(self.services)}
+
+    def close(self):
+        """Close the sockets."""
+        for socket in (self.frontend, self.backend, self.events):
+            socket.close(0)
+
+
+def main(argv=None):
+    """`batos-orchestrator --home DIR`: serve in the foreground until SIGTERM."""
+    import signal
+
+    from kernel.image import connect
+    parser = argparse.ArgumentParser(prog="batos-orchestrator", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("--home", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        home = Home.open(args.home)
+        endpoints = home.orchestrator_endpoints
+        image = connect(home.zeo_address, personas=home.personas,
+                        wait_timeout=60.0, fail_fast=False, client_label="orchestrator")
+        broker = Orchestrator(endpoints["frontend"], endpoints["backend"], endpoints["events"],
+                              image=image, service_wait=float(home.setting(
+                                  "orchestrator", "service_wait", default=10.0)))
+    except (BatosError, zmq.ZMQError) as exc:
+        print(f"batos-orchestrator: {exc}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: broker.stop())
+    log.info("orchestrator serving %s", endpoints)
+    try:
+        broker.serve()
+    finally:
+        broker.close()
+        image.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""What a persona does with a request: reason with its model, act on the image exactly once.
+
+Every persona serves `chat` (its model answers `{"reply", "commands"}`, constrained by the
+command schema, with its codex, the conversation so far and BABS's recalled memories in the
+prompt), `send` and `inspect` (direct messages to objects) and `status`. ALFRED also serves
+`route` (the meta-prompt in the image, a constrained choice among the personas that exist now)
+and `audit` (the guardian as a service); BRICK serves `write_method` (mandates from every
+worker). The commands, the conversation turns and the request's ledger entry commit in ONE
+transaction: a request delivered twice finds its ledger entry and returns the stored reply.
+A message that misses runs the `_doesNotUnderstand` cycle, then the request is tried again.
+"""
+import json
+import logging
+
+from kernel import commands, conversation, dnu, guardian, ledger, memory, paths, protocol, sandbox
+from kernel.errors import BatosError, MessageNotUnderstood
+from kernel.values import plain
+
+log = logging.getLogger(__name__)
+
+CHAT_INSTRUCTIONS = """\
+Answer with one JSON object: {"reply": "<what you say>", "commands": [<zero or more commands>]}.
+Commands act on the living image; targets are lobby paths such as "rect":
+  {"op": "send", "target": T, "selector": S, "args": [...]}   send a message
+  {"op": "clone", "proto": "traits", "name": N, "slots": {...}} make an object
+  {"op": "set", "target": T, "slot": S, "value": V}            change a slot
+  {"op": "remember", "text": X} / {"op": "recall", "query": Q} memory
+Use no command when a reply is enough."""
+
+MAX_LEARNING_ROUNDS = 3
+
+
+class PersonaService:
+    """One persona's request handler, shared by every request its worker process receives."""
+
+    def __init__(self, name, image, models, learner_settings=None, writer_factory=None):
+        self.name = name
+        self.image = image
+        self.models = models
+        self.learner_settings = dict(learner_settings or {})
+        self.writer_factory = writer_factory
+        self.handlers = {"chat": self.chat, "send": self.send, "inspect": self.inspect,
+                         "status": self.status, "route": self.route, "audit": self.audit,
+                         "write_method": self.write_method}
+
+    def handle(self, request, progress=lambda stage: None):
+        """Answer one request with a BATOS/1 message; never raises."""
+        request_id = request.get("id")
+        try:
+            return self.handlers[request["intent"]](request, progress)
+        except KeyError as exc:
+            return protocol.error(request_id, f"{self.name} cannot serve intent {exc}")
+        except sandbox.BudgetExceeded as exc:
+            return protocol.error(request_id, f"stopped: {exc}")
+        except dnu.LearningFailed as exc:
+            return protocol.error(request_id, f"could not learn the missing method: {exc}")
+        except BatosError as exc:
+            return protocol.error(request_id, str(exc), retry=exc.transient)
+        except Exception as exc:  # a request's failure is an answer, never a dead worker
+            log.exception("request %s failed", request_id)
+            return protocol.error(request_id, f"{type(exc).__name__}: {exc}")
+
+    # -- reading the image ------------------------------------------------------------------
+
+    def persona(self):
+        """This persona's codex and model id, as the image says now."""
+        return self.image.run(lambda lobby: (getattr(lobby.personas, self.name).codex,
+                                             getattr(lobby.personas, self.name).model_id))
+
+    def model(self):
+        """This persona's model and codex."""
+        codex, model_id = self.persona()
+        return self.models.get(model_id), codex
+
+    # -- intents ----------------------------------------------------------------------------
+
+    def route(self, request, progress):
+        """ALFRED: which persona should take this request (a constrained choice)."""
+        meta, roles = self.image.run(lambda lobby: (lobby.orchestrator.meta_prompt, {
+            name: getattr(lobby.personas, name).role for name in lobby.personas.slot_names()}))
+        model, codex = self.model()
+        listing = "\n".join(f"- {name}: {role}" for name, role in sorted(roles.items()))
+        schema = commands.route_schema(roles)
+        answer = model.complete(codex + "\n\n" + meta.replace("{personas}", listing),
+                                request.get("text", ""), persona=self.name,
+                                json_schema=schema, max_tokens=24)
+        choice = commands.validate(_parse(answer.text), schema)["persona"]
+        return protocol.reply(request["id"], persona=choice)
+
+    def chat(self, request, progress):
+        """Reason with the model; execute its commands with the ledger entry, exactly once."""
+        stored = self.image.run(lambda lobby: ledger.lookup(lobby, request["id"]))
+        if stored:
+            return {**stored["message"], "replayed": True}
+        progress("thinking")
+        session, text = request["session"], request["text"]
+        turns, memories = self.image.run(lambda lobby: (
+            conversation.window(lobby, session), memory.recall(lobby, text)))
+        model, codex = self.model()
+        prompt = _chat_prompt(turns, memories, text)
+        answer = model.complete(codex + "\n\n" + CHAT_INSTRUCTIONS, prompt, persona=self.name,
+                                json_schema=commands.grammar_schema(), max_tokens=256)
+        parsed = commands.validate(_parse(answer.text))
+        return self.execute(request, parsed["reply"], parsed["commands"], progress)
+
+    def send(self, request, progress):
+        """A direct message to an object, learning the method if it is missing."""
+        command = {"op": "send", "target": request["target"], "selector": request["selector"],
+                   "args": request.get("args", [])}
+        return self.execute(request, "", [command], progress)
+
+    def inspect(self, request, progress):
+        """An object's slots, parents and methods."""
+        description = self.image.run(lambda lobby: paths.resolve(
+            lobby, request["target"]).describe())
+        return protocol.reply(request["id"], persona=self.name, result=plain(description))
+
+    def status(self, request, progress):
+        """The image's vital signs."""
+        status = self.image.run(lambda lobby: {
+            "ledger": ledger.size(lobby), "personas": sorted(lobby.personas.slot_names()),
+            "memories": lobby.memory.size(), "mandates": len(lobby.mandates.entries)})
+        return protocol.reply(request["id"], persona=self.name, result=status)
+
+    def audit(self, request, progress):
+        """ALFRED: the guardian's verdict on a source."""
+        return protocol.reply(request["id"], persona=self.name,
+                              result=guardian.audit(request.get("source", "")).as_record())
+
+    def write_method(self, request, progress):
+        """BRICK: one method for a mandate sent by any worker."""
+        model, codex = self.model()
+        writer = dnu.MethodWriter(self.name, codex, model)
+        source, _completion = writer.write(dnu.Mandate.from_record(request["mandate"]),
+                                           request.get("feedback", []),
+                                           request.get("temperature"))
+        return protocol.reply(request["id"], persona=self.name, source=source,
+                              model=writer.model_id)
+
+    # -- exactly once -----------------------------------------------------------------------
+
+    def execute(self, request, reply_text, command_list, progress):
+        """Commit commands + turns + ledger entry together; learn what they miss, retry."""
+        learned = []
+        for _ in range(MAX_LEARNING_ROUNDS):
+            try:
+                message = self.image.run(
+                    lambda lobby: self._commit(lobby, request, reply_text, command_list),
+                    note=f"{self.name} answered {request['id']}", user=self.name)
+            except MessageNotUnderstood as miss:
+                command = _missed_command(command_list, miss)
+                if command is None:
+                    raise
+                outcome = self.learner(progress).learn(
+                    command["target"], command["selector"], command.get("args", []),
+                    request.get("expect", dnu.NO_EXPECTATION))
+                learned.append({"selector": command["selector"], "target": command["target"],
+                                "source": outcome.source, "attempts": outcome.attempts,
+                                "waited": outcome.waited})
+                continue
+            if learned and not message.get("replayed"):
+                message = {**message, "learned": learned, "events": [
+                    {"type": "installed", **entry} for entry in learned if entry["source"]]}
+            return message
+        raise BatosError(f"request {request['id']} kept missing methods after "
+                         f"{MAX_LEARNING_ROUNDS} rounds of learning")
+
+    def _commit(self, lobby, request, reply_text, command_list):
+        stored = ledger.lookup(lobby, request["id"])
+        if stored:
+            return {**stored["message"], "replayed": True}
+        results = commands.execute(lobby, command_list, self.name, request["session"])
+        message = protocol.reply(request["id"], persona=self.name, reply=reply_text,
+                                 result=results[0] if request["intent"] == "send" else results)
+        if request["intent"] == "chat":
+            conversation.append(lobby, request["session"], "user", request["text"])
+            conversation.append(lobby, request["session"], "persona", reply_text, self.name)
+        ledger.record(lobby, request["id"], self.name, request["session"], message)
+        return message
+
+    def learner(self, progress):
+        """The `_doesNotUnderstand` engine for this worker (BRICK local or behind ZMQ)."""
+        return dnu.Learner(self.image, self.models, writer_factory=self.writer_factory,
+                           progress=progress, user=self.name, **self.learner_settings)
+
+
+def _parse(text):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise commands.CommandError(f"the model's answer is not JSON ({exc})") from None
+
+
+def _chat_prompt(turns, memories, text):
+    lines = []
+    if memories:
+        lines.append("What BABS remembers:")
+        lines += [f"- {m['text']}" for m in memories]
+    if turns:
+        lines.append("The conversation so far:")
+        lines += [f"{t['persona'] or 'User'}: {t['text']}" for t in turns]
+    lines.append(f"User: {text}")
+    return "\n".join(lines)
+
+
+def _missed_command(command_list, miss):
+    """The send command whose own receiver missed (None for a miss deeper inside a method)."""
+    for command in command_list:
+        if command["op"] == "send" and command["selector"] == miss.selector:
+            return command
+    return None
+
+
+class RemoteWriter:
+    """BRICK behind the orchestrator: mandates go to BRICK's service as `write_method`."""
+
+    def __init__(self, client, persona="BRICK", timeout=300.0):
+        self.client = client
+        self.persona = persona
+        self.timeout = timeout
+        self.model_id = f"{persona} service"
+
+    def write(self, mandate, feedback, temperature=None):
+        """Ask BRICK's service for one method."""
+        answer = self.client.request({"intent": "write_method", "persona": self.persona,
+                                      "mandate": mandate.record(), "feedback": feedback,
+                                      "temperature": temperature}, timeout=self.timeout)
+        self.model_id = answer.get("model", self.model_id)
+        return answer.get("source", ""), None

@@ -1,0 +1,135 @@
+"""The BAT OS wire protocol (BATOS/1): consoles ⇄ orchestrator ⇄ persona workers over ZeroMQ.
+
+This module is the specification; every other module speaks it through these helpers.
+It follows the ZeroMQ guide's Majordomo pattern: a service is a persona, a broker (the
+orchestrator) holds a queue of ready workers per service and hands each request to the least
+recently used one.
+
+Sockets (all TCP, loopback unless configured):
+  frontend  ROUTER, bound by the orchestrator; consoles and clients connect DEALER sockets.
+  backend   ROUTER, bound by the orchestrator; workers connect DEALER sockets.
+  events    PUB, bound by the orchestrator; consoles SUB to see what others cause.
+
+Client → orchestrator (frontend), after the ROUTER's identity frame:
+  [CLIENT, request-json]
+  request-json is a JSON object (at most `MAX_PAYLOAD` bytes, UTF-8):
+    id       str, made by the client, unique per request (re-sending an id never repeats
+             its effects: the reply stored in the image's ledger is returned instead)
+    session  str, the conversation it belongs to (default "default")
+    intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" | "ping"
+    persona  optional str: the service to ask; without it the router persona chooses
+    text     str for chat; for send/inspect: target (lobby path), selector, args (list)
+Orchestrator → client:
+  [CLIENT, message-json] with "id" (the request's, when known) and "type":
+    "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
+    "error"     error (one line), retry (bool: true when trying again can help)
+    "progress"  stage ("routed", "thinking", "writing-method", "audit", "trial",
+                "installed"), persona
+
+Worker → orchestrator (backend), after the ROUTER's identity frame:
+  [WORKER, READY, service]            register (again after any reconnect)
+  [WORKER, HEARTBEAT]                 liveness; also implied by any other message
+  [WORKER, REPLY, client, message-json]     the answer to a request it was given
+  [WORKER, PROGRESS, client, message-json]  a progress note for the client
+  [WORKER, DISCONNECT]                leaving
+Orchestrator → worker:
+  [WORKER, REQUEST, client, request-json]
+  [WORKER, HEARTBEAT]
+  [WORKER, DISCONNECT]                forget me and register again
+
+Liveness: both sides send HEARTBEAT every `HEARTBEAT_INTERVAL` seconds when otherwise
+silent; a peer silent for `HEARTBEAT_LIVENESS` intervals is dead. A worker that dies holding
+a request has that request re-dispatched to another worker of the service; a request for a
+service with no live worker waits (bounded) and then gets an "error" reply. Any malformed
+frame gets an "error" reply when a sender can be named, and is otherwise dropped and logged —
+it never ends a process.
+
+Events (PUB): [b"event", event-json] with "type" ("installed", "committed", "worker"), …
+"""
+import json
+import logging
+
+from kernel.errors import BatosError
+
+log = logging.getLogger(__name__)
+
+CLIENT = b"BATOS/C1"
+WORKER = b"BATOS/W1"
+READY, REQUEST, REPLY, PROGRESS, HEARTBEAT, DISCONNECT = (
+    b"\x01", b"\x02", b"\x03", b"\x04", b"\x05", b"\x06")
+COMMAND_NAMES = {READY: "READY", REQUEST: "REQUEST", REPLY: "REPLY", PROGRESS: "PROGRESS",
+                 HEARTBEAT: "HEARTBEAT", DISCONNECT: "DISCONNECT"}
+EVENT = b"event"
+
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_LIVENESS = 3
+MAX_PAYLOAD = 256 * 1024
+
+INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping")
+REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
+                  "target": str, "selector": str, "args": list, "source": str,
+                  "mandate": dict, "feedback": list, "temperature": (int, float),
+                  "expect": object}
+
+
+class ProtocolError(BatosError):
+    """A frame or payload breaks BATOS/1. Final for that message; the peer is told why."""
+
+
+def encode(message):
+    """A JSON message as one UTF-8 frame."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(frame, limit=MAX_PAYLOAD):
+    """One JSON-object frame, or a `ProtocolError` saying what is wrong with it."""
+    if len(frame) > limit:
+        raise ProtocolError(f"payload of {len(frame)} bytes exceeds the limit of {limit}")
+    try:
+        message = json.loads(frame.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError("payload is not UTF-8") from None
+    except ValueError as exc:
+        raise ProtocolError(f"payload is not JSON ({exc.msg})") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("payload must be a JSON object")
+    return message
+
+
+def validate_request(message):
+    """Check a client request's fields and types; return it with defaults filled in."""
+    for field, kind in REQUEST_FIELDS.items():
+        if field in message and kind is not object and not isinstance(message[field], kind):
+            raise ProtocolError(f"field {field!r} must be of type "
+                                f"{getattr(kind, '__name__', 'number')}")
+    unknown = set(message) - set(REQUEST_FIELDS)
+    if unknown:
+        raise ProtocolError(f"unknown fields {sorted(unknown)}")
+    if not message.get("id"):
+        raise ProtocolError("field 'id' is required (a unique request id made by the client)")
+    if len(message["id"]) > 128:
+        raise ProtocolError("field 'id' is longer than 128 characters")
+    intent = message.setdefault("intent", "chat")
+    if intent not in INTENTS:
+        raise ProtocolError(f"unknown intent {intent!r}; use one of {', '.join(INTENTS)}")
+    message.setdefault("session", "default")
+    if intent == "chat" and not message.get("text"):
+        raise ProtocolError("a chat request needs 'text'")
+    if intent == "send" and not (message.get("target") and message.get("selector")):
+        raise ProtocolError("a send request needs 'target' and 'selector'")
+    return message
+
+
+def reply(request_id, **fields):
+    """A "reply" message."""
+    return {"id": request_id, "type": "reply", **fields}
+
+
+def error(request_id, text, retry=False):
+    """An "error" message: one line, and whether retrying can help."""
+    return {"id": request_id, "type": "error", "error": text, "retry": retry}
+
+
+def progress(request_id, stage, persona=None):
+    """A "progress" message."""
+    return {"id": request_id, "type": "progress", "stage": stage, "persona": persona}

@@ -1,0 +1,164 @@
+"""A kernel worker: one process serving one persona's service over BATOS/1.
+
+`batos-worker --home DIR --persona NAME` opens the Living Image as a ZEO client, loads the
+persona's model on first use, registers with the orchestrator's backend and serves requests
+one at a time. The request runs in a thread of its own while the main loop keeps heartbeating,
+so a long generation never looks like a dead worker, and a worker that really dies has its
+request re-dispatched by the orchestrator (the ledger makes the second delivery harmless).
+A worker that hears nothing from the orchestrator reconnects and registers again.
+"""
+import argparse
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+
+import zmq
+
+from kernel import llm, protocol, sandbox
+from kernel.client import Client
+from kernel.errors import BatosError
+from kernel.home import Home
+from kernel.persona import PersonaService, RemoteWriter
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """The worker's connection to the orchestrator and its serve loop."""
+
+    def __init__(self, service, backend, handler, context=None):
+        self.service = service
+        self.backend = backend
+        self.handler = handler
+        self.context = context or zmq.Context.instance()
+        self.outbox = queue.Queue()
+        self.busy = None
+        self.running = True
+        self.socket = None
+
+    def connect(self):
+        """(Re)connect to the backend and register for the service."""
+        if self.socket is not None:
+            self.socket.close(0)
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(self.backend)
+        self.send(protocol.READY, self.service.encode())
+        self.broker_expiry = time.monotonic() + protocol.HEARTBEAT_INTERVAL * \
+            protocol.HEARTBEAT_LIVENESS
+        self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
+        log.info("registered for %s at %s", self.service, self.backend)
+
+    def send(self, command, *body):
+        """One message to the orchestrator."""
+        self.socket.send_multipart([protocol.WORKER, command, *body])
+
+    def serve(self):
+        """Serve until `stop()`."""
+        self.connect()
+        while self.running or self.busy is not None:  # a stop lets the current request finish
+            if self.socket.poll(100):
+                self.on_message(self.socket.recv_multipart())
+            self.flush()
+            now = time.monotonic()
+            if now >= self.heartbeat_at:
+                self.send(protocol.HEARTBEAT)
+                self.heartbeat_at = now + protocol.HEARTBEAT_INTERVAL
+            if now > self.broker_expiry and self.busy is None:
+                log.warning("the orchestrator is silent; reconnecting")
+                self.connect()
+        if self.socket is not None:
+            self.send(protocol.DISCONNECT)
+            self.socket.close(0)
+
+    def stop(self):
+        """End `serve()` once the request in hand is answered; take no new one."""
+        self.running = False
+
+    def on_message(self, frames):
+        """A message from the orchestrator."""
+        self.broker_expiry = time.monotonic() + protocol.HEARTBEAT_INTERVAL * \
+            protocol.HEARTBEAT_LIVENESS
+        if len(frames) < 2 or frames[0] != protocol.WORKER:
+            log.warning("dropping a malformed message from the orchestrator")
+            return
+        command = frames[1]
+        if command == protocol.REQUEST and len(frames) == 4 and self.busy is None \
+                and self.running:
+            client, body = frames[2], frames[3]
+            self.busy = threading.Thread(target=self.run_request, args=(client, body),
+                                         name="request", daemon=True)
+            self.busy.start()
+        elif command == protocol.DISCONNECT:
+            self.connect()
+        elif command != protocol.HEARTBEAT:
+            log.warning("dropping an unexpected %r from the orchestrator", command)
+
+    def run_request(self, client, body):
+        """Handle one request in this thread; its answer goes out through the outbox."""
+        try:
+            request = protocol.decode(body)
+        except protocol.ProtocolError as exc:
+            message = protocol.error(None, str(exc))
+        else:
+            message = self.handler(request, lambda stage: self.outbox.put(
+                (protocol.PROGRESS, client, protocol.progress(request.get("id"), stage,
+                                                              self.service))))
+        self.outbox.put((protocol.REPLY, client, message))
+
+    def flush(self):
+        """Send what the request thread produced; a REPLY makes the worker idle again."""
+        while True:
+            try:
+                command, client, message = self.outbox.get_nowait()
+            except queue.Empty:
+                return
+            self.send(command, client, protocol.encode(message))
+            if command == protocol.REPLY:
+                self.busy.join()
+                self.busy = None
+
+
+def main(argv=None):
+    """`batos-worker --home DIR --persona NAME`: serve in the foreground until SIGTERM."""
+    from kernel.image import connect
+    parser = argparse.ArgumentParser(prog="batos-worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--persona", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s {args.persona} %(name)s: "
+                               "%(message)s")
+    try:
+        home = Home.open(args.home)
+        sandbox.configure(**home.sandbox_limits)
+        endpoints = home.orchestrator_endpoints
+        image = connect(home.zeo_address, personas=home.personas,
+                        wait_timeout=60.0, fail_fast=False, client_label=f"worker-{args.persona}")
+    except BatosError as exc:
+        print(f"batos-worker: {exc}", file=sys.stderr)
+        return 1
+    settings = home.config.get("dnu", {})
+    writer_name = settings.get("writer", "BRICK")
+    learner_settings = {"writer": writer_name, "attempts": int(settings.get("attempts", 3)),
+                        "wait_seconds": float(settings.get("wait_seconds", 300))}
+    writer_factory = None
+    if args.persona != writer_name:
+        brick = Client(endpoints["frontend"])
+        writer_factory = lambda claim: RemoteWriter(brick, writer_name)  # noqa: E731
+    service = PersonaService(args.persona, image, llm.ModelRegistry(home.config.get("models", {})),
+                             learner_settings, writer_factory)
+    worker = Worker(args.persona, endpoints["backend"], service.handle)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    try:
+        worker.serve()
+    finally:
+        image.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
