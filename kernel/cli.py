@@ -287,6 +287,8 @@ def cmd_awaken(args):
         print("up: " + ", ".join(f"{name} ×{count}" for name, count in sorted(services.items())))
         image = open_image(home)
         try:
+            print("genesis: the image has awakened" if image.awakened
+                  else "the image was already awake")
             show_lobby(image)
             image.run(make_demo_rect, note="new rect from traits", user=CLI_USER)
         finally:

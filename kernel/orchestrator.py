@@ -286,6 +286,7 @@ class Orchestrator:
         elif pending is not None:
             log.warning("re-dispatching request %s held by a lost %s worker",
                         pending.request.get("id"), worker.service)
+            pending.queued = time.monotonic()  # the wait for a live worker starts again
             service.requests.appendleft(pending)
         self.publish({"type": "worker", "service": worker.service, "state": "lost"})
         self.dispatch(service)

@@ -1,0 +1,44 @@
+"""kernel.memory, kernel.conversation and kernel.ledger: the image's records of requests."""
+import pytest
+import transaction
+import ZODB
+
+from kernel import conversation, genesis, ledger, memory
+from kernel.image import default_personas
+
+
+@pytest.fixture
+def lobby():
+    db = ZODB.DB(None)
+    genesis.ensure_awake(db, default_personas())
+    manager = transaction.TransactionManager()
+    connection = db.open(transaction_manager=manager)
+    yield genesis.lobby_of(connection)
+    manager.abort()
+    connection.close()
+    db.close()
+
+
+def test_recall_ranks_by_matching_keywords_then_recency(lobby):
+    memory.remember(lobby, "Robin likes tea")
+    memory.remember(lobby, "the sky is blue")
+    memory.remember(lobby, "Robin likes blue tea cups")
+    found = memory.recall(lobby, "what does Robin like in blue tea?")
+    assert [m["text"] for m in found] == ["Robin likes blue tea cups", "Robin likes tea",
+                                          "the sky is blue"]
+    assert found[0]["score"] == 3 and memory.recall(lobby, "the a of") == []
+
+
+def test_conversations_keep_a_bounded_window(lobby):
+    for i in range(20):
+        conversation.append(lobby, "s", "user", f"turn {i}")
+    window = conversation.window(lobby, "s", size=3)
+    assert [t["text"] for t in window] == ["turn 17", "turn 18", "turn 19"]
+    assert conversation.window(lobby, "other") == []
+
+
+def test_the_ledger_counts_and_returns_stored_replies(lobby):
+    assert ledger.lookup(lobby, "r1") is None
+    ledger.record(lobby, "r1", "ROBIN", "s", {"reply": "hi"})
+    assert ledger.lookup(lobby, "r1")["message"] == {"reply": "hi"}
+    assert ledger.size(lobby) == 1
