@@ -94,10 +94,11 @@ class PersonaService:
             return {**stored["message"], "replayed": True}
         progress("thinking")
         session, text = request["session"], request["text"]
-        turns, memories = self.image.run(lambda lobby: (
-            conversation.window(lobby, session), memory.recall(lobby, text)))
+        turns, memories, touched = self.image.run(lambda lobby: (
+            conversation.window(lobby, session), memory.recall(lobby, text),
+            _touched_objects(lobby, text)))
         model, codex = self.model()
-        prompt = _chat_prompt(turns, memories, text)
+        prompt = _chat_prompt(turns, memories, touched, text)
         answer = model.complete(codex + "\n\n" + CHAT_INSTRUCTIONS, prompt, persona=self.name,
                                 json_schema=commands.grammar_schema(), max_tokens=256)
         parsed = commands.validate(_parse(answer.text))
@@ -191,8 +192,32 @@ def _parse(text):
         raise commands.CommandError(f"the model's answer is not JSON ({exc})") from None
 
 
-def _chat_prompt(turns, memories, text):
+def _touched_objects(lobby, text, limit=3):
+    """The lobby's objects the request names, with their slots and methods, for the prompt."""
+    touched = []
+    for word in dict.fromkeys(memory.WORD.findall(text)):
+        found = lobby.lookup(word) if word.isidentifier() else None
+        if found is None or found[2] or not hasattr(found[1], "slots") \
+                or word in SYSTEM_OBJECTS:
+            continue
+        obj = found[1]
+        slots = ", ".join(f"{k} = {plain(v)!r}" for k, v in obj.slots().items())
+        methods = ", ".join(sorted(obj._own_methods()))
+        touched.append(f"{word}: slots {slots or '(none)'}; methods {methods or '(none)'}")
+        if len(touched) == limit:
+            break
+    return touched
+
+
+SYSTEM_OBJECTS = frozenset({"traits", "persona", "personas", "orchestrator", "ledger",
+                            "memory", "history", "mandates"})
+
+
+def _chat_prompt(turns, memories, touched, text):
     lines = []
+    if touched:
+        lines.append("Objects in the image the request names:")
+        lines += [f"- {t}" for t in touched]
     if memories:
         lines.append("What BABS remembers:")
         lines += [f"- {m['text']}" for m in memories]
