@@ -6,10 +6,12 @@ pid file, logs — lives under the home, so instances with different homes run s
 Control goes through supervisord's own XML-RPC interface on the home's unix socket.
 """
 import contextlib
+import hashlib
 import pathlib
 import string
 import subprocess
 import sys
+import tempfile
 import time
 import xmlrpc.client
 
@@ -44,16 +46,26 @@ def render(home):
     text = (CONF_DIR / CONF_NAME).read_text(encoding="utf-8")
     for persona, count in sorted(home.worker_counts.items()):
         text += WORKER_PROGRAM.format(persona=persona, count=count)
-    text = string.Template(text).substitute(python=sys.executable)
+    text = string.Template(text).substitute(python=sys.executable, socket=socket_path(home))
     path = home.path / CONF_NAME
     path.write_text(text, encoding="utf-8")
     return path
 
 
+def socket_path(home):
+    """supervisord's control socket: in the home, unless that path is too long for AF_UNIX
+    (about 100 bytes), then a name derived from the home in the system's temporary folder."""
+    path = home.run_dir / "supervisor.sock"
+    if len(str(path).encode()) <= 100:
+        return path
+    digest = hashlib.sha256(str(home.path).encode()).hexdigest()[:16]
+    return pathlib.Path(tempfile.gettempdir()) / f"batos-{digest}.sock"
+
+
 @contextlib.contextmanager
 def supervisor(home):
     """supervisord's XML-RPC `supervisor` namespace for this home, closed afterwards."""
-    socket = home.run_dir / "supervisor.sock"
+    socket = socket_path(home)
     transport = SupervisorTransport(None, None, f"unix://{socket}")
     try:
         yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor

@@ -298,3 +298,4 @@ def test_a_second_instance_runs_side_by_side(cluster, tmp_path):
     finally:
         assert run_batos("down", home=other.path).returncode == 0
     assert not supervise.is_up(other) and supervise.is_up(home)
+
