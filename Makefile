@@ -10,6 +10,8 @@ run: $(STAMP)  ## start a ZEO server on a fresh data directory, awaken the image
 	$(VENV)/bin/batos awaken --home $(RUN_HOME)
 
 test: $(STAMP)  ## run the whole test suite against real ZEO servers
+	@command -v tmux >/dev/null || { echo "installing tmux (the console is tested in a real terminal)"; \
+	  apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)

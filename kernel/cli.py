@@ -273,8 +273,8 @@ def cmd_check(args):
 
 def cmd_awaken(args):
     """The main job: a home, its cluster under supervisord with the default model, genesis,
-    the lobby and personas, and the living image at work — BRICK learning methods it was
-    never given, ROBIN calling them, ALFRED routing a question."""
+    the lobby and personas, the living image at work — BRICK learning methods it was never
+    given, ROBIN calling them, ALFRED routing a question — then the console."""
     try:
         home = Home.open(args.home)
     except BatosError:
@@ -297,6 +297,10 @@ def cmd_awaken(args):
             demonstrate(client)
         print()
         cmd_status(argparse.Namespace(home=str(home.path), json=False))
+        print("\nopening the console (/help for commands; /quit or Ctrl-D to leave and stop "
+              "the cluster)")
+        from console import chat_client
+        chat_client.main(home, session="awaken")
     finally:
         supervise.down(home)
     print(f"\ncluster stopped. Bring it back with: batos up --home {home.path}")
@@ -393,6 +397,13 @@ def cmd_restart(args):
     print(f"restarted the workers of {args.persona}")
 
 
+def cmd_console(args):
+    from console import chat_client
+    home = Home.open(args.home)
+    return chat_client.main(home, args.session, translate=not args.no_translate,
+                            resend_after=args.resend_after, timeout=args.timeout)
+
+
 def cmd_ask(args):
     home = Home.open(args.home)
     payload = {"id": args.id or new_request_id(), "session": args.session, "intent": "chat",
@@ -476,6 +487,14 @@ def build_parser():
     command.add_argument("--id", help="request id; re-sending an id never repeats effects")
     command.add_argument("--timeout", type=float, default=300.0)
     command.add_argument("--json", action="store_true")
+    command = add("console", cmd_console, "chat with the cluster (the Synaptic Console)")
+    command.add_argument("--session", help="conversation to continue (default: a new one)")
+    command.add_argument("--no-translate", action="store_true",
+                         help="send lines as plain chat, without the console's model")
+    command.add_argument("--resend-after", type=float, default=15.0, help="seconds of "
+                         "silence before a request is sent again (same id, no duplicate effects)")
+    command.add_argument("--timeout", type=float, default=600.0,
+                         help="seconds before a request is given up")
     command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
     command.add_argument("file")
     command.add_argument("--json", action="store_true")

@@ -71,6 +71,7 @@ class Client:
             if kind == "progress":
                 if on_progress:
                     on_progress(message)
+                deadline = time.monotonic() + (timeout or self.timeout)  # it is alive
                 continue
             if kind == "error":
                 raise RequestFailed(message)

@@ -316,12 +316,14 @@ class Learner:
 
     def _judge(self, path, mandate, source, outcome):
         """None when `source` passes audit and trial; else the reason, for feedback."""
+        self.progress("audit")
         verdict = guardian.audit(source)
         outcome.audit = verdict.as_record()
         if not verdict.ok:
             return "the guardian rejected it: " + "; ".join(str(v) for v in verdict.violations)
         if verdict.function_name != mandate.selector:
             return f"it defines {verdict.function_name}, not {mandate.selector}"
+        self.progress("trial")
         try:
             result = self._trial(path, mandate, source)
         except sandbox.BudgetExceeded as exc:

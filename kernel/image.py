@@ -18,6 +18,7 @@ import ZODB
 from transaction.interfaces import TransientError
 from ZEO.ClientStorage import ClientStorage
 from ZEO.Exceptions import ClientDisconnected
+from ZODB import POSException
 from ZODB.POSException import ConflictError
 
 from kernel import genesis
@@ -101,6 +102,31 @@ class Image:
                  "user": _text(entry.get("user_name")),
                  "note": _text(entry.get("description"))}
                 for entry in self.db.undoLog(0, limit)]
+
+    def undo(self, tid_hex, user=None):
+        """Undo the transaction `tid_hex` (from `history`) with ZODB's undo; return its note.
+
+        A `BatosError` (final) when the id is unknown or later changes prevent the undo.
+        """
+        try:
+            tid = bytes.fromhex(tid_hex)
+        except ValueError:
+            raise BatosError(f"{tid_hex!r} is not a transaction id (see batos log)") from None
+        entry = next((e for e in self.history(1000) if e["tid"] == tid_hex), None)
+        if entry is None:
+            raise BatosError(f"no transaction {tid_hex} in the image's recent history")
+        manager = transaction.TransactionManager()
+        try:
+            txn = manager.begin()
+            self.db.undo(tid, txn)
+            txn.note(f"undo {tid_hex}: {entry['note']}")
+            if user:
+                txn.user = user
+            manager.commit()
+        except POSException.UndoError as exc:
+            manager.abort()
+            raise BatosError(f"cannot undo {tid_hex}: {exc}") from None
+        return entry["note"]
 
     def pack(self, days=0):
         """Remove history older than `days` days (0: keep only current state) on the server."""

@@ -41,7 +41,8 @@ class PersonaService:
         self.writer_factory = writer_factory
         self.handlers = {"chat": self.chat, "send": self.send, "inspect": self.inspect,
                          "status": self.status, "route": self.route, "audit": self.audit,
-                         "write_method": self.write_method}
+                         "write_method": self.write_method, "log": self.log,
+                         "undo": self.undo, "history": self.history}
 
     def handle(self, request, progress=lambda stage: None):
         """Answer one request with a BATOS/1 message; never raises."""
@@ -123,6 +124,24 @@ class PersonaService:
             "memories": lobby.memory.size(), "mandates": len(lobby.mandates.entries)})
         return protocol.reply(request["id"], persona=self.name, result=status)
 
+    def log(self, request, progress):
+        """The image's newest transactions: time, user, note, id."""
+        return protocol.reply(request["id"], persona=self.name,
+                              result=self.image.history(request.get("limit", 20)))
+
+    def undo(self, request, progress):
+        """Undo one transaction with ZODB's own undo (e.g. a learned method's install)."""
+        note = self.image.undo(request.get("txn", ""), user=self.name)
+        return protocol.reply(request["id"], persona=self.name, result={"undone": note},
+                              events=[{"type": "undone", "note": note,
+                                       "session": request["session"]}])
+
+    def history(self, request, progress):
+        """The session's conversation so far."""
+        turns = self.image.run(lambda lobby: conversation.window(
+            lobby, request["session"], request.get("limit", 20)))
+        return protocol.reply(request["id"], persona=self.name, result=turns)
+
     def audit(self, request, progress):
         """ALFRED: the guardian's verdict on a source."""
         return protocol.reply(request["id"], persona=self.name,
@@ -159,10 +178,15 @@ class PersonaService:
                                 "source": outcome.source, "attempts": outcome.attempts,
                                 "waited": outcome.waited})
                 continue
-            if learned and not message.get("replayed"):
-                message = {**message, "learned": learned, "events": [
-                    {"type": "installed", **entry} for entry in learned if entry["source"]]}
-            return message
+            if message.get("replayed"):
+                return message
+            events = [{"type": "installed", "session": request["session"], **entry}
+                      for entry in learned if entry["source"]]
+            if any(c["op"] != "recall" for c in command_list):
+                events.append({"type": "committed", "persona": self.name,
+                               "session": request["session"],
+                               "ops": [c["op"] for c in command_list]})
+            return {**message, **({"learned": learned} if learned else {}), "events": events}
         raise BatosError(f"request {request['id']} kept missing methods after "
                          f"{MAX_LEARNING_ROUNDS} rounds of learning")
 

@@ -16,7 +16,8 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
     id       str, made by the client, unique per request (re-sending an id never repeats
              its effects: the reply stored in the image's ledger is returned instead)
     session  str, the conversation it belongs to (default "default")
-    intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" | "ping"
+    intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" |
+             "ping" | "log" | "undo" (txn) | "history" (the session's turns)
     persona  optional str: the service to ask; without it the router persona chooses
     text     str for chat; for send/inspect: target (lobby path), selector, args (list)
 Orchestrator → client:
@@ -65,11 +66,12 @@ HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_LIVENESS = 3
 MAX_PAYLOAD = 256 * 1024
 
-INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping")
+INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
+           "log", "undo", "history")
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
-                  "expect": object}
+                  "expect": object, "txn": str, "limit": int}
 
 
 class ProtocolError(BatosError):

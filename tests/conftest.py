@@ -1,4 +1,5 @@
 """Fixtures: a fresh home, a real ZEO server for it, images and client processes."""
+import contextlib
 import json
 import os
 import pathlib
@@ -119,6 +120,27 @@ def run_batos(*args, home=None, check=False, timeout=120, env=None):
     if check and result.returncode != 0:
         raise AssertionError(f"batos {args} failed: {result.stderr}")
     return result
+
+
+@contextlib.contextmanager
+def running_cluster(base, rules):
+    """A home under `base` with its cluster up (scripted models following `rules`); yields
+    (home, env, image) and brings the cluster down afterwards."""
+    path = base / "rules.json"
+    path.write_text(json.dumps(rules))
+    env = {"BATOS_LLM": f"scripted:{path}"}
+    home = Home.init(base / "home")
+    config = home.path / "batos.toml"
+    config.write_text(config.read_text().replace("service_wait = 10.0", "service_wait = 3.0"))
+    home = Home.open(home.path)
+    up = run_batos("up", home=home.path, env=env, timeout=300)
+    assert up.returncode == 0, up.stderr
+    image = connect(home.zeo_address, personas=home.personas)
+    try:
+        yield home, env, image
+    finally:
+        image.close()
+        run_batos("down", home=home.path)
 
 
 def wait_until(condition, timeout=60.0, interval=0.02):

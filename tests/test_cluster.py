@@ -12,7 +12,7 @@ import threading
 import pytest
 import zmq
 
-from conftest import REPO, run_batos, wait_until
+from conftest import REPO, run_batos, running_cluster, wait_until
 from kernel import protocol, supervise
 from kernel.client import Client, RequestFailed
 from kernel.home import Home
@@ -46,27 +46,13 @@ RULES = [
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A home with its cluster up under supervisord; yields (home, env)."""
-    base = tmp_path_factory.mktemp("cluster")
-    rules = base / "rules.json"
-    rules.write_text(json.dumps(RULES))
-    env = {"BATOS_LLM": f"scripted:{rules}"}
-    home = Home.init(base / "home")
-    config = home.path / "batos.toml"
-    config.write_text(config.read_text().replace("service_wait = 10.0", "service_wait = 3.0"))
-    home = Home.open(home.path)
-    up = run_batos("up", home=home.path, env=env, timeout=300)
-    assert up.returncode == 0, up.stderr
-    image = connect(home.zeo_address, personas=home.personas)
-    with image.transaction(note="test objects") as lobby:
-        lobby.counter = lobby.traits.clone(count=0)
-        lobby.counter.define("bump", BUMP)
-        lobby.rect = lobby.traits.clone(width=3, height=4)
-    try:
+    """A home with its cluster up under supervisord; yields (home, env, image)."""
+    with running_cluster(tmp_path_factory.mktemp("cluster"), RULES) as (home, env, image):
+        with image.transaction(note="test objects") as lobby:
+            lobby.counter = lobby.traits.clone(count=0)
+            lobby.counter.define("bump", BUMP)
+            lobby.rect = lobby.traits.clone(width=3, height=4)
         yield home, env, image
-    finally:
-        image.close()
-        run_batos("down", home=home.path)
 
 
 def client(home, timeout=60.0):

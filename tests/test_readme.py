@@ -29,13 +29,14 @@ def test_the_two_commands_work_in_a_fresh_clone(tmp_path):
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
     assert not (clone / ".venv").exists()
     ran = subprocess.run(["make", "run"], cwd=clone, capture_output=True, text=True,
-                         timeout=1500)
+                         timeout=1500, input="hello\n/personas\n")
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert (clone / ".venv" / "bin" / "batos").exists()
     for name in ("ALFRED", "BRICK", "ROBIN", "BABS"):
         assert f"personas.{name}" in ran.stdout
     assert "BRICK: result 12" in ran.stdout and "learned rect.area" in ran.stdout
     assert "ROBIN: result 12" in ran.stdout and "cluster stopped" in ran.stdout
+    assert "personas: ALFRED, BABS, BRICK, ROBIN" in ran.stdout  # the console answered
     # the test command in the same clone, reusing its .venv, on one small test module
     tested = subprocess.run(["make", "test", "PYTEST_ARGS=tests/test_home.py"], cwd=clone,
                             capture_output=True, text=True, timeout=600)

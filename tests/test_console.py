@@ -1,0 +1,174 @@
+"""The Synaptic Console against a running cluster: in a real terminal (tmux) and line by line.
+
+The models (personas' and the console's) follow a script; supervisord, ZEO, the orchestrator,
+the workers and the terminal are real.
+"""
+import os
+import re
+import selectors
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, running_cluster, wait_until
+from kernel import supervise
+
+CHAT = '{"intent": "chat", "target": "", "selector": "", "args": []}'
+RULES = [
+    {"persona": "console", "match": ".", "reply": CHAT},
+    {"persona": "ALFRED", "match": "router of BAT OS", "reply": '{"persona": "BRICK"}'},
+    {"persona": "BRICK", "match": "Write the method area",
+     "reply": "def area(self):\n    return self.width * self.height\n"},
+    {"match": r"User: what is the rect area\??\Z",
+     "reply": '{"reply": "Let me measure it.", "commands": [{"op": "send", "target": "rect", '
+              '"selector": "area"}]}'},
+    {"match": r"User: slow bump\Z", "delay": 4.0,
+     "reply": '{"reply": "bumped", "commands": [{"op": "send", "target": "counter", '
+              '"selector": "bump"}]}'},
+    {"match": r"User: ", "reply": '{"reply": "hello", "commands": []}'},
+]
+BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
+        "    return self.count\n")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with running_cluster(tmp_path_factory.mktemp("console"), RULES) as (home, env, image):
+        with image.transaction(note="console test objects") as lobby:
+            lobby.rect = lobby.traits.clone(width=3, height=4)
+            lobby.rect._label = "rect"
+            lobby.counter = lobby.traits.clone(count=0)
+            lobby.counter.define("bump", BUMP)
+        yield home, env, image
+
+
+def console_command(home, *extra):
+    return [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())",
+            "console", "--home", str(home.path), *extra]
+
+
+class LineConsole:
+    """A console whose stdin is a pipe: one message per line, replies on stdout."""
+
+    def __init__(self, home, env, *extra):
+        self.process = subprocess.Popen(console_command(home, *extra), cwd=REPO, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, env=dict(os.environ, **env))
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.process.stdout, selectors.EVENT_READ)
+        self.seen = []
+
+    def send(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def expect(self, pattern, timeout=60.0):
+        """Read lines until one matches `pattern`; return it."""
+        def found():
+            while self.selector.select(0.1):
+                line = self.process.stdout.readline()
+                if not line:
+                    raise AssertionError("console ended; it said: " + "".join(self.seen))
+                self.seen.append(line)
+                if re.search(pattern, line):
+                    return True
+            return False
+        wait_until(found, timeout=timeout)
+        return self.seen[-1]
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(30)
+        self.selector.close()
+        self.process.stdout.close()
+
+
+class Terminal:
+    """A real terminal: the console running in a tmux session."""
+
+    def __init__(self, home, env, name):
+        self.name = name
+        command = shlex.join(["env", *(f"{k}={v}" for k, v in env.items()),
+                              *console_command(home, "--session", name)])
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "60",
+                        command], check=True, cwd=REPO)
+
+    def type(self, text):
+        subprocess.run(["tmux", "send-keys", "-t", self.name, text, "Enter"], check=True)
+
+    def screen(self):
+        return subprocess.run(["tmux", "capture-pane", "-p", "-S", "-200", "-t", self.name],
+                              capture_output=True, text=True, check=True).stdout
+
+    def expect(self, pattern, timeout=60.0):
+        try:
+            wait_until(lambda: re.search(pattern, self.screen()), timeout=timeout)
+        except AssertionError:
+            raise AssertionError(f"{pattern!r} never appeared; the screen:\n{self.screen()}")\
+                from None
+        return self.screen()
+
+    def close(self):
+        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
+
+
+def test_a_person_learns_a_method_watches_it_and_undoes_it_while_another_console_sees_it(
+        cluster):
+    home, env, _image = cluster
+    assert shutil.which("tmux"), "tmux is missing: `make test` installs it"
+    witness = LineConsole(home, env, "--session", "witness")
+    terminal = Terminal(home, env, "batos-console-test")
+    try:
+        terminal.expect(r"you>")
+        terminal.type("what is the rect area?")
+        screen = terminal.expect(r"BRICK ⇒ \[12\]")
+        for stage in ("routed \\(BRICK\\)", "thinking", "writing-method", "audit", "trial",
+                      "installed \\(BRICK\\)"):
+            assert re.search(r"… " + stage, screen), stage
+        assert "✓ installed rect.area" in screen and "| def area(self):" in screen
+        witness.expect(r"~ elsewhere: rect\.area was learned")
+        terminal.type("/log")
+        tid = re.search(r"([0-9a-f]{8,})  BRICK\s+BRICK learned rect\.area",
+                        terminal.expect(r"BRICK learned rect\.area")).group(1)
+        terminal.type(f"/undo {tid}")
+        terminal.expect(r"undone: BRICK learned rect\.area")
+        terminal.type("/inspect rect")
+        screen = terminal.expect(r"rect  parents: traits")
+        assert "area()" not in screen.split("rect  parents: traits")[-1]
+        witness.expect(r"~ elsewhere: undone: BRICK learned rect\.area")
+        terminal.type("/explain")
+        terminal.expect(r'payload: \{"intent": "chat", "text": "what is the rect area\?"')
+        terminal.type("/quit")
+    finally:
+        terminal.close()
+        witness.close()
+
+
+def test_the_console_recovers_when_the_orchestrator_restarts_mid_request(cluster):
+    home, env, image = cluster
+    before = image.run(lambda lobby: lobby.counter.count)
+    console = LineConsole(home, env, "--session", "restart", "--resend-after", "3")
+    try:
+        console.send("slow bump")
+        console.expect(r"… thinking")  # the request is in a worker's hands now
+        with supervise.supervisor(home) as server:
+            server.stopProcess("orchestrator")
+            server.startProcess("orchestrator")
+        console.expect(r"BRICK: bumped|\w+: bumped", timeout=120)
+        assert image.run(lambda lobby: lobby.counter.count) == before + 1
+        console.send("/history")
+        console.expect(r"you: slow bump")
+    finally:
+        console.close()
+
+
+def test_a_console_says_clearly_when_the_cluster_is_down(tmp_path):
+    from kernel.home import Home
+    home = Home.init(tmp_path / "down")
+    result = subprocess.run(console_command(home, "--no-translate", "--resend-after", "1",
+                                            "--timeout", "2"), input="hello\n", text=True,
+                            capture_output=True, cwd=REPO, timeout=60)
+    assert "does not answer; is it up? (batos status)" in result.stdout
