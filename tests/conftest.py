@@ -9,13 +9,29 @@ import sys
 import time
 
 import pytest
+import transaction
+import ZODB
 
+from kernel import genesis
 from kernel.home import Home, format_address
-from kernel.image import connect
+from kernel.image import connect, default_personas
 from zeo_server import launcher
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ACTOR = REPO / "tests" / "actor.py"
+
+
+@pytest.fixture
+def lobby():
+    """The lobby of an awakened in-memory image (`ZODB.DB(None)`), in its own transaction."""
+    db = ZODB.DB(None)
+    genesis.ensure_awake(db, default_personas())
+    manager = transaction.TransactionManager()
+    connection = db.open(transaction_manager=manager)
+    yield genesis.lobby_of(connection)
+    manager.abort()
+    connection.close()
+    db.close()
 
 
 @pytest.fixture

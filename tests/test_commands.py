@@ -1,24 +1,9 @@
 """kernel.commands: one schema validates answers and drives the grammar; commands act."""
 import pytest
-import transaction
-import ZODB
 
-from kernel import commands, genesis
-from kernel.image import default_personas
+from kernel import commands
 
 AREA = "def area(self):\n    return self.width * self.height\n"
-
-
-@pytest.fixture
-def lobby():
-    db = ZODB.DB(None)
-    genesis.ensure_awake(db, default_personas())
-    manager = transaction.TransactionManager()
-    connection = db.open(transaction_manager=manager)
-    yield genesis.lobby_of(connection)
-    manager.abort()
-    connection.close()
-    db.close()
 
 
 def test_answers_are_validated_against_the_schema():

@@ -1,22 +1,5 @@
 """kernel.memory, kernel.conversation and kernel.ledger: the image's records of requests."""
-import pytest
-import transaction
-import ZODB
-
-from kernel import conversation, genesis, ledger, memory
-from kernel.image import default_personas
-
-
-@pytest.fixture
-def lobby():
-    db = ZODB.DB(None)
-    genesis.ensure_awake(db, default_personas())
-    manager = transaction.TransactionManager()
-    connection = db.open(transaction_manager=manager)
-    yield genesis.lobby_of(connection)
-    manager.abort()
-    connection.close()
-    db.close()
+from kernel import conversation, ledger, memory
 
 
 def test_recall_ranks_by_matching_keywords_then_recency(lobby):
