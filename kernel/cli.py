@@ -17,8 +17,8 @@ from kernel.values import plain
 from kernel import image as image_module
 from kernel.errors import BatosError, ServerUnavailable, SlotError
 from kernel.home import Home, default_home_path, format_address
-from kernel.uvm import UvmObject, check_slot_name
-from zeo_server import launcher, maintenance
+from kernel.uvm import check_slot_name
+from zeo_server import maintenance
 
 log = logging.getLogger(__name__)
 

@@ -56,8 +56,8 @@ class Actor:
 
     def op_set_slots(self, path, slots):
         for name, value in slots.items():
-            self.image.run(lambda lobby: setattr(paths.resolve(lobby, path), name, value),
-                           note=f"set {path}.{name}")
+            self.image.run(lambda lobby, name=name, value=value: setattr(
+                paths.resolve(lobby, path), name, value), note=f"set {path}.{name}")
 
     def op_hold_set(self, path, slot, value):
         attempts = []

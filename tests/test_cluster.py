@@ -16,7 +16,6 @@ from conftest import REPO, run_batos, running_cluster, wait_until
 from kernel import protocol, supervise
 from kernel.client import Client, RequestFailed
 from kernel.home import Home
-from kernel.image import connect
 
 BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
         "    return self.count\n")

@@ -1,12 +1,11 @@
 """kernel.image against a real ZEO server: transactions, retries, many client processes."""
-import pickle
 import types
 
 import pytest
 import zodbpickle.pickle
 from ZODB.FileStorage import FileStorage
 
-from kernel import genesis, paths
+from kernel import genesis
 from kernel.errors import MessageNotUnderstood
 from kernel.image import connect
 
