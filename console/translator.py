@@ -12,9 +12,7 @@ import json
 import logging
 import re
 
-import jsonschema
-
-from kernel import llm
+from kernel import commands, llm
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +82,8 @@ class Translator:
             answer = self.model.complete(INSTRUCTIONS, f"Message: {text}", persona="console",
                                          json_schema=PAYLOAD_SCHEMA, max_tokens=64,
                                          temperature=0.0)
-            proposal = json.loads(answer.text)
-            jsonschema.validate(proposal, PAYLOAD_SCHEMA)
-        except (llm.LLMError, ValueError, jsonschema.ValidationError) as exc:
+            proposal = commands.validate(json.loads(answer.text), PAYLOAD_SCHEMA)
+        except (llm.LLMError, ValueError, commands.CommandError) as exc:
             return Translation(self._persona(chat, text), None, f"not translated ({exc})")
         payload, note = self.ground(proposal, text)
         return Translation(self._persona(payload, text), answer.text, note)

@@ -8,6 +8,9 @@ schema into a grammar). ALFRED's routing answer follows `route_schema(names)`.
 `execute` runs a list of commands inside the caller's transaction — the worker puts the
 request's ledger entry in the same one — and returns one plain result per command.
 """
+import functools
+import json
+
 import jsonschema
 
 from kernel import memory, paths
@@ -70,13 +73,22 @@ def route_schema(names):
             "required": ["persona"], "additionalProperties": False}
 
 
+@functools.lru_cache(maxsize=64)
+def _validator(schema_json):
+    """A compiled validator per schema (checking the schema itself costs milliseconds)."""
+    schema = json.loads(schema_json)
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
+
+
 def validate(answer, schema=ANSWER_SCHEMA):
     """Check a parsed answer against a schema; a `CommandError` naming the first problem."""
-    try:
-        jsonschema.validate(answer, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "answer"
-        raise CommandError(f"{where}: {exc.message}") from None
+    error = jsonschema.exceptions.best_match(
+        _validator(json.dumps(schema, sort_keys=True)).iter_errors(answer))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "answer"
+        raise CommandError(f"{where}: {error.message}")
     return answer
 
 

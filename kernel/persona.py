@@ -90,15 +90,22 @@ class PersonaService:
 
     def chat(self, request, progress):
         """Reason with the model; execute its commands with the ledger entry, exactly once."""
-        stored = self.image.run(lambda lobby: ledger.lookup(lobby, request["id"]))
+        session, text = request["session"], request["text"]
+
+        def read(lobby):  # one snapshot for everything the prompt needs
+            stored = ledger.lookup(lobby, request["id"])
+            if stored:
+                return stored, None
+            me = getattr(lobby.personas, self.name)
+            return None, (me.codex, me.model_id, conversation.window(lobby, session),
+                          memory.recall(lobby, text), _touched_objects(lobby, text))
+
+        stored, context = self.image.run(read)
         if stored:
             return {**stored["message"], "replayed": True}
         progress("thinking")
-        session, text = request["session"], request["text"]
-        turns, memories, touched = self.image.run(lambda lobby: (
-            conversation.window(lobby, session), memory.recall(lobby, text),
-            _touched_objects(lobby, text)))
-        model, codex = self.model()
+        codex, model_id, turns, memories, touched = context
+        model = self.models.get(model_id)
         prompt = _chat_prompt(turns, memories, touched, text)
         answer = model.complete(codex + "\n\n" + CHAT_INSTRUCTIONS, prompt, persona=self.name,
                                 json_schema=commands.grammar_schema(), max_tokens=256)

@@ -9,7 +9,6 @@ A worker that hears nothing from the orchestrator reconnects and registers again
 """
 import argparse
 import logging
-import queue
 import signal
 import sys
 import threading
@@ -34,10 +33,13 @@ class Worker:
         self.backend = backend
         self.handler = handler
         self.context = context or zmq.Context.instance()
-        self.outbox = queue.Queue()
+        self.outbox_endpoint = f"inproc://worker-outbox-{id(self)}"
+        self.outbox = self.context.socket(zmq.PULL)
+        self.outbox.bind(self.outbox_endpoint)
         self.busy = None
         self.running = True
         self.socket = None
+        self.reconnect_when_idle = False
 
     def connect(self):
         """(Re)connect to the backend and register for the service."""
@@ -60,9 +62,14 @@ class Worker:
         """Serve until `stop()`."""
         self.connect()
         while self.running or self.busy is not None:  # a stop lets the current request finish
-            if self.socket.poll(100):
+            poller = zmq.Poller()
+            poller.register(self.socket, zmq.POLLIN)
+            poller.register(self.outbox, zmq.POLLIN)
+            ready = dict(poller.poll(protocol.HEARTBEAT_INTERVAL * 1000 / 4))
+            if self.socket in ready:
                 self.on_message(self.socket.recv_multipart())
-            self.flush()
+            if self.outbox in ready:
+                self.forward(self.outbox.recv_multipart())
             now = time.monotonic()
             if now >= self.heartbeat_at:
                 self.send(protocol.HEARTBEAT)
@@ -73,6 +80,7 @@ class Worker:
         if self.socket is not None:
             self.send(protocol.DISCONNECT)
             self.socket.close(0)
+        self.outbox.close(0)
 
     def stop(self):
         """End `serve()` once the request in hand is answered; take no new one."""
@@ -93,33 +101,42 @@ class Worker:
                                          name="request", daemon=True)
             self.busy.start()
         elif command == protocol.DISCONNECT:
-            self.connect()
+            # never register while busy: the orchestrator would hand us a second request
+            if self.busy is None:
+                self.connect()
+            else:
+                self.reconnect_when_idle = True
         elif command != protocol.HEARTBEAT:
             log.warning("dropping an unexpected %r from the orchestrator", command)
 
     def run_request(self, client, body):
-        """Handle one request in this thread; its answer goes out through the outbox."""
+        """Handle one request in this thread; its answers go to the serve loop through an
+        inproc socket, which also wakes the loop at once."""
+        outbox = self.context.socket(zmq.PUSH)
+        outbox.connect(self.outbox_endpoint)
         try:
-            request = protocol.decode(body)
-        except protocol.ProtocolError as exc:
-            message = protocol.error(None, str(exc))
-        else:
-            message = self.handler(request, lambda stage: self.outbox.put(
-                (protocol.PROGRESS, client, protocol.progress(request.get("id"), stage,
-                                                              self.service))))
-        self.outbox.put((protocol.REPLY, client, message))
-
-    def flush(self):
-        """Send what the request thread produced; a REPLY makes the worker idle again."""
-        while True:
             try:
-                command, client, message = self.outbox.get_nowait()
-            except queue.Empty:
-                return
-            self.send(command, client, protocol.encode(message))
-            if command == protocol.REPLY:
-                self.busy.join()
-                self.busy = None
+                request = protocol.decode(body)
+            except protocol.ProtocolError as exc:
+                message = protocol.error(None, str(exc))
+            else:
+                message = self.handler(request, lambda stage: outbox.send_multipart([
+                    protocol.PROGRESS, client, protocol.encode(protocol.progress(
+                        request.get("id"), stage, self.service))]))
+            outbox.send_multipart([protocol.REPLY, client, protocol.encode(message)])
+        finally:
+            outbox.close()
+
+    def forward(self, frames):
+        """Send what the request thread produced; a REPLY makes the worker idle again."""
+        command = frames[0]
+        self.send(*frames)
+        if command == protocol.REPLY:
+            self.busy.join()
+            self.busy = None
+            if self.reconnect_when_idle:
+                self.reconnect_when_idle = False
+                self.connect()
 
 
 def main(argv=None):

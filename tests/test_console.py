@@ -76,7 +76,11 @@ class LineConsole:
                 if re.search(pattern, line):
                     return True
             return False
-        wait_until(found, timeout=timeout)
+        try:
+            wait_until(found, timeout=timeout)
+        except AssertionError:
+            raise AssertionError(f"{pattern!r} never appeared; the console said:\n"
+                                 + "".join(self.seen)) from None
         return self.seen[-1]
 
     def close(self):
