@@ -47,10 +47,12 @@ class PersonaService:
     def handle(self, request, progress=lambda stage: None):
         """Answer one request with a BATOS/1 message; never raises."""
         request_id = request.get("id")
+        handler = self.handlers.get(request.get("intent"))
+        if handler is None:
+            return protocol.error(request_id, f"{self.name} cannot serve intent "
+                                              f"{request.get('intent')!r}")
         try:
-            return self.handlers[request["intent"]](request, progress)
-        except KeyError as exc:
-            return protocol.error(request_id, f"{self.name} cannot serve intent {exc}")
+            return handler(request, progress)
         except sandbox.BudgetExceeded as exc:
             return protocol.error(request_id, f"stopped: {exc}")
         except dnu.LearningFailed as exc:

@@ -69,3 +69,11 @@ def test_alfred_routes_and_audits(service):
     assert verdict["result"]["ok"] is False
     status = service("ALFRED").handle({"id": "p8", "intent": "status", "session": "s"})
     assert status["result"]["personas"] == ["ALFRED", "BABS", "BRICK", "ROBIN"]
+
+
+def test_unknown_intents_and_missing_fields_are_clear_errors(service):
+    assert "cannot serve intent 'fly'" in service("ROBIN").handle(
+        {"id": "p9", "intent": "fly", "session": "s"})["error"]
+    message = service("ROBIN").handle({"id": "p10", "intent": "inspect", "session": "s",
+                                       "target": "nowhere"})
+    assert message["type"] == "error" and "no object at 'nowhere'" in message["error"]
