@@ -144,3 +144,19 @@ def test_ping_reports_live_workers(broker):
     worker = RawWorker(endpoints["back"], "ROBIN")
     wait_for_workers(endpoints, "ROBIN", 1)
     worker.close()
+
+
+def test_a_request_that_kills_every_worker_is_given_up_after_three(broker):
+    _, endpoints = broker
+    results = []
+    thread = threading.Thread(target=ask, args=(endpoints["front"], {
+        "id": "poison", "text": "hi", "persona": "BRICK"}, results, 60.0))
+    thread.start()
+    for _ in range(3):
+        victim = RawWorker(endpoints["back"], "BRICK")
+        _client, request = victim.next_request(timeout=20)
+        assert request["id"] == "poison"
+        victim.close()  # dies holding it
+    thread.join(60)
+    assert isinstance(results[0], RequestFailed) and not results[0].transient
+    assert "3 BRICK workers died while handling it" in str(results[0])
