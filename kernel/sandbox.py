@@ -452,17 +452,22 @@ def resident_bytes():
 
 
 class Budget:
-    """One outermost learned-method call's allowance on one thread."""
+    """One thread's allowance for the outermost learned-method call it is running.
 
-    def __init__(self, limits):
+    Made once per thread and reused: entering and leaving a call only sets a few fields
+    under the budget's own lock, the lock the watchdog also holds when it decides to stop
+    the thread — so a stop can never land after the call has been left.
+    """
+
+    def __init__(self):
         self.thread_id = threading.get_ident()
-        self.clock = getattr(_local, "clock", None)
-        if self.clock is None:
-            self.clock = _local.clock = time.pthread_getcpuclockid(self.thread_id)
-        self.cpu_start = time.clock_gettime(self.clock)
-        self.cpu_limit = limits.cpu_seconds
+        self.clock = time.pthread_getcpuclockid(self.thread_id)
+        self.lock = threading.Lock()
+        self.active = False
+        self.cpu_start = 0.0
+        self.cpu_limit = 0.0
+        self.memory_limit = 0
         self.rss_start = None  # taken by the watchdog, off the caller's hot path
-        self.memory_limit = limits.memory_bytes
         self.stop = None
 
     def overrun(self, rss):
@@ -491,48 +496,68 @@ class Watchdog:
     """One daemon thread per process that stops the learned-method calls that overrun."""
 
     def __init__(self):
-        self._lock = threading.Condition()
-        self._active = {}
+        self._budgets = {}
+        self._registry_lock = threading.Lock()
+        self._wake = threading.Event()
         self._thread = None
-        self._idle = False
+        self._idle = True
 
-    def enter(self, budget):
-        """Start watching `budget`'s thread."""
-        with self._lock:
-            self._active[budget.thread_id] = budget
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="batos-watchdog",
-                                                daemon=True)
-                self._thread.start()
-            elif self._idle:
-                self._lock.notify()
+    def budget(self):
+        """This thread's `Budget`, made and registered on its first learned-method call."""
+        budget = getattr(_local, "budget", None)
+        if budget is None:
+            budget = _local.budget = Budget()
+            with self._registry_lock:
+                self._budgets[budget.thread_id] = budget
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="batos-watchdog",
+                                                    daemon=True)
+                    self._thread.start()
+        return budget
+
+    def enter(self, budget, limits):
+        """Start the clock of `budget`'s thread."""
+        with budget.lock:
+            budget.cpu_limit, budget.memory_limit = limits.cpu_seconds, limits.memory_bytes
+            budget.rss_start, budget.stop = None, None
+            budget.cpu_start = time.clock_gettime(budget.clock)
+            budget.active = True
+        if self._idle:
+            self._wake.set()
 
     def leave(self, budget):
-        """Stop watching; cancel a stop that was scheduled but not yet delivered."""
-        with self._lock:
-            if self._active.get(budget.thread_id) is budget:
-                del self._active[budget.thread_id]
+        """Stop the clock; cancel a stop that was scheduled but not yet delivered."""
+        with budget.lock:
+            budget.active = False
             if budget.stop is not None:
                 _raise_in_thread(budget.thread_id, None)
 
     def _run(self):
         while True:
-            with self._lock:
-                while not self._active:
-                    self._idle = True
-                    self._lock.wait()
+            active = [b for b in list(self._budgets.values()) if b.active]
+            if not active:
+                self._prune()
+                self._idle = True
+                self._wake.wait()
+                self._wake.clear()
                 self._idle = False
-                budgets = list(self._active.values())
+                continue
             rss = resident_bytes()
-            for budget in budgets:
-                stop = budget.overrun(rss)
-                if stop is None:
-                    continue
-                with self._lock:
-                    if self._active.get(budget.thread_id) is budget:
-                        budget.stop = stop
-                        _raise_in_thread(budget.thread_id, type(stop))
+            for budget in active:
+                with budget.lock:
+                    if budget.active and budget.stop is None:
+                        stop = budget.overrun(rss)
+                        if stop is not None:
+                            budget.stop = stop
+                            _raise_in_thread(budget.thread_id, type(stop))
             time.sleep(LIMITS.watchdog_interval)
+
+    def _prune(self):
+        """Forget the budgets of threads that have ended."""
+        alive = {thread.ident for thread in threading.enumerate()}
+        with self._registry_lock:
+            for thread_id in [t for t in self._budgets if t not in alive]:
+                del self._budgets[thread_id]
 
 
 WATCHDOG = Watchdog()
@@ -555,8 +580,8 @@ def call(function, receiver, *args, **kwargs):
 
 
 def _call_outermost(function, receiver, args, kwargs):
-    budget = Budget(LIMITS)
-    WATCHDOG.enter(budget)
+    budget = WATCHDOG.budget()
+    WATCHDOG.enter(budget, LIMITS)
     failure = None
     try:
         result = function(receiver, *args, **kwargs)
