@@ -14,14 +14,16 @@ Python's protocols keep working.
 The Persistence Covenant: every method that changes state ends with `self._p_changed = True`.
 Assigning a slot marks the object changed already; the Covenant matters for in-place mutation.
 
-Two transactions that change *different* slots (or define different methods) of one object
-both commit: `_p_resolveConflict` merges the three states key by key on the ZEO server. The
+Two transactions that change *different* slots of one object both commit:
+`_p_resolveConflict` merges the three states key by key on the ZEO server; the method table
+is a BTree of its own, so concurrent definitions of different selectors merge there. The
 same slot changed to different values stays a `ConflictError`, and the loser retries.
 """
 import keyword
 import logging
 
 import persistent
+from BTrees.OOBTree import OOBTree
 from ZODB.POSException import ConflictError
 
 from kernel import methods, sandbox
@@ -114,7 +116,7 @@ class UvmObject(persistent.Persistent):
             if selector in state:
                 return obj, state[selector], False
             own = state.get("_methods")
-            if own and selector in own:
+            if own is not None and selector in own:
                 return obj, own[selector], True
             parents = state.get("_parents")
             if parents:
@@ -176,13 +178,19 @@ class UvmObject(persistent.Persistent):
 
     def _own_methods(self):
         """This object's own selector → Method/Primitive mapping (read only by convention)."""
-        return self._methods or {}
+        methods = self._methods
+        return methods if methods is not None else {}
 
     def _install_method(self, selector, method):
-        """Store a method under `selector`; a new dict so the change is always persisted."""
-        updated = dict(self._own_methods())
-        updated[selector] = method
-        self._methods = updated
+        """Store a method under `selector` in this object's method table.
+
+        The table is an `OOBTree` of its own, made on the first install: concurrent installs
+        of different selectors change different keys of it, and BTrees merge those on the
+        server without re-pickling (or conflicting on) the object itself.
+        """
+        if self._methods is None:
+            self._methods = OOBTree()
+        self._methods[selector] = method
 
     # -- description ---------------------------------------------------------------------------
 
@@ -237,15 +245,15 @@ def _same(a, b):
         return False
 
 
-def merge_states(old, saved, new, path="state"):
+def merge_states(old, saved, new):
     """Merge `new` into `saved` relative to their common ancestor `old`, key by key.
 
     A key changed on one side only takes that side's value; changed on both sides to the
-    same value, fine; to different values, a `ConflictError`. The method table merges one
-    level deeper, so concurrent definitions of different selectors both survive.
+    same value, fine; to different values, a `ConflictError`. (Method tables are BTrees of
+    their own, which merge concurrent installs of different selectors themselves.)
     """
     if not all(isinstance(s, dict) for s in (old, saved, new)):
-        raise ConflictError(f"cannot merge non-dict {path}")
+        raise ConflictError("cannot merge states that are not dicts")
     merged = dict(saved)
     for key in set(old) | set(saved) | set(new):
         o, s, n = old.get(key, _ABSENT), saved.get(key, _ABSENT), new.get(key, _ABSENT)
@@ -256,9 +264,6 @@ def merge_states(old, saved, new, path="state"):
                 merged.pop(key, None)
             else:
                 merged[key] = n
-        elif key == "_methods":
-            merged[key] = merge_states(o if o is not _ABSENT else {}, s if s is not _ABSENT
-                                       else {}, n if n is not _ABSENT else {}, path + "._methods")
         else:
             raise ConflictError(f"slot {key!r} changed to different values concurrently")
     return merged

@@ -127,7 +127,7 @@ def test_objects_pickle_without_their_volatile_state(root):
     assert obj.twice() == 4
     manager.commit()
     state = obj.__getstate__()
-    assert set(state) == {"width", "_methods"}
+    assert set(state) == {"width", "_methods"}  # the table itself is a separate record
     assert pickle.loads(pickle.dumps(obj.slots())) == {"width": 2}
 
 
@@ -149,13 +149,12 @@ def test_merge_refuses_the_same_slot_changed_differently():
         merge_states({"a": 1}, {"a": 2}, {"a": 3})
 
 
-def test_merge_combines_method_tables_per_selector():
-    old = {"_methods": {"x": "mx"}}
-    merged = merge_states(old, {"_methods": {"x": "mx", "y": "my"}},
-                          {"_methods": {"x": "mx", "z": "mz"}})
-    assert merged == {"_methods": {"x": "mx", "y": "my", "z": "mz"}}
-    with pytest.raises(ConflictError):
-        merge_states(old, {"_methods": {"x": "m1"}}, {"_methods": {"x": "m2"}})
+def test_the_method_table_is_a_btree_of_its_own():
+    from BTrees.OOBTree import OOBTree
+    obj = UvmObject(width=1)
+    assert obj._own_methods() == {}
+    obj.define("one", "def one(self):\n    return 1\n")
+    assert isinstance(obj._methods, OOBTree) and list(obj._own_methods()) == ["one"]
 
 
 def test_merge_treats_incomparable_values_as_different():

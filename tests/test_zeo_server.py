@@ -46,6 +46,23 @@ def test_the_server_resolves_conflicts_with_the_kernel(image, home):
         other.close()
 
 
+def test_concurrent_definitions_of_different_selectors_both_survive(image, home):
+    with image.transaction() as lobby:
+        lobby.shared = lobby.traits.clone()
+        lobby.shared.define("first", "def first(self):\n    return 1\n")
+    other = connect(home.zeo_address, personas=home.personas)
+    try:
+        with image.transaction() as mine:
+            mine.shared.define("a", "def a(self):\n    return 'a'\n")
+            with other.transaction() as theirs:
+                theirs.shared.define("b", "def b(self):\n    return 'b'\n")
+        with image.transaction() as lobby:
+            assert sorted(lobby.shared._own_methods()) == ["a", "b", "first"]
+            assert (lobby.shared.a(), lobby.shared.b()) == ("a", "b")
+    finally:
+        other.close()
+
+
 def test_a_corrupt_image_stops_the_server_with_one_line(home):
     home.image_path.write_bytes(b"this is not a FileStorage")
     with pytest.raises(ServerStartError, match="exited with code 1"):
