@@ -156,14 +156,16 @@ class Orchestrator:
 
     def route(self, client, request):
         """Ask the router persona which persona should take `request`."""
-        router = self.router_name()
-        self.routes[request["id"]] = (client, request)
+        router, known = self.image_view()
+        self.routes[request["id"]] = (client, request, known)
         self.enqueue(router, ROUTE_CLIENT, {**request, "intent": "route", "persona": router,
                                             "id": request["id"]})
 
-    def to_persona(self, client, request, persona):
-        """Send `request` to `persona`'s service, if that persona exists."""
-        known = self.persona_names()
+    def to_persona(self, client, request, persona, known=None):
+        """Send `request` to `persona`'s service, if that persona exists (`known`: the names
+        already read for this request, else read now)."""
+        if known is None:
+            known = self.image_view()[1]
         if known is not None and persona not in known:
             self.answer(client, protocol.error(request["id"], f"unknown persona {persona!r} "
                                                               f"(known: {', '.join(known)})"))
@@ -198,7 +200,7 @@ class Orchestrator:
         pending = self.routes.pop(message.get("id"), None)
         if pending is None:
             return
-        client, request = pending
+        client, request, known = pending
         if message.get("type") != "reply" or not message.get("persona"):
             self.answer(client, protocol.error(request["id"], "routing failed: "
                                                + message.get("error", "no persona chosen"),
@@ -206,7 +208,7 @@ class Orchestrator:
             return
         persona = message["persona"]
         self.answer(client, protocol.progress(request["id"], "routed", persona))
-        self.to_persona(client, {**request, "persona": persona}, persona)
+        self.to_persona(client, {**request, "persona": persona}, persona, known)
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -301,17 +303,13 @@ class Orchestrator:
 
     # -- what the image says ----------------------------------------------------------------
 
-    def persona_names(self):
-        """The personas in the image now (None without an image)."""
+    def image_view(self):
+        """The router persona and the personas that exist, read now in one transaction
+        (ALFRED and None without an image)."""
         if self.image is None:
-            return None
-        return self.image.run(lambda lobby: sorted(lobby.personas.slot_names()))
-
-    def router_name(self):
-        """The persona that routes, as the orchestrator object in the image says."""
-        if self.image is None:
-            return "ALFRED"
-        return self.image.run(lambda lobby: getattr(lobby.orchestrator, "router", "ALFRED"))
+            return "ALFRED", None
+        return self.image.run(lambda lobby: (getattr(lobby.orchestrator, "router", "ALFRED"),
+                                             sorted(lobby.personas.slot_names())))
 
     def live_workers(self):
         """Service name → live workers, for `ping` and `batos status`."""
