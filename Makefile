@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.batos-installed
+BENCH_STAMP := $(VENV)/.batos-bench-installed
 RUN_HOME ?= var/run-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: run test venv clean bench
@@ -28,5 +29,9 @@ $(STAMP): pyproject.toml Makefile
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-bench: $(STAMP)  ## print benchmark figures against raw baselines
+bench: $(BENCH_STAMP)  ## print benchmark figures against raw baselines (and the peer)
 	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+$(BENCH_STAMP): $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)

@@ -7,9 +7,11 @@ TCP loopback (Python processes, as the orchestrator is), and a raw ZEO commit of
 object. Ends with one JSON line of goals (issue 7: p50 ≤ 1.5× raw ZMQ + raw ZEO; throughput ≥
 60% of raw ZEO commits/s).
 """
+import contextlib
 import json
 import multiprocessing
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,6 @@ sys.path.insert(0, REPO)
 from kernel.client import Client  # noqa: E402
 from kernel.home import Home, free_port  # noqa: E402
 from kernel.image import connect  # noqa: E402
-from zeo_server import launcher  # noqa: E402
 
 RULES = [{"match": ".", "reply": '{"reply": "ok", "commands": [{"op": "set", "target": "box", '
                                  '"slot": "n", "value": 1}]}'}]
@@ -117,6 +118,32 @@ def raw_zeo(address):
 
 # -- BAT OS --------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def cluster(directory, rules, workers=None):
+    """A fresh home under `directory` with its whole cluster up under supervisord (`batos up`),
+    every model scripted by `rules`, `workers` overriding persona -> worker processes; yields
+    the home and brings the cluster down afterwards."""
+    path = os.path.join(directory, "rules.json")
+    with open(path, "w") as handle:
+        json.dump(rules, handle)
+    home = Home.init(os.path.join(directory, "home"))
+    config = home.path / "batos.toml"
+    text = config.read_text()
+    for persona, count in (workers or {}).items():
+        text = re.sub(rf"(?m)^{persona} = \d+$", f"{persona} = {count}", text)
+    config.write_text(text)
+    home = Home.open(home.path)
+    env = dict(os.environ, BATOS_LLM=f"scripted:{path}")
+    cli = [sys.executable, "-m", "kernel.cli"]
+    subprocess.run(cli + ["up", "--home", str(home.path)], check=True, env=env,
+                   capture_output=True)
+    try:
+        yield home
+    finally:
+        subprocess.run(cli + ["down", "--home", str(home.path)], capture_output=True,
+                       check=False)
+
+
 def batos(home):
     frontend = home.orchestrator_endpoints["frontend"]
     with Client(frontend) as client:
@@ -146,27 +173,14 @@ def batos(home):
 
 
 def main():
-    with tempfile.TemporaryDirectory() as directory:
-        rules = os.path.join(directory, "rules.json")
-        with open(rules, "w") as handle:
-            json.dump(RULES, handle)
-        home = Home.init(os.path.join(directory, "home"))
-        config = home.path / "batos.toml"
-        config.write_text(config.read_text().replace("ROBIN = 1", "ROBIN = 4"))
-        home = Home.open(home.path)
-        env = dict(os.environ, BATOS_LLM=f"scripted:{rules}")
-        cli = [sys.executable, "-m", "kernel.cli"]
-        subprocess.run(cli + ["up", "--home", str(home.path)], check=True, env=env,
-                       capture_output=True)
-        try:
-            image = connect(home.zeo_address, personas=home.personas)
-            with image.transaction() as lobby:
-                lobby.box = lobby.traits.clone(n=0)
-            image.close()
-            ours_p50, ours_rps = batos(home)
-            zeo_p50, zeo_cps = raw_zeo(home.zeo_address)
-        finally:
-            subprocess.run(cli + ["down", "--home", str(home.path)], capture_output=True)
+    with tempfile.TemporaryDirectory() as directory, \
+            cluster(directory, RULES, {"ROBIN": 4}) as home:
+        image = connect(home.zeo_address, personas=home.personas)
+        with image.transaction() as lobby:
+            lobby.box = lobby.traits.clone(n=0)
+        image.close()
+        ours_p50, ours_rps = batos(home)
+        zeo_p50, zeo_cps = raw_zeo(home.zeo_address)
     zmq_p50, zmq_rps = raw_zmq()
     raw_sum = zmq_p50 + zeo_p50
     print(f"raw ZMQ 3-hop: p50 {zmq_p50 * 1e6:.0f} us, {zmq_rps:.0f} round trips/s (8 in flight)")

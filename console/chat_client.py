@@ -1,6 +1,8 @@
 """The Synaptic Console: a person's conversation with the living image.
 
-It speaks only ZeroMQ to the orchestrator (no database access), so it runs anywhere. Each
+It speaks only ZeroMQ to the orchestrator (no database access), so it runs anywhere — on
+another host with an allowed CURVE console key when the home is in remote mode (`kernel.keys`,
+`batos console --key NAME`). Each
 console has its own session (its history lives in the image). A line is translated into a
 payload by the console's small model (`console.translator`), or sent as a plain chat; slash
 commands need no model. While a request is in flight the console shows its progress
@@ -21,7 +23,7 @@ import uuid
 
 import zmq
 
-from kernel import protocol
+from kernel import keys, protocol
 from kernel.client import Client, NoAnswer, RequestFailed, new_request_id
 
 HELP = """\
@@ -41,18 +43,19 @@ class Console:
     """One person's console: a session, a client, the event stream and the translator."""
 
     def __init__(self, frontend, events, session=None, translator=None, out=sys.stdout,
-                 resend_after=15.0, timeout=600.0):
+                 resend_after=15.0, timeout=600.0, curve=None):
         self.frontend = frontend
+        self.curve = curve  # a kernel.keys.ClientCurve in remote mode, for both sockets
         self.session = session or f"{getpass.getuser()}@{socket.gethostname()}-" \
                                   f"{uuid.uuid4().hex[:6]}"
         self.translator = translator
         self.out = out
         self.resend_after = resend_after
         self.timeout = timeout
-        self.client = Client(frontend, timeout=timeout)
+        self.client = Client(frontend, timeout=timeout, curve=curve)
         self.last_translation = None
         self.lock = threading.Lock()
-        self.events = _subscribe(events)
+        self.events = _subscribe(events, curve)
         self.listening = True
         self.listener = threading.Thread(target=self.listen, name="events", daemon=True)
         self.listener.start()
@@ -100,7 +103,7 @@ class Console:
                     self.say("  … no answer yet; asking again (same request, no duplicate "
                              "effects)")
                 self.client.close()
-                self.client = Client(self.frontend, timeout=self.timeout)
+                self.client = Client(self.frontend, timeout=self.timeout, curve=self.curve)
         raise NoAnswer(f"the cluster at {self.frontend} does not answer; is it up? "
                        "(batos status)")
 
@@ -254,21 +257,27 @@ class Console:
         self.client.close()
 
 
-def _subscribe(endpoint):
+def _subscribe(endpoint, curve=None):
     socket = zmq.Context.instance().socket(zmq.SUB)
     socket.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        keys.secure_client(socket, curve)
     socket.setsockopt(zmq.SUBSCRIBE, protocol.EVENT)
     socket.connect(endpoint)
     return socket
 
 
-def main(home, session=None, translate=True, resend_after=15.0, timeout=600.0):
-    """Run a console for a home's cluster; interactive on a terminal, line by line otherwise."""
+def main(home, session=None, translate=True, resend_after=15.0, timeout=600.0, key=None):
+    """Run a console for a home's cluster; interactive on a terminal, line by line otherwise.
+    In remote mode it authenticates with console key `key` (default `$BATOS_KEY`, then the
+    home's `local` key; see `kernel.keys`)."""
     from console.translator import Translator
-    endpoints = home.orchestrator_endpoints
+    curve = keys.client_curve(home, key)
+    endpoints = {name: keys.connect_endpoint(endpoint)
+                 for name, endpoint in home.orchestrator_endpoints.items()}
     translator = Translator.from_config(home.config, home.personas) if translate else None
     console = Console(endpoints["frontend"], endpoints["events"], session, translator,
-                      resend_after=resend_after, timeout=timeout)
+                      resend_after=resend_after, timeout=timeout, curve=curve)
     try:
         if sys.stdin.isatty():
             console.run_interactive()

@@ -11,13 +11,15 @@ import json
 import logging
 import sys
 
-from kernel import dnu, guardian, llm, paths, sandbox, supervise
-from kernel.client import Client, NoAnswer, RequestFailed, new_request_id
+from kernel import certs, dnu, guardian, llm, paths, sandbox, supervise
+from kernel.client import NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
 from kernel.errors import BatosError, ServerUnavailable, SlotError
 from kernel.home import Home, default_home_path, format_address
 from kernel.uvm import check_slot_name
+from kernel import keys
+from kernel import backup as backups
 from zeo_server import maintenance
 
 log = logging.getLogger(__name__)
@@ -107,9 +109,8 @@ def open_image(home):
     """Connect to the home's ZEO server, or a one-line `ServerUnavailable`."""
     sandbox.configure(**home.sandbox_limits)
     try:
-        return image_module.connect(home.zeo_address, personas=home.personas,
-                                    wait_timeout=home.zeo_wait_timeout,
-                                    client_label=f"batos-cli@{home.path}")
+        return image_module.connect_home(home, wait_timeout=home.zeo_wait_timeout,
+                                         client_label=f"batos-cli@{home.path}")
     except ServerUnavailable as exc:
         raise ServerUnavailable(f"{exc} for home {home.path}; start it with: "
                                 f"python -m zeo_server --home {home.path}") from None
@@ -271,6 +272,37 @@ def cmd_check(args):
     print(f"{home.image_path}: ok")
 
 
+def cmd_certs(args):
+    """`batos certs init | new-client NAME | list`: the home's CA and certificates that remote
+    mode's ZEO server requires (kernel/certs.py)."""
+    home = Home.open(args.home)
+    if (args.action == "new-client") != bool(args.name):
+        raise UsageError("batos certs new-client needs a NAME" if args.name is None
+                         else f"batos certs {args.action} takes no NAME")
+    if args.action == "init":
+        certs.init(home, hosts=args.host, force=args.force)
+        print(f"made the CA, the ZEO server's and this home's client certificate in "
+              f"{certs.certs_dir(home)}")
+        if not home.remote:
+            print(f"remote mode is off: set [remote] enabled = true in "
+                  f"{home.path / 'batos.toml'} to require them")
+    elif args.action == "new-client":
+        bundle = certs.new_client(home, args.name, force=args.force)
+        print(f"issued {args.name}: copy ca.pem, client.pem and client.key from {bundle} into "
+              f"the other host's HOME/certs/")
+    else:
+        def render(rows, out):
+            if not rows:
+                print(f"no certificates in {certs.certs_dir(home)} (make them with: "
+                      f"batos certs init)", file=out)
+            for row in rows:
+                print(f"{row['file']}\n  subject {row['subject']}\n  expires {row['not_after']}"
+                      f"{' (EXPIRED)' if row['expired'] else ''}\n  sha256 {row['fingerprint']}",
+                      file=out)
+
+        emit(certs.list_certificates(home), args.json, render)
+
+
 def cmd_awaken(args):
     """The main job: a home, its cluster under supervisord with the default model, genesis,
     the lobby and personas, the living image at work — BRICK learning methods it was never
@@ -293,7 +325,7 @@ def cmd_awaken(args):
             image.run(make_demo_rect, note="new rect from traits", user=CLI_USER)
         finally:
             image.close()
-        with Client(home.orchestrator_endpoints["frontend"], timeout=300) as client:
+        with keys.frontend_client(home, timeout=300) as client:
             demonstrate(client)
         print()
         cmd_status(argparse.Namespace(home=str(home.path), json=False))
@@ -397,11 +429,52 @@ def cmd_restart(args):
     print(f"restarted the workers of {args.persona}")
 
 
+def cmd_keys(args):
+    """`batos keys list | new NAME | allow FILE|KEY [--name NAME] | revoke NAME`: the CURVE
+    console keys that remote mode's orchestrator requires (kernel/keys.py)."""
+    home = Home.open(args.home)
+    ring = keys.KeyRing(home.path)
+    if args.action == "list":
+        server = ring.server_keys()[0].decode() if ring.server_secret_path.exists() else None
+        emit({"remote": home.remote, "server": server, "keys": ring.entries()},
+             args.json, print_keys)
+        return
+    if args.target is None:
+        raise UsageError(f"batos keys {args.action} needs a "
+                         + ("FILE or KEY" if args.action == "allow" else "NAME"))
+    if args.action == "revoke":
+        ring.revoke(args.target)
+        print(f"revoked {args.target}: the orchestrator refuses it from now on")
+        return
+    ring.ensure_server()
+    if args.action == "new":
+        secret = ring.new(args.target)
+        print(f"made console key {args.target} and allowed it: {secret}")
+        print(f"a console on another host needs {secret} in its home's keys/consoles/ and "
+              f"{ring.server_public_path} in its keys/ (then: batos console --key "
+              f"{args.target})")
+    else:
+        print(f"allowed {ring.allow(args.target, args.name)}")
+    if not home.remote:
+        print(f"remote mode is off: set [remote] enabled = true in {home.path / 'batos.toml'} "
+              "for the orchestrator to require keys")
+
+
+def print_keys(data, out):
+    """Human rendering of `batos keys list`."""
+    print(f"remote mode: {'on' if data['remote'] else 'off'}", file=out)
+    print(f"{'orchestrator':<20} {data['server'] or '(no key pair yet)'}  (server)", file=out)
+    for entry in data["keys"]:
+        print(f"{entry['name']:<20} {entry['public']}  "
+              f"{'allowed' if entry['allowed'] else 'NOT allowed'}"
+              f"{', secret here' if entry['secret_here'] else ''}", file=out)
+
+
 def cmd_console(args):
     from console import chat_client
     home = Home.open(args.home)
     return chat_client.main(home, args.session, translate=not args.no_translate,
-                            resend_after=args.resend_after, timeout=args.timeout)
+                            resend_after=args.resend_after, timeout=args.timeout, key=args.key)
 
 
 def cmd_ask(args):
@@ -410,7 +483,7 @@ def cmd_ask(args):
                "text": args.text}
     if args.persona:
         payload["persona"] = args.persona
-    client = Client(home.orchestrator_endpoints["frontend"], timeout=args.timeout)
+    client = keys.frontend_client(home, args.key, timeout=args.timeout)
     try:
         message = client.request(payload)
     except RequestFailed as exc:
@@ -423,6 +496,58 @@ def cmd_ask(args):
     emit(message, args.json, lambda m, out: print(
         f"{m.get('persona')}: {m.get('reply')}" + (" (replayed)" if m.get("replayed") else ""),
         file=out))
+
+
+def cmd_backup(args):
+    """`batos backup`: repozo's full or incremental backup of the image, server running."""
+    home = Home.open(args.home)
+    repository = args.to or backups.default_repository(home)
+    if args.list:
+        return print_backups(backups.list_backups(repository), repository, args.json)
+    outcome = backups.backup(home.image_path, repository, full=args.full, compress=args.gzip,
+                             quick=args.quick)
+
+    def render(data, out):
+        for f in outcome.files:
+            print(f"{f.kind} backup {f.path} ({f.size} bytes{', gzip' if f.compressed else ''})"
+                  f", {backups.describe_outcome(outcome)}", file=out)
+        if not outcome.files:
+            print(f"nothing committed since the last backup in {repository}; it covers "
+                  f"{backups.describe_outcome(outcome)}", file=out)
+
+    emit(outcome.as_json(), args.json, render)
+
+
+def cmd_restore(args):
+    """`batos restore`: the image as of a backup, into the live image (server stopped) or
+    --to FILE."""
+    home = Home.open(args.home)
+    repository = args.source or backups.default_repository(home)
+    if args.list:
+        return print_backups(backups.list_backups(repository), repository, args.json)
+    outcome = backups.restore_home(home, repository, date=args.date, target=args.to)
+
+    def render(data, out):
+        print(f"restored {outcome.target} from {len(outcome.files)} file(s) of {repository}, "
+              f"{backups.describe_outcome(outcome)}", file=out)
+        if outcome.kept:
+            print(f"the image it replaced is kept as {outcome.kept}", file=out)
+        if outcome.target == home.image_path.absolute():
+            print(f"start it with: batos up --home {home.path}", file=out)
+
+    emit(outcome.as_json(), args.json, render)
+
+
+def print_backups(files, repository, as_json):
+    """`--list`: the backups of a repository, oldest first."""
+    def render(rows, out):
+        if not rows:
+            print(f"no backups in {repository}", file=out)
+        for row in rows:
+            print(f"{row['taken'][:19].replace('T', ' ')} UTC  {row['kind']:<11} "
+                  f"{row['bytes']:>12} bytes  {row['file']}", file=out)
+
+    emit([f.as_json() for f in files], as_json, render)
 
 
 # -- entry point -------------------------------------------------------------------------------
@@ -473,7 +598,34 @@ def build_parser():
     command.add_argument("--json", action="store_true")
     command = add("pack", cmd_pack, "drop old history from the image (through the server)")
     command.add_argument("--days", type=float, default=0.0)
+    command = add("backup", cmd_backup, "back up the image with ZODB's repozo (incremental "
+                                        "unless --full), while the server runs")
+    command.add_argument("--to", metavar="DIR", help="backup repository (default: HOME/backups)")
+    command.add_argument("--full", action="store_true", help="a full backup, not incremental")
+    command.add_argument("--gzip", action="store_true", help="compress the backup file")
+    command.add_argument("--quick", action="store_true", help="check only the last increment's "
+                                                              "md5, not the whole image")
+    command.add_argument("--list", action="store_true", help="list the backups and exit")
+    command.add_argument("--json", action="store_true")
+    command = add("restore", cmd_restore, "restore the image from backups (the server of the "
+                                          "home must be stopped unless --to FILE)")
+    command.add_argument("--from", dest="source", metavar="DIR",
+                         help="backup repository (default: HOME/backups)")
+    command.add_argument("--date", help="the state as of YYYY-MM-DD-HH-MM-SS UTC (default: "
+                                        "the newest backup)")
+    command.add_argument("--to", metavar="FILE", help="restore into a new file instead of the "
+                                                      "home's image")
+    command.add_argument("--list", action="store_true", help="list the backups and exit")
+    command.add_argument("--json", action="store_true")
     add("check", cmd_check, "check the image file's consistency (fstest and fsrefs)")
+    command = add("certs", cmd_certs, "remote ZEO's certificates: init (CA, server, this "
+                                      "home's client), new-client NAME, list")
+    command.add_argument("action", choices=["init", "new-client", "list"])
+    command.add_argument("name", nargs="?", help="the client to issue (new-client)")
+    command.add_argument("--host", action="append", default=[],
+                         help="another name the ZEO server is reached by (init; repeatable)")
+    command.add_argument("--force", action="store_true", help="replace what exists")
+    command.add_argument("--json", action="store_true")
     add("up", cmd_up, "start the cluster (supervisord: ZEO, orchestrator, workers)")
     add("down", cmd_down, "stop the cluster")
     command = add("status", cmd_status, "programs, live workers per persona, ledger size")
@@ -495,6 +647,17 @@ def build_parser():
                          "silence before a request is sent again (same id, no duplicate effects)")
     command.add_argument("--timeout", type=float, default=600.0,
                          help="seconds before a request is given up")
+    for command in (sub.choices["ask"], sub.choices["console"]):
+        command.add_argument("--key", help="remote mode: the console key, a NAME in "
+                             "HOME/keys/consoles or a .key_secret file (default: $BATOS_KEY, "
+                             "then the home's own key)")
+    command = add("keys", cmd_keys, "remote mode: CURVE keys of the consoles allowed to reach "
+                                    "the orchestrator")
+    command.add_argument("action", choices=["list", "new", "allow", "revoke"])
+    command.add_argument("target", nargs="?", metavar="NAME|FILE|KEY",
+                         help="new/revoke: a key name; allow: a public key file or a Z85 key")
+    command.add_argument("--name", help="allow: the name it gets (default: the file's name)")
+    command.add_argument("--json", action="store_true")
     command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
     command.add_argument("file")
     command.add_argument("--json", action="store_true")

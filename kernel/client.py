@@ -36,14 +36,24 @@ def new_request_id():
 
 
 class Client:
-    """A DEALER connection to the orchestrator's frontend."""
+    """A DEALER connection to the orchestrator's frontend.
 
-    def __init__(self, endpoint, context=None, timeout=120.0):
+    `curve` (a `kernel.keys.ClientCurve`: this client's key pair and the orchestrator's public
+    key) makes it a CURVE client, as remote mode requires; `kernel.keys.frontend_client`
+    picks the keys of a home. Without an allowed key the orchestrator never answers and
+    closes the connection, so `request` ends in `NoAnswer`; a new `Client` tries again.
+    """
+
+    def __init__(self, endpoint, context=None, timeout=120.0, curve=None):
         self.endpoint = endpoint
         self.timeout = timeout
         self.context = context or zmq.Context.instance()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            self.socket.curve_secretkey = curve.secret
+            self.socket.curve_publickey = curve.public
+            self.socket.curve_serverkey = curve.server_public
         self.socket.connect(endpoint)
 
     def request(self, payload, on_progress=None, timeout=None):
@@ -53,7 +63,15 @@ class Client:
         """
         payload = dict(payload)
         payload.setdefault("id", new_request_id())
-        self.socket.send_multipart([protocol.CLIENT, protocol.encode(payload)])
+        try:
+            # never blocks: a connection the orchestrator refused (a CURVE key that is not
+            # allowed) is closed for good and would block a plain send forever
+            self.socket.send_multipart([protocol.CLIENT, protocol.encode(payload)],
+                                       flags=zmq.NOBLOCK)
+        except zmq.Again:
+            raise NoAnswer(f"cannot send request {payload['id']}: the connection to "
+                           f"{self.endpoint} is closed or full (in remote mode: is this "
+                           "console's key allowed?)") from None
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
             remaining = deadline - time.monotonic()

@@ -54,13 +54,22 @@ GRAMMAR_OMITS = frozenset({"maxLength", "minLength", "pattern"})
 
 
 def grammar_schema(schema=None):
-    """The schema as the model's grammar gets it: the same shape, without size limits."""
-    schema = ANSWER_SCHEMA if schema is None else schema
+    """The schema as the model's grammar gets it: the same shape, without size limits (the
+    answer schema's is made once; treat it as read-only)."""
+    if schema is None:
+        return _ANSWER_GRAMMAR_SCHEMA
+    return _without_limits(schema)
+
+
+def _without_limits(schema):
     if isinstance(schema, dict):
-        return {k: grammar_schema(v) for k, v in schema.items() if k not in GRAMMAR_OMITS}
+        return {k: _without_limits(v) for k, v in schema.items() if k not in GRAMMAR_OMITS}
     if isinstance(schema, list):
-        return [grammar_schema(v) for v in schema]
+        return [_without_limits(v) for v in schema]
     return schema
+
+
+_ANSWER_GRAMMAR_SCHEMA = _without_limits(ANSWER_SCHEMA)
 
 
 class CommandError(BatosError):

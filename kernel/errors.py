@@ -57,3 +57,20 @@ class RetriesExhausted(BatosError):
     """
 
     transient = True
+
+
+class StorageFull(BatosError):
+    """The disk holding the image is full (or over quota): the commit was refused, nothing of
+    it was written.
+
+    Not transient: trying again at once meets the same full disk, so retry loops must not spin
+    on it. It is recoverable: once space is freed on the server's disk, the same operation
+    succeeds and the image is as it was before the failed commit.
+    """
+
+
+class TooLarge(BatosError):
+    """A request, reply or record is larger than its configured bound (see `kernel.limits`).
+
+    Final: the same input is refused again; a smaller one, or a higher bound, can pass.
+    """

@@ -13,7 +13,7 @@ import logging
 import transaction
 from BTrees.Length import Length
 from BTrees.LOBTree import LOBTree
-from BTrees.OOBTree import OOBTree
+from BTrees.OOBTree import OOBTree, OOTreeSet
 
 from kernel import primitives
 from kernel.errors import RetriesExhausted
@@ -61,7 +61,8 @@ def awaken(connection, personas):
                                    meta_prompt=ROUTING_META_PROMPT, personas_path="personas",
                                    router="ALFRED")
     lobby.ledger = UvmObject(parents=(traits,), label="ledger",
-                             entries=OOBTree(), size=Length())
+                             entries=OOBTree(), size=Length(), order=OOTreeSet(),
+                             held=Length())
     lobby.memory = UvmObject(parents=(traits,), label="memory",
                              entries=LOBTree(), size=Length())
     lobby.history = UvmObject(parents=(traits,), label="history", sessions=OOBTree())

@@ -7,6 +7,7 @@ ZEO address every later command and process reads), its own `zeo.conf`, and the 
 one clear line — before anything is written.
 """
 import dataclasses
+import ipaddress
 import logging
 import os
 import pathlib
@@ -41,6 +42,17 @@ def format_address(address):
     """`(host, port)` → `HOST:PORT`, bracketing IPv6 hosts."""
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_loopback_host(host):
+    """True for `localhost` and loopback IP addresses: hosts only this machine can reach.
+    Wildcards, interface names and other host names count as remote."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def free_port(host="127.0.0.1"):
@@ -105,6 +117,31 @@ class Home:
     def zeo_wait_timeout(self):
         """Seconds a client waits for the server before reporting it unavailable."""
         return float(self.setting("zeo", "wait_timeout", default=10.0))
+
+    @property
+    def zeo_cache(self):
+        """The `[zeo]` cache sizes as keyword arguments of `kernel.image.connect`: they bound
+        a client process's memory however large the image grows."""
+        try:
+            objects = int(self.setting("zeo", "cache_objects", default=10000))
+            mib = float(self.setting("zeo", "client_cache_mib", default=20))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.path / CONFIG_NAME}: a [zeo] cache setting is not a "
+                              f"number ({exc})") from None
+        if objects < 1 or mib <= 0:
+            raise ConfigError(f"{self.path / CONFIG_NAME}: [zeo] cache_objects and "
+                              f"client_cache_mib must be positive")
+        return {"cache_objects": objects, "client_cache_bytes": int(mib * 1024 * 1024)}
+
+    @property
+    def remote(self):
+        """True when `[remote] enabled` is on: the orchestrator's frontend takes CURVE-
+        authenticated consoles (`kernel.keys`), the ZEO server SSL clients (`kernel.certs`)."""
+        enabled = self.setting("remote", "enabled", False)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{self.path / CONFIG_NAME}: setting remote.enabled must be true "
+                              f"or false, not {enabled!r}")
+        return enabled
 
     @property
     def orchestrator_endpoints(self):

@@ -6,8 +6,12 @@ the state that made it fail) and a ZODB `DB`, awakening the image on first conta
 transaction manager — never a shared thread-local transaction — and commits with a note and
 user recorded in the image's history. `Image.run(fn)` retries `fn(lobby)` on transient errors
 (`ConflictError`, disconnects) with jittered exponential backoff and counts the retries.
+A commit refused because the server's disk is full raises `StorageFull` (not retried: it needs
+space freed first); the storage writes nothing of it, and the next commit after space returns
+succeeds on the image as it was.
 """
 import contextlib
+import errno
 import logging
 import random
 import socket
@@ -17,20 +21,78 @@ import transaction
 import ZODB
 from transaction.interfaces import TransientError
 from ZEO.ClientStorage import ClientStorage
-from ZEO.Exceptions import ClientDisconnected
+from ZEO.Exceptions import ClientDisconnected, ServerException
 from ZODB import POSException
 from ZODB.POSException import ConflictError
 
 from kernel import genesis
-from kernel.errors import BatosError, RetriesExhausted, ServerUnavailable
+from kernel.errors import BatosError, RetriesExhausted, ServerUnavailable, StorageFull
 from kernel.home import CONF_DIR, CONFIG_NAME, format_address, personas_from, read_toml
 
 log = logging.getLogger(__name__)
 
 
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def is_transient(exc):
     """True when trying the same transaction again may succeed."""
     return isinstance(exc, TransientError) or (isinstance(exc, BatosError) and exc.transient)
+
+
+def is_disk_full(exc):
+    """True when `exc` says the storage's disk is full or over quota: the `OSError` a local
+    FileStorage raises, or the same error relayed by the ZEO server as a `ServerException`
+    (whose arguments are the server-side class name and its arguments)."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    if isinstance(exc, ServerException) and len(exc.args) == 2:
+        name, args = exc.args
+        return (name in ("builtins.OSError", "builtins.IOError")
+                and isinstance(args, (list, tuple)) and bool(args)
+                and args[0] in DISK_FULL_ERRNOS)
+    return False
+
+
+@contextlib.contextmanager
+def storage_full_as_error(what):
+    """Turn a full disk under the storage into `StorageFull` saying what was refused.
+
+    The storage leaves no trace of the refused write (FileStorage truncates a transaction it
+    could not write completely), so the image is as it was, and the server keeps serving.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise StorageFull(f"the disk holding the image is full: {what} was refused and "
+                          "nothing of it was written; free space on the ZEO server's disk, "
+                          f"then retry ({_disk_error_text(exc)})") from exc
+
+
+def _disk_error_text(exc):
+    """The operating system's words for a disk-full error, wherever it was raised."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    args = exc.args[1]
+    return str(args[1]) if len(args) > 1 else str(args[0])
+
+
+class ImageStorage(ClientStorage):
+    """ZEO's client storage, minus one hazard of a server crash.
+
+    A client pre-fetches new oids from the server, 100 at a time. A ZEO server restarted after
+    a crash (kill -9, power loss) recomputes its next oid from the committed records, so it
+    hands out again the oids it gave away but that no commit used: a client that kept its
+    pre-fetched oids across the reconnect would give a new object the oid of an object another
+    client has since committed ("A different object already has the same oid", found by
+    bench/chaos.py). Every (re)connection therefore starts with no pre-fetched oids.
+    """
+
+    def notify_connected(self, conn, info):
+        self._oids = []
+        super().notify_connected(conn, info)
 
 
 class Image:
@@ -66,7 +128,8 @@ class Image:
                 txn.note(note)
             if user:
                 txn.user = user
-            manager.commit()
+            with storage_full_as_error(f"the commit {note!r}" if note else "the commit"):
+                manager.commit()
         except BaseException:
             manager.abort()
             raise
@@ -122,15 +185,25 @@ class Image:
             txn.note(f"undo {tid_hex}: {entry['note']}")
             if user:
                 txn.user = user
-            manager.commit()
+            with storage_full_as_error(f"the undo of {tid_hex}"):
+                manager.commit()
         except POSException.UndoError as exc:
             manager.abort()
             raise BatosError(f"cannot undo {tid_hex}: {exc}") from None
+        except BaseException:
+            manager.abort()
+            raise
         return entry["note"]
 
     def pack(self, days=0):
         """Remove history older than `days` days (0: keep only current state) on the server."""
-        self.db.pack(days=days)
+        with storage_full_as_error("packing the image"):
+            self.db.pack(days=days)
+
+    @property
+    def connected(self):
+        """True while the ZEO client is connected to its server (a read then never waits)."""
+        return self.db.storage.is_connected()
 
     def close(self):
         """Close the database and its connection to the server."""
@@ -159,25 +232,29 @@ def probe(address, timeout=2.0):
 
 
 def connect(address, personas=None, wait_timeout=10.0, ssl=None, ssl_server_hostname=None,
-            client_label=None, attempts=10, backoff=(0.01, 1.0), fail_fast=True):
+            client_label=None, attempts=10, backoff=(0.01, 1.0), fail_fast=True,
+            cache_objects=400, client_cache_bytes=20 * 1024 * 1024):
     """Open the image served at `address` (`(host, port)`); awaken it if it is empty.
 
     With `fail_fast` (commands) a server that is not listening is reported at once; without
     it (long-running processes started beside the server) the client waits `wait_timeout`.
+    `cache_objects` (ZODB's `cache_size`: objects each connection keeps loaded between
+    transactions) and `client_cache_bytes` (the ZEO client cache of object records) bound the
+    process's memory; the defaults are ZODB's and ZEO's, a home's come from `[zeo]`.
     """
     if fail_fast and isinstance(address, tuple):
         probe(address)
     personas = personas or default_personas()
     for attempt in range(1, 11):
         try:
-            storage = ClientStorage(address, server_sync=True, wait_timeout=wait_timeout,
+            storage = ImageStorage(address, server_sync=True, wait_timeout=wait_timeout,
                                     ssl=ssl, ssl_server_hostname=ssl_server_hostname,
-                                    client_label=client_label)
+                                    client_label=client_label, cache_size=client_cache_bytes)
         except ClientDisconnected:
             raise ServerUnavailable(f"no ZEO server answered at {address} within "
                                     f"{wait_timeout:g} s") from None
         try:
-            db = ZODB.DB(storage)
+            db = ZODB.DB(storage, cache_size=cache_objects)
         except ConflictError:
             storage.close()  # another process created the root first; open again and load it
             log.info("root creation raced another process (attempt %d); reconnecting", attempt)
@@ -187,9 +264,19 @@ def connect(address, personas=None, wait_timeout=10.0, ssl=None, ssl_server_host
             raise
         image = Image(db, address, attempts=attempts, backoff=backoff)
         try:
-            image.awakened = genesis.ensure_awake(db, personas)
+            with storage_full_as_error("genesis"):
+                image.awakened = genesis.ensure_awake(db, personas)
         except BaseException:
             image.close()
             raise
         return image
     raise RetriesExhausted("could not open the image: the root kept conflicting")
+
+
+def connect_home(home, **options):
+    """Open the image of a home (`kernel.home.Home`) as its processes do: its server, its
+    personas for genesis, its cache sizes and, in remote mode, its SSL client certificate;
+    `options` go to `connect` (wait_timeout, fail_fast, client_label, …)."""
+    from kernel import certs  # cryptography is loaded only by processes that open a home
+    return connect(home.zeo_address, personas=home.personas, **home.zeo_cache,
+                   **certs.connect_options(home), **options)

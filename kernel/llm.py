@@ -9,7 +9,8 @@ methods.
 
 `BATOS_LLM=scripted:PATH` replaces every model of the process with `ScriptedModel`: a JSON
 list of rules `{"persona": NAME or "*", "match": regex over the prompt, "reply": text}`, first
-match wins (an optional `"delay"` in seconds stands in for a slow model). It is the tests' one
+match wins (an optional `"delay"` in seconds stands in for a slow model; with
+`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`). It is the tests' one
 double, never a default.
 """
 import dataclasses
@@ -208,16 +209,17 @@ class ScriptedModel(LanguageModel):
             raise ModelUnavailable(f"{ENV_BACKEND}: {path} must be a JSON list of "
                                    '{"persona", "match", "reply"} rules')
         self.rules = [(r.get("persona", "*"), re.compile(r["match"], re.S), r["reply"],
-                       float(r.get("delay", 0))) for r in rules]
+                       float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
                  max_tokens=128, temperature=None):
         prompt = f"{system}\n\n{user}"
-        for who, pattern, reply, delay in self.rules:
-            if who in ("*", persona) and pattern.search(prompt):
+        for who, pattern, reply, delay, expand in self.rules:
+            found = pattern.search(prompt) if who in ("*", persona) else None
+            if found:
                 if delay:
                     time.sleep(delay)  # a rule may stand in for a slow model's latency
-                return Completion(reply, self.model_id, delay)
+                return Completion(found.expand(reply) if expand else reply, self.model_id, delay)
         raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
                           f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")
 

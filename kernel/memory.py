@@ -2,10 +2,14 @@
 
 Memories are entries of an `LOBTree` (id → text, session, time) with a `Length` counter;
 recall scores each memory by how many of the query's words it contains (newer first among
-equals) and returns the best few.
+equals) and returns the best few. At most `max_memories` are kept (`[memory] max_entries` in
+batos.toml, see `kernel.limits`): remembering one more forgets the oldest, so neither the
+image nor the scan of every recall grows without bound.
 """
 import re
 import time
+
+from kernel.limits import LIMITS
 
 WORD = re.compile(r"[a-z0-9]+")
 STOP_WORDS = frozenset("a an and are do does for i in is it me my of on or the to was what "
@@ -17,12 +21,16 @@ def words(text):
     return {w for w in WORD.findall(text.lower()) if w not in STOP_WORDS}
 
 
-def remember(lobby, text, session=None):
-    """Store a memory (inside the request's transaction); return its id."""
+def remember(lobby, text, session=None, keep=None):
+    """Store a memory (inside the request's transaction), forgetting the oldest beyond `keep`
+    (default: the process's `LIMITS.max_memories`); return its id."""
     memory = lobby.memory
-    number = (memory.entries.maxKey() + 1) if len(memory.entries) else 1
+    number = (memory.entries.maxKey() + 1) if memory.entries else 1
     memory.entries[number] = {"text": text, "session": session, "time": time.time()}
     memory.size.change(1)
+    for old in list(memory.entries.keys(max=number - (keep or LIMITS.max_memories))):
+        del memory.entries[old]
+        memory.size.change(-1)
     return number
 
 

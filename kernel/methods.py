@@ -11,6 +11,7 @@ PersistenceGuardian first, and installs nothing when the guardian says no.
 """
 import datetime
 import logging
+import types
 
 import persistent
 
@@ -38,16 +39,21 @@ class Method(persistent.Persistent):
 
     @property
     def function(self):
-        """The compiled function, compiled once per process and cached in `_v_function`."""
+        """The compiled function, compiled once per process and cached in `_v_function`
+        (with `_v_bounded`: whether the code provably ends without the watchdog's help)."""
         function = getattr(self, "_v_function", None)
         if function is None:
             function = sandbox.compile_method(self.source, self.selector)
+            self._v_bounded = sandbox.is_bounded(self.source)
             self._v_function = function
         return function
 
     def bind(self, receiver):
-        """The method bound to `receiver`: calling it runs the code under the sandbox budgets."""
+        """The method bound to `receiver`: calling it runs the code under the sandbox budgets,
+        or directly when `sandbox.is_bounded` proved it needs none."""
         function = self.function
+        if self._v_bounded:
+            return types.MethodType(function, receiver)
 
         def learned_method(*args, **kwargs):
             return sandbox.call(function, receiver, *args, **kwargs)

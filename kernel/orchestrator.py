@@ -7,24 +7,31 @@ the service. Workers of a service are served least recently used; a request held
 that stops heartbeating is re-dispatched; a request for a service with no live worker waits
 up to `service_wait` seconds and then gets an error. It reads the image (a ZEO client) only to
 know which personas exist *now* and who routes, so a persona cloned at runtime is routable
-without a restart. See `kernel.protocol` for the wire format.
+without a restart. See `kernel.protocol` for the wire format. In remote mode the frontend and
+events sockets are CURVE servers that admit only allowed console keys (`kernel.keys`).
+What it drops or refuses it logs through a rate limit (`kernel.ratelimit`); tests/
+test_fuzz_wire.py throws thousands of generated bad frames at both sockets.
 """
 import argparse
 import collections
 import dataclasses
+import itertools
 import logging
 import sys
 import time
 
 import zmq
 
-from kernel import protocol
+from kernel import keys, limits, protocol
 from kernel.errors import BatosError
 from kernel.home import Home
+from kernel.ratelimit import RateLimitFilter
 
 log = logging.getLogger(__name__)
+log.addFilter(RateLimitFilter())  # junk on a socket must not flood the log
 
-ROUTE_CLIENT = b"@route"
+ROUTE_CLIENT = b""  # routing answers: no ZeroMQ peer can have an empty routing id
+ROUTE_NUMBERS = itertools.count()
 MAX_DELIVERIES = 3
 
 
@@ -61,12 +68,18 @@ class Orchestrator:
     """The broker's state and its poll loop."""
 
     def __init__(self, frontend, backend, events, image=None, service_wait=10.0,
-                 context=None):
+                 context=None, curve=None, max_request_bytes=protocol.MAX_PAYLOAD):
         self.context = context or zmq.Context.instance()
-        self.frontend = self._bind(zmq.ROUTER, frontend)
+        self.max_request_bytes = max_request_bytes
+        # remote mode (`curve`, a kernel.keys.ServerCurve): frontend and events are CURVE
+        # servers behind the allow-list; the backend stays plain (it is loopback only)
+        self.gatekeeper = keys.Gatekeeper(self.context, curve.allowed_dir) if curve else None
+        self.frontend = self._bind(zmq.ROUTER, frontend, curve,
+                                   max_message=protocol.hard_cap(max_request_bytes))
         self.backend = self._bind(zmq.ROUTER, backend)
-        self.events = self._bind(zmq.PUB, events)
+        self.events = self._bind(zmq.PUB, events, curve)
         self.image = image
+        self.view = ("ALFRED", None)  # router and personas, as last read from the image
         self.service_wait = service_wait
         self.services = {}
         self.workers = {}
@@ -74,9 +87,12 @@ class Orchestrator:
         self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
         self.running = True
 
-    def _bind(self, kind, endpoint):
+    def _bind(self, kind, endpoint, curve=None, max_message=-1):
         socket = self.context.socket(kind)
         socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.MAXMSGSIZE, max_message)  # ZeroMQ drops a peer sending more
+        if curve is not None:
+            keys.secure_server(socket, curve)
         if kind == zmq.ROUTER:
             socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         socket.bind(endpoint)
@@ -94,8 +110,24 @@ class Orchestrator:
             if self.backend in ready:
                 self._safely(self.on_worker, self.backend.recv_multipart())
             if self.frontend in ready:
-                self._safely(self.on_client, self.frontend.recv_multipart())
-            self.tick()
+                frames = self.receive_client()
+                if frames is not None:
+                    self._safely(self.on_client, frames)
+            try:
+                self.tick()
+            except Exception:  # as for messages: a bug must not stop the broker
+                log.exception("failed to run the periodic duties")
+
+    def receive_client(self):
+        """One frontend message; None (dropped, unanswered) in remote mode when its key is
+        no longer on the allow-list — revoking a key silences open connections too."""
+        if self.gatekeeper is None:
+            return self.frontend.recv_multipart()
+        frames = self.frontend.recv_multipart(copy=False)
+        if not self.gatekeeper.permits(frames[-1]):
+            log.warning("dropping a request from a console key that is not allowed")
+            return None
+        return [frame.bytes for frame in frames]
 
     def _safely(self, handler, frames):
         try:
@@ -110,6 +142,8 @@ class Orchestrator:
     def tick(self):
         """Heartbeats, dead workers, and requests that waited too long."""
         now = time.monotonic()
+        if self.gatekeeper is not None:
+            self.gatekeeper.refresh()
         for worker in list(self.workers.values()):
             if worker.expiry < now:
                 log.warning("worker %s of %s is silent; dropping it", worker.identity.hex(),
@@ -137,12 +171,16 @@ class Orchestrator:
             return
         client = frames[0]
         if len(frames) != 3 or frames[1] != protocol.CLIENT:
+            log.info("answering a malformed request of %d frames from client %s",
+                     len(frames) - 1, client.hex())
             self.answer(client, protocol.error(None, "malformed request: expected the frames "
                                                      "[BATOS/C1, request-json]"))
             return
         try:
-            request = protocol.validate_request(protocol.decode(frames[2]))
+            request = protocol.validate_request(protocol.decode(frames[2],
+                                                                self.max_request_bytes))
         except protocol.ProtocolError as exc:
+            log.info("answering a malformed request from client %s: %s", client.hex(), exc)
             self.answer(client, protocol.error(None, f"malformed request: {exc}"))
             return
         if request["intent"] == "ping":
@@ -157,9 +195,10 @@ class Orchestrator:
     def route(self, client, request):
         """Ask the router persona which persona should take `request`."""
         router, known = self.image_view()
-        self.routes[request["id"]] = (client, request, known)
+        token = f"{request['id']}#route{next(ROUTE_NUMBERS)}"  # clients may share an id
+        self.routes[token] = (client, request, known)
         self.enqueue(router, ROUTE_CLIENT, {**request, "intent": "route", "persona": router,
-                                            "id": request["id"]})
+                                            "id": token})
 
     def to_persona(self, client, request, persona, known=None):
         """Send `request` to `persona`'s service, if that persona exists (`known`: the names
@@ -201,12 +240,12 @@ class Orchestrator:
         if pending is None:
             return
         client, request, known = pending
-        if message.get("type") != "reply" or not message.get("persona"):
+        persona = message.get("persona")
+        if message.get("type") != "reply" or not persona or not isinstance(persona, str):
             self.answer(client, protocol.error(request["id"], "routing failed: "
-                                               + message.get("error", "no persona chosen"),
+                                               f"{message.get('error') or 'no persona chosen'}",
                                                retry=bool(message.get("retry"))))
             return
-        persona = message["persona"]
         self.answer(client, protocol.progress(request["id"], "routed", persona))
         self.to_persona(client, {**request, "persona": persona}, persona, known)
 
@@ -238,8 +277,10 @@ class Orchestrator:
 
     def register(self, identity, name):
         """A worker is ready for service `name` (again, after any reconnect)."""
-        if not name or len(name) > 64:
-            log.warning("refusing a registration for service %r", name)
+        known = self.image_view()[1]
+        if not name or len(name) > 64 or (known is not None and name not in known):
+            log.warning("refusing a registration from worker %s for service %r (not a "
+                        "persona of the image)", identity.hex(), name)
             return
         old = self.workers.get(identity)
         if old is not None:
@@ -253,22 +294,33 @@ class Orchestrator:
         self.dispatch(service)
 
     def on_answer(self, worker, command, client, body):
-        """A worker's REPLY (it is idle again) or PROGRESS for a client."""
+        """A worker's REPLY (it is idle again) or PROGRESS for the request it holds; one
+        for any other client is dropped: a worker answers only what it was given."""
+        pending = worker.current
+        if pending is None or client != pending.client:
+            log.warning("dropping a %s from worker %s of %s for a request it does not hold",
+                        protocol.COMMAND_NAMES[command], worker.identity.hex(), worker.service)
+            return
         try:
             message = protocol.decode(body, limit=1 << 30)
         except protocol.ProtocolError as exc:
             message = protocol.error(None, f"the {worker.service} worker sent a malformed "
                                            f"answer: {exc}")
+        message["id"] = pending.request.get("id")  # whatever it says, it answers this one
         if command == protocol.PROGRESS:
             if client != ROUTE_CLIENT:
                 self.answer(client, message)
             return
-        for event in message.pop("events", []) or []:
-            self.publish(event)
-        worker.current = None
-        self.answer(client, message)
-        self.services[worker.service].waiting.append(worker.identity)
-        self.dispatch(self.services[worker.service])
+        worker.current = None  # idle again before relaying, which may fail
+        service = self.services[worker.service]
+        service.waiting.append(worker.identity)
+        try:
+            events = message.pop("events", None)
+            for event in events if isinstance(events, list) else ():
+                self.publish(event)
+            self.answer(client, message)
+        finally:
+            self.dispatch(service)
 
     def drop_worker(self, worker):
         """Forget a worker; re-dispatch the request it held."""
@@ -304,12 +356,25 @@ class Orchestrator:
     # -- what the image says ----------------------------------------------------------------
 
     def image_view(self):
-        """The router persona and the personas that exist, read now in one transaction
-        (ALFRED and None without an image)."""
-        if self.image is None:
-            return "ALFRED", None
-        return self.image.run(lambda lobby: (getattr(lobby.orchestrator, "router", "ALFRED"),
-                                             sorted(lobby.personas.slot_names())))
+        """The router persona and the personas that exist, read now in one transaction.
+
+        The broker never waits for the image: while the ZEO server is away it routes by the
+        last view it read (ALFRED and None — any persona — before the first), and the workers
+        retry their own transactions until the server is back.
+        """
+        if self.image is None or not self.image.connected:
+            if self.image is not None:
+                log.warning("the image is unavailable; routing by the last view")
+            return self.view
+        try:
+            self.view = self.image.run(lambda lobby: (
+                getattr(lobby.orchestrator, "router", "ALFRED"),
+                sorted(lobby.personas.slot_names())), attempts=1)
+        except BatosError as exc:
+            if not exc.transient:
+                raise
+            log.warning("the image could not be read (%s); routing by the last view", exc)
+        return self.view
 
     def live_workers(self):
         """Service name → live workers, for `ping` and `batos status`."""
@@ -320,13 +385,15 @@ class Orchestrator:
         """Close the sockets."""
         for socket in (self.frontend, self.backend, self.events):
             socket.close(0)
+        if self.gatekeeper is not None:
+            self.gatekeeper.stop()
 
 
 def main(argv=None):
     """`batos-orchestrator --home DIR`: serve in the foreground until SIGTERM."""
     import signal
 
-    from kernel.image import connect
+    from kernel.image import connect_home
     parser = argparse.ArgumentParser(prog="batos-orchestrator", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--home", required=True)
@@ -336,16 +403,20 @@ def main(argv=None):
     try:
         home = Home.open(args.home)
         endpoints = home.orchestrator_endpoints
-        image = connect(home.zeo_address, personas=home.personas,
-                        wait_timeout=60.0, fail_fast=False, client_label="orchestrator")
+        curve = keys.server_curve(home)  # refuses exposed endpoints; None unless remote
+        bounds = limits.configure(**limits.settings_from(home.config, home.path / "batos.toml"))
+        image = connect_home(home, wait_timeout=60.0, fail_fast=False,
+                             client_label="orchestrator")
         broker = Orchestrator(endpoints["frontend"], endpoints["backend"], endpoints["events"],
                               image=image, service_wait=float(home.setting(
-                                  "orchestrator", "service_wait", default=10.0)))
+                                  "orchestrator", "service_wait", default=10.0)),
+                              curve=curve, max_request_bytes=bounds.max_request_bytes)
     except (BatosError, zmq.ZMQError) as exc:
         print(f"batos-orchestrator: {exc}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, lambda *_: broker.stop())
-    log.info("orchestrator serving %s", endpoints)
+    log.info("orchestrator serving %s%s", endpoints,
+             f" (remote mode: CURVE, allow-list in {curve.allowed_dir})" if curve else "")
     try:
         broker.serve()
     finally:

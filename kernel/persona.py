@@ -8,12 +8,15 @@ and `audit` (the guardian as a service); BRICK serves `write_method` (mandates f
 worker). The commands, the conversation turns and the request's ledger entry commit in ONE
 transaction: a request delivered twice finds its ledger entry and returns the stored reply.
 A message that misses runs the `_doesNotUnderstand` cycle, then the request is tried again.
+Sizes are bounded by `kernel.limits`: a reply over `max_reply_bytes` is an error (refused
+before its transaction commits), and every part of a chat prompt is cut to `max_turn_chars`.
 """
 import json
 import logging
 
 from kernel import commands, conversation, dnu, guardian, ledger, memory, paths, protocol, sandbox
 from kernel.errors import BatosError, MessageNotUnderstood
+from kernel.limits import LIMITS, check_size, clip
 from kernel.values import plain
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,9 @@ class PersonaService:
             return protocol.error(request_id, f"{self.name} cannot serve intent "
                                               f"{request.get('intent')!r}")
         try:
-            return handler(request, progress)
+            message = handler(request, progress)
+            check_size("the reply", len(protocol.encode(message)), LIMITS.max_reply_bytes)
+            return message
         except sandbox.BudgetExceeded as exc:
             return protocol.error(request_id, f"stopped: {exc}")
         except dnu.LearningFailed as exc:
@@ -79,9 +84,12 @@ class PersonaService:
 
     def route(self, request, progress):
         """ALFRED: which persona should take this request (a constrained choice)."""
-        meta, roles = self.image.run(lambda lobby: (lobby.orchestrator.meta_prompt, {
-            name: getattr(lobby.personas, name).role for name in lobby.personas.slot_names()}))
-        model, codex = self.model()
+        me = self.name
+        meta, roles, codex, model_id = self.image.run(lambda lobby: (  # one snapshot
+            lobby.orchestrator.meta_prompt,
+            {name: getattr(lobby.personas, name).role for name in lobby.personas.slot_names()},
+            getattr(lobby.personas, me).codex, getattr(lobby.personas, me).model_id))
+        model = self.models.get(model_id)
         listing = "\n".join(f"- {name}: {role}" for name, role in sorted(roles.items()))
         schema = commands.route_schema(roles)
         answer = model.complete(codex + "\n\n" + meta.replace("{personas}", listing),
@@ -122,9 +130,9 @@ class PersonaService:
 
     def inspect(self, request, progress):
         """An object's slots, parents and methods."""
-        description = self.image.run(lambda lobby: paths.resolve(
-            lobby, request["target"]).describe())
-        return protocol.reply(request["id"], persona=self.name, result=plain(description))
+        description = self.image.run(lambda lobby: plain(paths.resolve(  # rendered while the
+            lobby, request["target"]).describe()))  # connection can still load its slots
+        return protocol.reply(request["id"], persona=self.name, result=description)
 
     def status(self, request, progress):
         """The image's vital signs."""
@@ -206,6 +214,8 @@ class PersonaService:
         results = commands.execute(lobby, command_list, self.name, request["session"])
         message = protocol.reply(request["id"], persona=self.name, reply=reply_text,
                                  result=results[0] if request["intent"] == "send" else results)
+        # refused before anything commits: the ledger never stores an oversize reply
+        check_size("the reply", len(protocol.encode(message)), LIMITS.max_reply_bytes)
         if request["intent"] == "chat":
             conversation.append(lobby, request["session"], "user", request["text"])
             conversation.append(lobby, request["session"], "persona", reply_text, self.name)
@@ -236,7 +246,8 @@ def _touched_objects(lobby, text, limit=3):
         obj = found[1]
         slots = ", ".join(f"{k} = {plain(v)!r}" for k, v in obj.slots().items())
         methods = ", ".join(sorted(obj._own_methods()))
-        touched.append(f"{word}: slots {slots or '(none)'}; methods {methods or '(none)'}")
+        touched.append(clip(f"{word}: slots {slots or '(none)'}; methods {methods or '(none)'}",
+                            LIMITS.max_turn_chars))
         if len(touched) == limit:
             break
     return touched
@@ -253,11 +264,12 @@ def _chat_prompt(turns, memories, touched, text):
         lines += [f"- {t}" for t in touched]
     if memories:
         lines.append("What BABS remembers:")
-        lines += [f"- {m['text']}" for m in memories]
+        lines += [f"- {clip(m['text'], LIMITS.max_turn_chars)}" for m in memories]
     if turns:
         lines.append("The conversation so far:")
-        lines += [f"{t['persona'] or 'User'}: {t['text']}" for t in turns]
-    lines.append(f"User: {text}")
+        lines += [f"{t['persona'] or 'User'}: {clip(t['text'], LIMITS.max_turn_chars)}"
+                  for t in turns]
+    lines.append(f"User: {clip(text, LIMITS.max_turn_chars)}")
     return "\n".join(lines)
 
 

@@ -9,10 +9,15 @@ Sockets (all TCP, loopback unless configured):
   frontend  ROUTER, bound by the orchestrator; consoles and clients connect DEALER sockets.
   backend   ROUTER, bound by the orchestrator; workers connect DEALER sockets.
   events    PUB, bound by the orchestrator; consoles SUB to see what others cause.
+  In remote mode frontend and events are CURVE servers admitting only allowed console keys
+  (`kernel.keys`); the backend always stays on loopback, without keys.
 
 Client → orchestrator (frontend), after the ROUTER's identity frame:
   [CLIENT, request-json]
-  request-json is a JSON object (at most `MAX_PAYLOAD` bytes, UTF-8):
+  request-json is a JSON object (at most `[orchestrator] max_request_bytes`, by default
+  `MAX_PAYLOAD` bytes, else an "error" reply; a frame over `hard_cap` of that is not read at
+  all — ZeroMQ drops the connection; UTF-8, no lone surrogate escapes such as "\\ud800"
+  since those are not Unicode text):
     id       str, made by the client, unique per request (re-sending an id never repeats
              its effects: the reply stored in the image's ledger is returned instead)
     session  str, the conversation it belongs to (default "default")
@@ -21,7 +26,9 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
     persona  optional str: the service to ask; without it the router persona chooses
     text     str for chat; for send/inspect: target (lobby path), selector, args (list)
 Orchestrator → client:
-  [CLIENT, message-json] with "id" (the request's, when known) and "type":
+  [CLIENT, message-json] with "id" (the request's, when known) and "type" (a persona's
+  reply is at most `[orchestrator] max_reply_bytes`, by default `MAX_REPLY`; a bigger one
+  becomes an "error" and, for a request that changes the image, nothing of it commits):
     "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
     "error"     error (one line), retry (bool: true when trying again can help)
     "progress"  stage ("routed", "thinking", "writing-method", "audit", "trial",
@@ -43,12 +50,16 @@ silent; a peer silent for `HEARTBEAT_LIVENESS` intervals is dead. A worker that 
 a request has that request re-dispatched to another worker of the service; a request for a
 service with no live worker waits (bounded) and then gets an "error" reply. Any malformed
 frame gets an "error" reply when a sender can be named, and is otherwise dropped and logged —
-it never ends a process.
+it never ends a process. A worker's REPLY or PROGRESS counts only for the request it holds
+(its id is that request's, whatever the message says); READY only for a persona of the
+image; anything else from a worker is dropped and logged (rate-limited). A message from a
+peer that never registered gets DISCONNECT.
 
 Events (PUB): [b"event", event-json] with "type" ("installed", "committed", "worker"), …
 """
 import json
 import logging
+import re
 
 from kernel.errors import BatosError
 
@@ -65,6 +76,8 @@ EVENT = b"event"
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_LIVENESS = 3
 MAX_PAYLOAD = 256 * 1024
+MAX_REPLY = 1024 * 1024
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
            "log", "undo", "history")
@@ -76,6 +89,12 @@ REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "tex
 
 class ProtocolError(BatosError):
     """A frame or payload breaks BATOS/1. Final for that message; the peer is told why."""
+
+
+def hard_cap(max_request_bytes):
+    """The frame size past which the orchestrator does not even read a request (4× the bound:
+    a little over gets a clear error reply; far over is abuse, refused without buffering)."""
+    return 4 * max_request_bytes
 
 
 def encode(message):
@@ -91,10 +110,20 @@ def decode(frame, limit=MAX_PAYLOAD):
         message = json.loads(frame.decode("utf-8"))
     except UnicodeDecodeError:
         raise ProtocolError("payload is not UTF-8") from None
-    except ValueError as exc:
+    except RecursionError:
+        raise ProtocolError("payload is nested too deeply") from None
+    except json.JSONDecodeError as exc:
         raise ProtocolError(f"payload is not JSON ({exc.msg})") from None
+    except ValueError:  # an integer past Python's digit limit (sys.get_int_max_str_digits)
+        raise ProtocolError("payload holds a number with too many digits") from None
     if not isinstance(message, dict):
         raise ProtocolError("payload must be a JSON object")
+    if SURROGATE_ESCAPE.search(frame):
+        try:  # a lone \ud800-\udfff escape is valid JSON but no Unicode text: it cannot be
+            encode(message)  # sent on, so it is refused here
+        except UnicodeEncodeError:
+            raise ProtocolError("payload holds a lone surrogate escape (\\ud800-\\udfff), "
+                                "which is not Unicode text") from None
     return message
 
 

@@ -371,14 +371,26 @@ class MethodPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy, plus the Covenant, augmented item/attribute assignment and
     guarded operators."""
 
+    receiver_fixed = False
+
+    def visit_FunctionDef(self, node):
+        """Note whether `self` keeps naming the receiver throughout the method."""
+        self.receiver_fixed = receiver_never_rebound(node)
+        return super().visit_FunctionDef(node)
+
     def visit_Attribute(self, node):
-        """Allow exactly `self._p_changed = ...` (the guardian allows only `= True`)."""
+        """Allow exactly `self._p_changed = ...` (the guardian allows only `= True`); read
+        `self.<public name>` directly where `self` provably stays the receiver."""
         if node.attr == COVENANT_ATTRIBUTE and isinstance(node.ctx, ast.Store) \
                 and isinstance(node.value, ast.Name) and node.value.id == "self":
             node.value = ast.Call(func=ast.Name("_write_", ast.Load()), args=[node.value],
                                   keywords=[])
             copy_locations(node.value, node)
             return node
+        if self.receiver_fixed and isinstance(node.ctx, ast.Load) \
+                and isinstance(node.value, ast.Name) and node.value.id == "self" \
+                and not _attribute_denied(node.attr):
+            return node  # what guarded_getattr would do for an image object, minus the call
         return super().visit_Attribute(node)
 
     def visit_AugAssign(self, node):
@@ -408,6 +420,49 @@ class MethodPolicy(RestrictingNodeTransformer):
                         args=[ast.Constant(symbol), node.left, node.right], keywords=[])
         copy_locations(call, node)
         return call
+
+
+# -- what the audit proves needs no run-time guard ---------------------------------------------
+
+BOUNDED_BUILTINS = frozenset({"len", "abs", "round", "int", "float", "bool", "min", "max"})
+UNBOUNDED_NODES = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp,
+                   ast.GeneratorExp, ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef,
+                   ast.ClassDef, ast.Yield, ast.YieldFrom, ast.Await)
+
+
+def receiver_never_rebound(function):
+    """True when no statement of `function` (an `ast.FunctionDef`) binds or deletes the name
+    `self`: then `self.<name>` always reads the receiver, an image object, whose public
+    attributes `guarded_getattr` would hand out unchanged."""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id == "self" \
+                and not isinstance(node.ctx, ast.Load):
+            return False
+        if isinstance(node, ast.arg) and node.arg == "self" and node is not function.args.args[0]:
+            return False
+        if getattr(node, "name", None) == "self" and node is not function:  # except/match as
+            return False
+    return bool(function.args.args) and function.args.args[0].arg == "self"
+
+
+def is_bounded(source):
+    """True when a method provably ends in time proportional to the data it touches: no loop,
+    comprehension, lambda or nested definition, and no call but to a few builtins without
+    keyword arguments — so it cannot recurse, call another method or spin. Such a method runs
+    without the watchdog's bookkeeping; its operators, items and writes stay guarded."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
+        return False
+    for node in ast.walk(tree.body[0]):
+        if node is not tree.body[0] and isinstance(node, UNBOUNDED_NODES):
+            return False
+        if isinstance(node, ast.Call) and (node.keywords or not (
+                isinstance(node.func, ast.Name) and node.func.id in BOUNDED_BUILTINS)):
+            return False  # a `key=` could hand a builtin another method to call
+    return True
 
 
 def restricted_globals(selector):

@@ -17,7 +17,8 @@ import xmlrpc.client
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from kernel.client import Client, NoAnswer, RequestFailed
+from kernel import keys
+from kernel.client import NoAnswer, RequestFailed
 from kernel.errors import BatosError
 from kernel.home import CONF_DIR
 
@@ -95,6 +96,7 @@ def up(home, timeout=180.0, progress=print):
     answers with a live worker for every persona."""
     if is_up(home):
         raise ClusterError(f"the cluster of {home.path} is already up (batos status)")
+    keys.ensure_home_keys(home)  # remote mode: the orchestrator's and the home's own keys
     conf = render(home)
     started = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
                              capture_output=True, text=True)
@@ -134,7 +136,7 @@ def _not_ready(home, expected):
 
 def live_services(home, timeout=5.0):
     """Persona → live workers, from the orchestrator (None if it does not answer)."""
-    client = Client(home.orchestrator_endpoints["frontend"], timeout=timeout)
+    client = keys.frontend_client(home, timeout=timeout)
     try:
         return client.request({"intent": "ping"})["services"]
     except (NoAnswer, RequestFailed):

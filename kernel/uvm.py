@@ -32,6 +32,7 @@ from kernel.errors import MessageNotUnderstood, SlotError
 log = logging.getLogger(__name__)
 
 _ABSENT = object()
+SINGLE_CHAIN_LIMIT = 32  # objects `lookup` follows before it guards against cycles
 
 
 class UvmObject(persistent.Persistent):
@@ -102,35 +103,52 @@ class UvmObject(persistent.Persistent):
     def lookup(self, selector):
         """Find `selector` along the lineage: `(holder, value, is_method)` or None.
 
-        The same walk as `_lineage`, written out: this is the hot path of every inherited
-        slot read and every method call.
+        The hot path of every inherited slot read and every method call: along a chain of
+        single parents (the common shape) it needs no bookkeeping; where an object has several
+        parents, or a chain runs suspiciously long (a cycle), the full walk takes over.
         """
         if selector[:1] == "_":
             return None
-        stack = [self]
-        seen = None
-        while stack:
-            obj = stack.pop()
+        obj = self
+        for _ in range(SINGLE_CHAIN_LIMIT):
             obj._p_activate()
+            state = obj.__dict__
+            if selector in state:
+                return obj, state[selector], False
+            own = state.get("_methods")
+            if own is not None:
+                method = own.get(selector)
+                if method is not None:
+                    return obj, method, True
+            parents = state.get("_parents")
+            if not parents:
+                return None
+            if len(parents) > 1:
+                break
+            obj = parents[0]
+        return self._walk(selector)
+
+    def _walk(self, selector):
+        """`lookup` over the whole lineage, as `_lineage` orders it, each object once."""
+        for obj in self._lineage():
             state = obj.__dict__
             if selector in state:
                 return obj, state[selector], False
             own = state.get("_methods")
             if own is not None and selector in own:
                 return obj, own[selector], True
-            parents = state.get("_parents")
-            if parents:
-                if seen is None:
-                    seen = {id(self)}
-                for parent in reversed(parents):
-                    if id(parent) not in seen:
-                        seen.add(id(parent))
-                        stack.append(parent)
         return None
 
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
+        value = self._resolve(name)
+        if name not in RESERVED_NAMES and name not in UvmObject.__dict__:
+            setattr(UvmObject, name, Selector(name))  # the next read skips this detour
+        return value
+
+    def _resolve(self, name):
+        """The value of message `name`: an inherited slot, or a method bound to this object."""
         found = self.lookup(name)
         if found is None:
             raise MessageNotUnderstood(self.label, name)
@@ -223,6 +241,27 @@ class UvmObject(persistent.Persistent):
 sandbox.allow_writes(UvmObject)
 
 RESERVED_NAMES = frozenset(name for name in dir(UvmObject) if not name.startswith("_"))
+
+
+class Selector:
+    """A class-level entry for a message some image object has answered in this process.
+
+    Without it, every method call and inherited slot read first fails the normal attribute
+    lookup (an `AttributeError` made and caught inside Python) before `__getattr__` runs the
+    lineage walk; with it, the walk runs at once. It is a non-data descriptor, so an object's
+    own slot of the same name still wins, and an object that does not answer the message
+    still raises `MessageNotUnderstood`. Entries are never removed: they hold no state.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            return self
+        return obj._resolve(self.name)
 
 
 def check_slot_name(name):

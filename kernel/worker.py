@@ -16,7 +16,7 @@ import time
 
 import zmq
 
-from kernel import llm, protocol, sandbox
+from kernel import keys, limits, llm, protocol, sandbox
 from kernel.client import Client
 from kernel.errors import BatosError
 from kernel.home import Home
@@ -116,7 +116,8 @@ class Worker:
         outbox.connect(self.outbox_endpoint)
         try:
             try:
-                request = protocol.decode(body)
+                # the orchestrator checked the client's bound; its re-encoding adds a few fields
+                request = protocol.decode(body, limit=limits.LIMITS.max_request_bytes + 4096)
             except protocol.ProtocolError as exc:
                 message = protocol.error(None, str(exc))
             else:
@@ -141,7 +142,7 @@ class Worker:
 
 def main(argv=None):
     """`batos-worker --home DIR --persona NAME`: serve in the foreground until SIGTERM."""
-    from kernel.image import connect
+    from kernel.image import connect_home
     parser = argparse.ArgumentParser(prog="batos-worker", description=__doc__.split("\n")[0])
     parser.add_argument("--home", required=True)
     parser.add_argument("--persona", required=True)
@@ -152,9 +153,11 @@ def main(argv=None):
     try:
         home = Home.open(args.home)
         sandbox.configure(**home.sandbox_limits)
+        limits.configure(**limits.settings_from(home.config, home.path / "batos.toml"))
         endpoints = home.orchestrator_endpoints
-        image = connect(home.zeo_address, personas=home.personas,
-                        wait_timeout=60.0, fail_fast=False, client_label=f"worker-{args.persona}")
+        curve = keys.client_curve(home)  # remote mode: asking BRICK goes through CURVE
+        image = connect_home(home, wait_timeout=60.0, fail_fast=False,
+                             client_label=f"worker-{args.persona}")
     except BatosError as exc:
         print(f"batos-worker: {exc}", file=sys.stderr)
         return 1
@@ -164,7 +167,7 @@ def main(argv=None):
                         "wait_seconds": float(settings.get("wait_seconds", 300))}
     writer_factory = None
     if args.persona != writer_name:
-        brick = Client(endpoints["frontend"])
+        brick = Client(keys.connect_endpoint(endpoints["frontend"]), curve=curve)
         writer_factory = lambda claim: RemoteWriter(brick, writer_name)  # noqa: E731
     service = PersonaService(args.persona, image, llm.ModelRegistry(home.config.get("models", {})),
                              learner_settings, writer_factory)

@@ -1,5 +1,6 @@
 """Fixtures: a fresh home, a real ZEO server for it, images and client processes."""
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -166,3 +167,13 @@ def wait_until(condition, timeout=60.0, interval=0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@pytest.fixture
+def bounds(monkeypatch):
+    """This process's size bounds (`kernel.limits.LIMITS`) at their shipped defaults; a test
+    may change them with monkeypatch, and they are restored afterwards."""
+    from kernel import limits
+    for field in dataclasses.fields(limits.Limits):
+        monkeypatch.setattr(limits.LIMITS, field.name, field.default)
+    return limits.LIMITS

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, running_cluster, wait_until
+from conftest import REPO, run_batos, running_cluster, wait_until
 from kernel import supervise
 
 CHAT = '{"intent": "chat", "target": "", "selector": "", "args": []}'
@@ -28,6 +28,8 @@ RULES = [
     {"match": r"User: slow bump\Z", "delay": 4.0,
      "reply": '{"reply": "bumped", "commands": [{"op": "send", "target": "counter", '
               '"selector": "bump"}]}'},
+    {"match": r"User: ping events\Z", "reply": '{"reply": "pong", "commands": [{"op": '
+                                              '"remember", "text": "a ping"}]}'},
     {"match": r"User: ", "reply": '{"reply": "hello", "commands": []}'},
 ]
 BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
@@ -83,6 +85,19 @@ class LineConsole:
                                  + "".join(self.seen)) from None
         return self.seen[-1]
 
+    def wait_until_listening(self, home, env):
+        """PUB/SUB drops what is published before a subscriber has joined: ping from another
+        session until this console hears one."""
+        def heard():
+            run_batos("ask", "ping events", "--persona", "ROBIN", "--session", "pinger",
+                      home=home.path, env=env, check=True)
+            try:
+                self.expect(r"~ elsewhere: .*\(remember\)", timeout=3)
+            except AssertionError:
+                return False
+            return True
+        wait_until(heard, timeout=120)
+
     def close(self):
         self.process.stdin.close()
         self.process.wait(30)
@@ -124,6 +139,7 @@ def test_a_person_learns_a_method_watches_it_and_undoes_it_while_another_console
     home, env, _image = cluster
     assert shutil.which("tmux"), "tmux is missing: `make test` installs it"
     witness = LineConsole(home, env, "--session", "witness")
+    witness.wait_until_listening(home, env)
     terminal = Terminal(home, env, "batos-console-test")
     try:
         terminal.expect(r"you>")

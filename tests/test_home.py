@@ -52,3 +52,18 @@ def test_bad_addresses_are_config_errors(text):
 
 def test_ipv6_addresses_parse():
     assert parse_address("[::1]:8100") == ("::1", 8100)
+
+
+def test_zeo_cache_settings_become_connect_arguments(tmp_path):
+    home = Home.init(tmp_path / "h")
+    assert home.zeo_cache == {"cache_objects": 10000, "client_cache_bytes": 20 * 1024 * 1024}
+    config = home.path / "batos.toml"
+    text = config.read_text()
+    config.write_text(text.replace("cache_objects = 10000", "cache_objects = 500")
+                      .replace("client_cache_mib = 20", "client_cache_mib = 1.5"))
+    assert Home.open(home.path).zeo_cache == {"cache_objects": 500,
+                                              "client_cache_bytes": 1536 * 1024}
+    for bad in ('cache_objects = "many"', "cache_objects = 0"):
+        config.write_text(text.replace("cache_objects = 10000", bad))
+        with pytest.raises(ConfigError, match=r"\[zeo\] cache"):
+            Home.open(home.path).zeo_cache

@@ -202,3 +202,45 @@ def test_a_lost_server_is_a_transient_error_and_the_image_works_again(home):
     finally:
         image.close()
         stop()
+
+
+def test_a_connection_keeps_at_most_cache_objects_loaded_between_transactions(home, zeo):
+    from BTrees.LOBTree import LOBTree
+    image = connect(zeo, personas=home.personas, cache_objects=50,
+                    client_cache_bytes=1024 * 1024)
+    try:
+        with image.transaction() as lobby:
+            lobby.many = LOBTree({n: lobby.traits.clone(n=n) for n in range(500)})
+        with image.transaction() as lobby:
+            assert sum(item.n for item in lobby.many.values()) == sum(range(500))
+        loaded = [detail["ngsize"] for detail in image.db.cacheDetailSize()]
+        assert loaded and max(loaded) <= 50
+    finally:
+        image.close()
+
+
+def test_oids_fetched_before_a_server_crash_never_go_to_a_new_object(home):
+    """A ZEO server killed -9 hands out its unused oids again after the restart: a client
+    that fetched some before the crash must not give one of them to a new object."""
+    from zeo_server import launcher
+    address, stop, process = launcher.start(home)
+    first = connect(address, personas=home.personas, wait_timeout=30)
+    second = None
+    try:
+        with first.transaction() as lobby:
+            lobby.a = lobby.traits.clone(n=1)  # `first` now holds pre-fetched oids
+        process.kill()
+        process.wait()
+        _, stop, _ = launcher.start(home)
+        second = connect(address, personas=home.personas, wait_timeout=30)
+        with second.transaction() as lobby:
+            lobby.b = lobby.traits.clone(n=2)
+        first.run(lambda lobby: setattr(lobby, "c", lobby.traits.clone(n=3)))
+        found = second.run(lambda lobby: [(o._p_oid, o.n) for o in (lobby.a, lobby.b, lobby.c)])
+        assert [n for _oid, n in found] == [1, 2, 3]
+        assert len({oid for oid, _n in found}) == 3
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+        stop()

@@ -25,3 +25,12 @@ def test_the_ledger_counts_and_returns_stored_replies(lobby):
     ledger.record(lobby, "r1", "ROBIN", "s", {"reply": "hi"})
     assert ledger.lookup(lobby, "r1")["message"] == {"reply": "hi"}
     assert ledger.size(lobby) == 1
+
+
+def test_memory_forgets_the_oldest_beyond_its_bound(lobby, bounds, monkeypatch):
+    monkeypatch.setattr(bounds, "max_memories", 5)
+    for number in range(1, 13):
+        assert memory.remember(lobby, f"fact {number} about tea") == number
+    assert list(lobby.memory.entries.keys()) == [8, 9, 10, 11, 12]
+    assert lobby.memory.size() == 5
+    assert [m["id"] for m in memory.recall(lobby, "tea", limit=10)] == [12, 11, 10, 9, 8]

@@ -3,16 +3,21 @@
 No image: the orchestrator then routes to ALFRED and accepts any persona name.
 """
 import json
+import re
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from kernel import protocol
 from kernel.client import Client, RequestFailed
-from kernel.home import free_port
+from kernel.home import Home, free_port
 from kernel.orchestrator import Orchestrator
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -120,7 +125,8 @@ def test_unrouted_requests_ask_the_router_first(broker):
         "id": "q", "text": "hello"}, results))
     thread.start()
     client, request = alfred.next_request()
-    assert request["intent"] == "route" and request["id"] == "q"
+    assert request["intent"] == "route" and request["text"] == "hello"
+    assert request["id"].startswith("q#route")  # a route of its own: clients may share ids
     alfred.answer(client, protocol.reply("q", persona="ROBIN"))
     client, request = robin.next_request()
     assert request["intent"] == "chat" and request["persona"] == "ROBIN"
@@ -160,3 +166,80 @@ def test_a_request_that_kills_every_worker_is_given_up_after_three(broker):
     thread.join(60)
     assert isinstance(results[0], RequestFailed) and not results[0].transient
     assert "3 BRICK workers died while handling it" in str(results[0])
+
+
+@pytest.fixture
+def bounded_broker():
+    """A broker whose requests may be at most 2048 bytes."""
+    endpoints = {name: f"tcp://127.0.0.1:{free_port()}" for name in ("front", "back", "ev")}
+    orchestrator = Orchestrator(endpoints["front"], endpoints["back"], endpoints["ev"],
+                                service_wait=1.0, max_request_bytes=2048)
+    thread = threading.Thread(target=orchestrator.serve, daemon=True)
+    thread.start()
+    yield endpoints
+    orchestrator.stop()
+    thread.join(10)
+    orchestrator.close()
+
+
+def raw_client(endpoint):
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(endpoint)
+    return socket
+
+
+def exchange(socket, payload):
+    socket.send_multipart([protocol.CLIENT, payload])
+    assert socket.poll(10000), "no answer"
+    return json.loads(socket.recv_multipart()[1])
+
+
+def test_the_request_bound_is_configurable(bounded_broker):
+    socket = raw_client(bounded_broker["front"])
+    try:
+        fits = exchange(socket, protocol.encode({"id": "fits", "intent": "ping",
+                                                 "text": "a" * 1900}))
+        assert fits["type"] == "reply" and fits["id"] == "fits"
+        over = exchange(socket, protocol.encode({"id": "over", "intent": "ping",
+                                                 "text": "a" * 3000}))
+        assert over["type"] == "error" and not over["retry"]
+        assert re.fullmatch(r"malformed request: payload of \d+ bytes exceeds the limit of "
+                            r"2048", over["error"])
+    finally:
+        socket.close()
+
+
+def test_a_request_far_over_the_bound_is_not_read_and_the_broker_serves_on(bounded_broker):
+    socket = raw_client(bounded_broker["front"])
+    monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    try:
+        assert exchange(socket, protocol.encode({"id": "before", "intent": "ping"}))["id"] \
+            == "before"
+        socket.send_multipart([protocol.CLIENT, b'{"id": "huge", "text": "'
+                               + b"a" * protocol.hard_cap(2048) + b'"}'])
+        assert monitor.poll(10000), "the connection was not dropped"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
+        answer = exchange(socket, protocol.encode({"id": "after", "intent": "ping"}))
+        assert answer["type"] == "reply" and answer["id"] == "after"  # nothing about "huge"
+    finally:
+        socket.disable_monitor()
+        monitor.close()
+        socket.close()
+
+
+def test_the_orchestrator_takes_its_request_bound_from_the_home(home, zeo):
+    config = home.path / "batos.toml"
+    config.write_text(config.read_text().replace("max_request_bytes = 262144",
+                                                 "max_request_bytes = 4096"))
+    process = subprocess.Popen([sys.executable, "-m", "kernel.orchestrator", "--home",
+                                str(home.path)], cwd=REPO, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Client(Home.open(home.path).orchestrator_endpoints["frontend"], timeout=60) as c:
+            assert c.request({"intent": "ping", "text": "a" * 3000})["type"] == "reply"
+            with pytest.raises(RequestFailed, match="exceeds the limit of 4096"):
+                c.request({"intent": "ping", "text": "a" * 5000})
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -1,10 +1,11 @@
 """kernel.persona: a persona's request handling on a real image, with the scripted model."""
 import json
+import re
 
 import pytest
 
-from kernel import llm
-from kernel.persona import PersonaService
+from kernel import conversation, ledger, llm
+from kernel.persona import CHAT_INSTRUCTIONS, PersonaService
 
 
 @pytest.fixture
@@ -77,3 +78,73 @@ def test_unknown_intents_and_missing_fields_are_clear_errors(service):
     message = service("ROBIN").handle({"id": "p10", "intent": "inspect", "session": "s",
                                        "target": "nowhere"})
     assert message["type"] == "error" and "no object at 'nowhere'" in message["error"]
+
+
+def test_inspect_renders_a_btree_slot_that_was_not_loaded_yet(service, image):
+    from BTrees.LOBTree import LOBTree
+    with image.transaction() as lobby:
+        lobby.shelf = lobby.traits.clone(items=LOBTree({n: n for n in range(100)}))
+    image.db.cacheMinimize()  # the tree is a ghost until the inspect renders it
+    message = service("ROBIN").handle({"id": "p11", "intent": "inspect", "session": "s",
+                                       "target": "shelf"})
+    assert message["result"]["slots"]["items"] == {"btree": "LOBTree", "items": 100}
+
+
+def scripted_service(name, image, home, tmp_path, monkeypatch, rules):
+    """A persona service whose models follow `rules` (a fresh registry reads them)."""
+    path = tmp_path / "bounded-rules.json"
+    path.write_text(json.dumps(rules))
+    monkeypatch.setenv("BATOS_LLM", f"scripted:{path}")
+    return PersonaService(name, image, llm.ModelRegistry(home.config["models"]))
+
+
+def test_a_reply_over_the_bound_is_an_error_and_commits_nothing(image, home, tmp_path,
+                                                                 monkeypatch, bounds):
+    monkeypatch.setattr(bounds, "max_reply_bytes", 2000)
+    robin = scripted_service("ROBIN", image, home, tmp_path, monkeypatch, [
+        {"persona": "ROBIN", "match": "User: grow", "reply": json.dumps({
+            "reply": "y" * 3000, "commands": [{"op": "set", "target": "box", "slot": "width",
+                                               "value": 99}]})}])
+    with image.transaction() as lobby:
+        lobby.box = lobby.traits.clone(width=3, label_text="z" * 5000)
+        lobby.box.define("big", "def big(self):\n    return 'x' * 5000\n")
+
+    for request in ({"id": "big1", "intent": "chat", "session": "b", "text": "grow"},
+                    {"id": "big2", "intent": "send", "session": "b", "target": "box",
+                     "selector": "big"},
+                    {"id": "big3", "intent": "inspect", "session": "b", "target": "box"}):
+        message = robin.handle(request)
+        assert message["type"] == "error" and not message["retry"]
+        assert re.fullmatch(r"the reply of \d+ bytes exceeds the limit of 2000 bytes",
+                            message["error"])
+    assert image.run(lambda lobby: (lobby.box.width, ledger.lookup(lobby, "big1"),
+                                    ledger.lookup(lobby, "big2"),
+                                    lobby.history.sessions.get("b"))) == (3, None, None, None)
+
+
+def test_a_runaway_conversation_keeps_its_log_and_the_prompt_bounded(image, home, tmp_path,
+                                                                       monkeypatch, bounds):
+    monkeypatch.setattr(bounds, "max_turns", 50)
+    monkeypatch.setattr(bounds, "max_turn_chars", 200)
+    monkeypatch.setattr(bounds, "window_turns", 4)
+    codex = image.run(lambda lobby: lobby.personas.ROBIN.codex)
+    system = codex + "\n\n" + CHAT_INSTRUCTIONS
+    # the system part, the window and the request, each line cut to a turn's size, + headings
+    bound = len(system) + 2 + (bounds.window_turns + 1) * (bounds.max_turn_chars + 16) + 100
+    robin = scripted_service("ROBIN", image, home, tmp_path, monkeypatch, [
+        {"persona": "ROBIN", "match": rf"\A[\s\S]{{0,{bound}}}\Z",
+         "reply": '{"reply": "bounded", "commands": []}'},
+        {"persona": "ROBIN", "match": ".", "reply": '{"reply": "too long", "commands": []}'}])
+
+    def chatter(lobby):
+        for number in range(1000):
+            conversation.append(lobby, "runaway", "user", f"{number} " + "word " * 2000)
+    image.run(chatter, note="a thousand long turns")
+
+    message = robin.handle({"id": "last", "intent": "chat", "session": "runaway",
+                            "text": "and one more " * 1000})
+    assert message["reply"] == "bounded"
+    turns = image.run(lambda lobby: [dict(t) for t in lobby.history.sessions["runaway"]
+                                     .values()])
+    assert len(turns) == 50 and all(len(t["text"]) <= 200 for t in turns)
+    assert turns[-1]["text"] == "bounded" and turns[-2]["text"].startswith("and one more")

@@ -8,6 +8,9 @@ from kernel.protocol import ProtocolError
 @pytest.mark.parametrize("frame, message", [
     (b"\xff\xfe", "not UTF-8"), (b"{oops", "not JSON"), (b"[1]", "JSON object"),
     (b'"text"', "JSON object"), (b"{" + b" " * protocol.MAX_PAYLOAD + b"}", "exceeds"),
+    (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    (b'{"id": "x", "limit": ' + b"9" * 5000 + b"}", "too many digits"),
+    (b'{"id": "\\ud800"}', "lone surrogate"), (b'{"text": "a\\udfff"}', "lone surrogate"),
 ])
 def test_bad_frames_are_protocol_errors(frame, message):
     with pytest.raises(ProtocolError, match=message):
@@ -30,6 +33,11 @@ def test_bad_requests_say_what_is_wrong(request_, message):
 def test_a_good_request_gets_defaults():
     assert protocol.validate_request({"id": "a", "text": "hi"}) == {
         "id": "a", "text": "hi", "intent": "chat", "session": "default"}
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_text():
+    assert protocol.decode(b'{"t": "\\ud83d\\ude00", "u": "\\\\ud800"}') == {
+        "t": "\U0001f600", "u": "\\ud800"}
 
 
 def test_messages_round_trip():

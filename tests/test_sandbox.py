@@ -149,3 +149,40 @@ def test_a_runaway_method_in_a_long_lived_process_is_stopped_and_it_keeps_servin
     client.call("define", path="box", selector="double",
                 source="def double(self):\n    return self.n * 2\n")
     assert client.call("send", path="box", selector="double") == 2
+
+
+@pytest.mark.parametrize("source, bounded", [
+    ("def m(self):\n    return self.width * self.height\n", True),
+    ("def m(self, n):\n    x = max(self.a, n)\n    self.a = x\n    self._p_changed = True\n"
+     "    return len(self.items) + abs(x)\n", True),
+    ("def m(self):\n    while True:\n        pass\n", False),
+    ("def m(self):\n    return [x for x in self.items]\n", False),
+    ("def m(self):\n    return self.other()\n", False),
+    ("def m(self):\n    return max(self.items, key=len)\n", False),
+    ("def m(self):\n    return sorted(self.items)\n", False),
+    ("def m(self):\n    return (lambda: 1)()\n", False),
+])
+def test_only_straight_line_methods_run_without_the_watchdog(source, bounded):
+    """No loop, comprehension, lambda or call but a few builtins: provably bounded."""
+    assert sandbox.is_bounded(source) is bounded
+
+
+def test_self_attribute_reads_skip_the_guard_only_while_self_is_the_receiver():
+    plain = sandbox.compile_method("def m(self):\n    return self.width\n", "m")
+    assert "_getattr_" not in plain.__code__.co_names
+    rebound = sandbox.compile_method(
+        "def m(self, other):\n    for self in [other]:\n        pass\n    return self.width\n",
+        "m")
+    assert "_getattr_" in rebound.__code__.co_names
+    private = sandbox.compile_method("def m(self):\n    return self.width.real\n", "m")
+    assert "_getattr_" in private.__code__.co_names  # `.real` of the value stays guarded
+
+
+def test_a_bounded_method_still_meets_every_operator_guard(db):
+    database, manager, connection = db
+    receiver = connection.root()["obj"]
+    receiver.define("m", "def m(self):\n    return 10 ** 10 ** 10\n")
+    assert sandbox.is_bounded(receiver.lookup("m")[1].source)
+    with pytest.raises(sandbox.MemoryBudgetExceeded):
+        receiver.m()
+    manager.abort()

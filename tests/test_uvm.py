@@ -164,3 +164,39 @@ def test_merge_treats_incomparable_values_as_different():
     a, b = Incomparable(), Incomparable()
     with pytest.raises(ConflictError):
         merge_states({"k": 0}, {"k": a}, {"k": b})
+
+
+def test_a_learned_selector_is_looked_up_directly_and_keeps_every_rule():
+    """After the first read of a message, the class answers it without the AttributeError
+    detour (a `Selector`); own slots still win, misses still miss, redefinitions show."""
+    from kernel.uvm import Selector
+    proto = UvmObject(width=3, height=4)
+    proto.define("surface", "def surface(self):\n    return self.width * self.height\n")
+    child = proto.clone(width=5)
+    assert child.surface() == 20
+    assert isinstance(UvmObject.__dict__["surface"], Selector)
+    assert child.surface() == 20 and proto.surface() == 12
+    stranger = UvmObject()
+    with pytest.raises(MessageNotUnderstood):
+        stranger.surface
+    assert getattr(stranger, "surface", None) is None
+    shadow = proto.clone(surface=7)  # an own slot of the same name wins
+    assert shadow.surface == 7
+    proto.define("surface", "def surface(self):\n    return self.width + self.height\n")
+    assert child.surface() == 9
+
+
+def test_lookup_follows_long_and_multi_parent_lineages_in_order():
+    """Single-parent chains take the fast path; several parents and cycles the full walk."""
+    root = UvmObject(depth=0)
+    obj = root
+    for _ in range(40):  # longer than the fast path follows
+        obj = obj.clone()
+    assert obj.depth == 0
+    left, right = UvmObject(side="left"), UvmObject(side="right", only="right")
+    both = UvmObject(parents=(left, right)).clone()
+    assert (both.side, both.only) == ("left", "right")
+    a, b = UvmObject(), UvmObject()
+    a.set_parents([b])
+    b.set_parents([a])
+    assert a.lookup("nowhere") is None

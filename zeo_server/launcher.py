@@ -6,6 +6,7 @@ waited on with a deadline, never a fixed sleep.
 """
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,7 +42,8 @@ def start(home, address=None, timeout=60.0, log_path=None):
     while not announced.exists():
         if process.poll() is not None:
             raise ServerStartError(f"the ZEO server for {home.path} exited with code "
-                                   f"{process.returncode}: {_last_line(log_path)}")
+                                   f"{process.returncode}: {_last_line(log_path)}"
+                                   f"{_full_disk_note(home.path)}")
         if time.monotonic() > deadline:
             _terminate(process)
             raise ServerStartError(f"the ZEO server for {home.path} did not start serving "
@@ -66,6 +68,16 @@ def _terminate(process, timeout=30.0):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _full_disk_note(path):
+    """A note naming a full disk under `path` (then the server's own last words may not have
+    reached its log, which lives on the same disk), else nothing."""
+    try:
+        full = shutil.disk_usage(path).free == 0
+    except OSError:
+        return ""
+    return f" (the disk holding {path} is full; free space, then start it again)" if full else ""
 
 
 def _last_line(path):
