@@ -92,13 +92,39 @@ def _validator(schema_json):
 
 
 def validate(answer, schema=ANSWER_SCHEMA):
-    """Check a parsed answer against a schema; a `CommandError` naming the first problem."""
-    error = jsonschema.exceptions.best_match(
-        _validator(json.dumps(schema, sort_keys=True)).iter_errors(answer))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "answer"
-        raise CommandError(f"{where}: {error.message}")
+    """Check a parsed answer against a schema; a `CommandError` naming the first problem.
+
+    An answer is checked in two steps with the same rules as `ANSWER_SCHEMA`: its envelope
+    (commands are objects with a known `op`), then each command against its own op's schema
+    only — not against every alternative of the `oneOf`, which costs six times as much.
+    """
+    if schema is not ANSWER_SCHEMA:
+        return _check(_compiled(schema), answer)
+    _check(_ENVELOPE_VALIDATOR, answer)
+    for index, command in enumerate(answer["commands"]):
+        _check(_COMMAND_VALIDATORS[command["op"]], command, ("commands", index))
     return answer
+
+
+def _check(validator, instance, prefix=()):
+    if validator.is_valid(instance):  # the common case, without collecting errors
+        return instance
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    where = "/".join(str(p) for p in (*prefix, *error.absolute_path)) or "answer"
+    raise CommandError(f"{where}: {error.message}")
+
+
+def _compiled(schema):
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
+_COMMAND_VALIDATORS = {item["properties"]["op"]["const"]: _compiled(item)
+                       for item in ANSWER_SCHEMA["properties"]["commands"]["items"]["oneOf"]}
+_ENVELOPE_VALIDATOR = _compiled({**ANSWER_SCHEMA, "properties": {
+    **ANSWER_SCHEMA["properties"],
+    "commands": {**ANSWER_SCHEMA["properties"]["commands"], "items": {
+        "type": "object", "required": ["op"],
+        "properties": {"op": {"enum": sorted(_COMMAND_VALIDATORS)}}}}}})
 
 
 def execute(lobby, commands, persona, session):

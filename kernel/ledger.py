@@ -15,6 +15,7 @@ the newest `keep`; `keep` must exceed the requests answered while a redelivery c
 `size` counts every request ever answered.
 """
 import itertools
+import json
 import math
 import time
 
@@ -26,8 +27,14 @@ from kernel.limits import LIMITS
 
 def lookup(lobby, request_id):
     """The stored entry of `request_id`, or None."""
-    entry = lobby.ledger.entries.get(request_id)
-    return dict(entry) if entry is not None else None
+    return _entry(lobby.ledger.entries.get(request_id))
+
+
+def _entry(stored):
+    """An entry as stored — JSON text, or a dict in images from before — as a new dict."""
+    if stored is None:
+        return None
+    return json.loads(stored) if isinstance(stored, str) else dict(stored)
 
 
 def record(lobby, request_id, persona, session, message, keep=None):
@@ -36,8 +43,11 @@ def record(lobby, request_id, persona, session, message, keep=None):
     book = lobby.ledger
     order, count = index(book)
     now = _stamp()
-    book.entries[request_id] = {"persona": persona, "session": session, "time": now,
-                                "message": message}
+    # one string per entry: a leaf of 30 entries pickles as 30 objects, not as every dict,
+    # list and string inside 30 replies (each new entry re-stores its whole leaf)
+    book.entries[request_id] = json.dumps({"persona": persona, "session": session,
+                                           "time": now, "message": message},
+                                          ensure_ascii=False, separators=(",", ":"))
     book.size.change(1)
     order.add((now, request_id))
     count.change(1)
@@ -49,8 +59,8 @@ def index(book):
     first time (images from before the ledger was bounded have neither)."""
     own = book.slots()
     if "order" not in own:
-        book.order = OOTreeSet((entry["time"], request_id)
-                               for request_id, entry in book.entries.items())
+        book.order = OOTreeSet((_entry(stored)["time"], request_id)
+                               for request_id, stored in book.entries.items())
         book.held = Length(len(book.order))
         return book.order, book.held
     return own["order"], own["held"]

@@ -6,8 +6,8 @@ names it, ALFRED at genesis) as a `route` request, whose answer `{"persona": NAM
 the service. Workers of a service are served least recently used; a request held by a worker
 that stops heartbeating is re-dispatched; a request for a service with no live worker waits
 up to `service_wait` seconds and then gets an error. It reads the image (a ZEO client) only to
-know which personas exist *now* and who routes, so a persona cloned at runtime is routable
-without a restart. See `kernel.protocol` for the wire format. In remote mode the frontend and
+know which personas exist and who routes — at most once a second, and at once for a persona
+it has not seen — so a persona cloned at runtime is routable without a restart. See `kernel.protocol` for the wire format. In remote mode the frontend and
 events sockets are CURVE servers that admit only allowed console keys (`kernel.keys`).
 What it drops or refuses it logs through a rate limit (`kernel.ratelimit`); tests/
 test_fuzz_wire.py throws thousands of generated bad frames at both sockets.
@@ -33,6 +33,7 @@ log.addFilter(RateLimitFilter())  # junk on a socket must not flood the log
 ROUTE_CLIENT = b""  # routing answers: no ZeroMQ peer can have an empty routing id
 ROUTE_NUMBERS = itertools.count()
 MAX_DELIVERIES = 3
+VIEW_SECONDS = 1.0  # how long the broker routes by one reading of the personas and router
 
 
 @dataclasses.dataclass
@@ -80,6 +81,7 @@ class Orchestrator:
         self.events = self._bind(zmq.PUB, events, curve)
         self.image = image
         self.view = ("ALFRED", None)  # router and personas, as last read from the image
+        self.view_expires = 0.0
         self.service_wait = service_wait
         self.services = {}
         self.workers = {}
@@ -206,6 +208,8 @@ class Orchestrator:
         if known is None:
             known = self.image_view()[1]
         if known is not None and persona not in known:
+            known = self.image_view(fresh=True)[1]  # made since the last read?
+        if known is not None and persona not in known:
             self.answer(client, protocol.error(request["id"], f"unknown persona {persona!r} "
                                                               f"(known: {', '.join(known)})"))
             return
@@ -278,6 +282,8 @@ class Orchestrator:
     def register(self, identity, name):
         """A worker is ready for service `name` (again, after any reconnect)."""
         known = self.image_view()[1]
+        if known is not None and name not in known:
+            known = self.image_view(fresh=True)[1]
         if not name or len(name) > 64 or (known is not None and name not in known):
             log.warning("refusing a registration from worker %s for service %r (not a "
                         "persona of the image)", identity.hex(), name)
@@ -355,13 +361,16 @@ class Orchestrator:
 
     # -- what the image says ----------------------------------------------------------------
 
-    def image_view(self):
-        """The router persona and the personas that exist, read now in one transaction.
+    def image_view(self, fresh=False):
+        """The router persona and the personas that exist, as the image says: read at most
+        every `VIEW_SECONDS` (a persona not in the view is looked for again at once, `fresh`).
 
         The broker never waits for the image: while the ZEO server is away it routes by the
         last view it read (ALFRED and None — any persona — before the first), and the workers
         retry their own transactions until the server is back.
         """
+        if not fresh and time.monotonic() < self.view_expires:
+            return self.view
         if self.image is None or not self.image.connected:
             if self.image is not None:
                 log.warning("the image is unavailable; routing by the last view")
@@ -370,6 +379,7 @@ class Orchestrator:
             self.view = self.image.run(lambda lobby: (
                 getattr(lobby.orchestrator, "router", "ALFRED"),
                 sorted(lobby.personas.slot_names())), attempts=1)
+            self.view_expires = time.monotonic() + VIEW_SECONDS
         except BatosError as exc:
             if not exc.transient:
                 raise

@@ -23,7 +23,7 @@ import keyword
 import logging
 
 import persistent
-from BTrees.OOBTree import OOBTree
+from BTrees.OOBTree import OOBTree, OOBucket
 from ZODB.POSException import ConflictError
 
 from kernel import methods, sandbox
@@ -32,7 +32,44 @@ from kernel.errors import MessageNotUnderstood, SlotError
 log = logging.getLogger(__name__)
 
 _ABSENT = object()
+_NO_CACHE = {}
 SINGLE_CHAIN_LIMIT = 32  # objects `lookup` follows before it guards against cycles
+
+# How many times, in this process, something happened that may change what a lookup finds: a
+# slot set or deleted, parents or a method table changed, an object's state loaded or
+# invalidated (ZODB calls `_p_invalidate` for another process's commit, an abort, a rolled back
+# savepoint). A lookup cached under an older generation is found again.
+_generation = 0
+
+
+def lineage_changed():
+    """Invalidate every cached lookup of this process (see `_generation`)."""
+    global _generation
+    _generation += 1
+
+
+class MethodBucket(OOBucket):
+    """A leaf of a `MethodTable`. A table past one leaf keeps its leaves as records of their
+    own, so an install elsewhere may change only a leaf: its invalidation, too, invalidates
+    the cached lookups."""
+
+    def _p_invalidate(self):
+        lineage_changed()
+        super()._p_invalidate()
+
+
+class MethodTable(OOBTree):
+    """An object's own methods, selector → `Method`/`Primitive`: a BTree of its own, so that
+    concurrent installs of different selectors merge on the server (in C) without touching
+    the object. Any change to it made elsewhere (another process, an abort, a rolled-back
+    savepoint) reaches this process as an invalidation of the table or one of its
+    `MethodBucket`s, which invalidates the cached lookups."""
+
+    _bucket_type = MethodBucket
+
+    def _p_invalidate(self):
+        lineage_changed()
+        super()._p_invalidate()
 
 
 class UvmObject(persistent.Persistent):
@@ -56,7 +93,22 @@ class UvmObject(persistent.Persistent):
     def __setattr__(self, name, value):
         if not name.startswith("_"):
             check_slot_name(name)
+        if not name.startswith(("_v_", "_p_")):
+            lineage_changed()
         super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if not name.startswith(("_v_", "_p_")):
+            lineage_changed()
+        super().__delattr__(name)
+
+    def __setstate__(self, state):
+        lineage_changed()
+        super().__setstate__(state)
+
+    def _p_invalidate(self):
+        lineage_changed()
+        super()._p_invalidate()
 
     def slot_names(self):
         """The names of this object's own slots (not its parents')."""
@@ -109,6 +161,19 @@ class UvmObject(persistent.Persistent):
         """
         if selector[:1] == "_":
             return None
+        generation = _generation  # read before the walk: a change during it invalidates it
+        entry = self.__dict__.get("_v_lookup", _NO_CACHE).get(selector)
+        if entry is not None and entry[0] == generation:
+            return entry[1]
+        found = self._find(selector)
+        cache = self.__dict__.get("_v_lookup")
+        if cache is None:
+            cache = self._v_lookup = {}
+        cache[selector] = (generation, found)
+        return found
+
+    def _find(self, selector):
+        """`lookup` without its cache."""
         obj = self
         for _ in range(SINGLE_CHAIN_LIMIT):
             obj._p_activate()
@@ -200,15 +265,13 @@ class UvmObject(persistent.Persistent):
         return methods if methods is not None else {}
 
     def _install_method(self, selector, method):
-        """Store a method under `selector` in this object's method table.
-
-        The table is an `OOBTree` of its own, made on the first install: concurrent installs
-        of different selectors change different keys of it, and BTrees merge those on the
-        server without re-pickling (or conflicting on) the object itself.
-        """
-        if self._methods is None:
-            self._methods = OOBTree()
-        self._methods[selector] = method
+        """Store a method under `selector` in this object's method table, a `MethodTable`
+        made on the first install (a plain OOBTree from an older image is replaced by one)."""
+        table = self._methods
+        if type(table) is not MethodTable:
+            self._methods = table = MethodTable(table or {})
+        table[selector] = method
+        lineage_changed()
 
     # -- description ---------------------------------------------------------------------------
 
@@ -261,6 +324,10 @@ class Selector:
     def __get__(self, obj, cls=None):
         if obj is None:
             return self
+        entry = obj.__dict__.get("_v_lookup", _NO_CACHE).get(self.name)
+        if entry is not None and entry[0] == _generation and entry[1] is not None:
+            _holder, value, is_method = entry[1]  # a cached lookup: no walk at all
+            return value.bind(obj) if is_method else value
         return obj._resolve(self.name)
 
 

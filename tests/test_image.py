@@ -244,3 +244,28 @@ def test_oids_fetched_before_a_server_crash_never_go_to_a_new_object(home):
         if second is not None:
             second.close()
         stop()
+
+
+def test_a_method_redefined_or_shadowed_in_another_process_is_seen_at_once(actors):
+    """Lookups are cached per process; another process's change invalidates them."""
+    writer, reader = actors(2)
+    writer.call("connect")
+    writer.call("clone", proto="traits", path="proto", slots={"width": 3, "height": 4})
+    writer.call("define", path="proto", selector="area", source=AREA)
+    writer.call("clone", proto="proto", path="middle", slots={})
+    for n in range(40):  # a table of several leaves: a later install changes one leaf only
+        writer.call("define", path="middle", selector=f"m{n:02}",
+                    source=f"def m{n:02}(self):\n    return {n}\n")
+    writer.call("clone", proto="middle", path="leaf", slots={})
+    reader.call("connect")
+    assert reader.call("send", path="leaf", selector="area") == 12  # now cached in reader
+    assert reader.call("send", path="leaf", selector="area") == 12
+    writer.call("define", path="proto", selector="area",
+                source="def area(self):\n    return self.width + self.height\n")
+    assert reader.call("send", path="leaf", selector="area") == 7
+    writer.call("define", path="middle", selector="area",  # shadows proto's, same table
+                source="def area(self):\n    return 100\n")
+    assert reader.call("send", path="leaf", selector="area") == 100
+    writer.call("set_slots", path="leaf", slots={"width": 10})
+    writer.call("define", path="middle", selector="area", source=AREA)
+    assert reader.call("send", path="leaf", selector="area") == 40

@@ -200,3 +200,45 @@ def test_lookup_follows_long_and_multi_parent_lineages_in_order():
     a.set_parents([b])
     b.set_parents([a])
     assert a.lookup("nowhere") is None
+
+
+def test_cached_lookups_follow_slots_parents_installs_aborts_and_rollbacks(root):
+    """Every change that can alter what a lookup finds invalidates the cached lookups."""
+    db_root, manager = root
+    proto = UvmObject(width=3, height=4)
+    middle = proto.clone()
+    leaf = middle.clone()
+    db_root["leaf"] = leaf
+    manager.commit()
+    assert leaf.width == 3 and leaf.width == 3  # the second read comes from the cache
+    middle.width = 5  # a nearer slot shadows
+    assert leaf.width == 5
+    del middle.width
+    assert leaf.width == 3
+    leaf.set_parents([UvmObject(width=9)])
+    assert leaf.width == 9
+    manager.abort()  # the new parent goes: the committed lineage is back
+    assert leaf.width == 3
+    proto.define("area", "def area(self):\n    return self.width * self.height\n")
+    manager.commit()
+    assert leaf.area() == 12
+    savepoint = manager.savepoint()
+    middle.define("area", "def area(self):\n    return 1\n")
+    assert leaf.area() == 1
+    savepoint.rollback()
+    assert leaf.area() == 12
+    middle.define("area", "def area(self):\n    return 2\n")
+    assert leaf.area() == 2
+    manager.abort()
+    assert leaf.area() == 12
+
+
+def test_a_plain_btree_method_table_becomes_a_method_table_on_the_next_install():
+    from BTrees.OOBTree import OOBTree
+    from kernel.uvm import MethodTable
+    obj = UvmObject(width=2)
+    obj.define("one", "def one(self):\n    return 1\n")
+    obj._methods = OOBTree(obj._methods)  # as images made before MethodTable hold them
+    obj.define("two", "def two(self):\n    return 2\n")
+    assert type(obj._methods) is MethodTable and sorted(obj._own_methods()) == ["one", "two"]
+    assert (obj.one(), obj.two()) == (1, 2)
