@@ -16,6 +16,7 @@ run time (`kernel.sandbox`).
 """
 import ast
 import dataclasses
+import functools
 import logging
 import unicodedata
 
@@ -149,14 +150,29 @@ class Audit:
 
 
 def audit(source):
-    """Judge `source`; never raises — anything that cannot be analysed is rejected."""
+    """Judge `source`; never raises — anything that cannot be analysed is rejected.
+
+    A verdict depends on the text alone and is immutable, so the latest ones are remembered:
+    a transaction that installs a method and is retried after a conflict is not audited twice.
+    (An analysis that fails — too deep for this stack, out of memory — is not remembered.)
+    """
     try:
+        if isinstance(source, str) and len(source) <= MAX_REMEMBERED_SOURCE:
+            return _remembered_audit(source)
         return _audit(source)
     except (RecursionError, MemoryError):
         return _reject(source, 0, 0, "too-complex", "the source is too deeply nested to analyse")
     except Exception as exc:  # fail closed: an audit that cannot finish rejects
         log.warning("guardian could not analyse a source: %r", exc)
         return _reject(source, 0, 0, "unanalysable", f"the source could not be analysed ({exc})")
+
+
+MAX_REMEMBERED_SOURCE = 20_000
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered_audit(source):
+    return _audit(source)
 
 
 def _reject(source, line, column, rule, message):

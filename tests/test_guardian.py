@@ -122,3 +122,11 @@ def test_mutated_methods_always_get_a_verdict(source):
     verdict = audit(source)
     assert isinstance(verdict.ok, bool)
     assert all(isinstance(v.line, int) and v.rule and v.message for v in verdict.violations)
+
+
+def test_a_verdict_is_remembered_for_the_same_source():
+    """A transaction retried after a conflict does not pay for the audit again."""
+    source = "def remembered(self):\n    return self.width + 1\n"
+    first = audit(source)
+    assert first.ok and audit(source) is first
+    assert audit(source + "\n") is not first
