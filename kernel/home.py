@@ -16,6 +16,7 @@ import shutil
 import socket
 import tomllib
 
+from kernel import limits
 from kernel.errors import ConfigError, HomeError
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,12 @@ class Home:
     def worker_counts(self):
         """Persona → how many worker processes supervisord runs for it."""
         return {name: int(count) for name, count in self.config.get("workers", {}).items()}
+
+    @property
+    def size_limits(self):
+        """The size bounds (`[orchestrator]`, `[conversation]`, `[memory]`, `[ledger]`) as
+        keyword arguments of `kernel.limits.configure`."""
+        return limits.settings_from(self.config, self.path / CONFIG_NAME)
 
     @property
     def sandbox_limits(self):

@@ -414,7 +414,7 @@ def main(argv=None):
         home = Home.open(args.home)
         endpoints = home.orchestrator_endpoints
         curve = keys.server_curve(home)  # refuses exposed endpoints; None unless remote
-        bounds = limits.configure(**limits.settings_from(home.config, home.path / "batos.toml"))
+        bounds = limits.configure(**home.size_limits)
         image = connect_home(home, wait_timeout=60.0, fail_fast=False,
                              client_label="orchestrator")
         broker = Orchestrator(endpoints["frontend"], endpoints["backend"], endpoints["events"],

@@ -153,7 +153,7 @@ def main(argv=None):
     try:
         home = Home.open(args.home)
         sandbox.configure(**home.sandbox_limits)
-        limits.configure(**limits.settings_from(home.config, home.path / "batos.toml"))
+        limits.configure(**home.size_limits)
         endpoints = home.orchestrator_endpoints
         curve = keys.client_curve(home)  # remote mode: asking BRICK goes through CURVE
         image = connect_home(home, wait_timeout=60.0, fail_fast=False,
