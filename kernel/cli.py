@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from kernel import certs, dnu, guardian, llm, paths, sandbox, supervise
+from kernel import certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise
 from kernel.client import NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
@@ -306,20 +306,25 @@ def cmd_certs(args):
 def cmd_awaken(args):
     """The main job: a home, its cluster under supervisord with the default model, genesis,
     the lobby and personas, the living image at work — BRICK learning methods it was never
-    given, ROBIN calling them, ALFRED routing a question — then the console."""
+    given, ROBIN calling them, ALFRED routing a question — then the console. The cluster is
+    brought down when the console closes, and when the command fails or is interrupted."""
     try:
         home = Home.open(args.home)
+        fresh = False
     except BatosError:
         home = Home.init(args.home)
+        fresh = True
         print(f"initialised {home.path}")
+    print("checking that the llama.cpp runtime runs the models on this CPU…")
+    for result in runtime_probe.check_home(home):
+        print(f"  {result.line()}")
     print("starting the cluster (supervisord: ZEO, orchestrator, one worker per persona)…")
-    supervise.up(home)
-    try:
+    with supervise.running(home):
         services = supervise.live_services(home) or {}
         print("up: " + ", ".join(f"{name} ×{count}" for name, count in sorted(services.items())))
         image = open_image(home)
         try:
-            print("genesis: the image has awakened" if image.awakened
+            print("genesis: the image has awakened" if image.awakened or fresh
                   else "the image was already awake")
             show_lobby(image)
             image.run(make_demo_rect, note="new rect from traits", user=CLI_USER)
@@ -333,8 +338,6 @@ def cmd_awaken(args):
               "the cluster)")
         from console import chat_client
         chat_client.main(home, session="awaken")
-    finally:
-        supervise.down(home)
     print(f"\ncluster stopped. Bring it back with: batos up --home {home.path}")
 
 
@@ -362,8 +365,7 @@ def demonstrate(client):
         print(f"\n> {title}")
         try:
             message = client.request({"id": new_request_id(), "session": "awaken", **payload},
-                                     on_progress=lambda m: print(f"  … {m['stage']} "
-                                                                 f"({m['persona']})"))
+                                     on_progress=ProgressLines())
         except (RequestFailed, NoAnswer) as exc:
             print(f"  error: {exc}")
             continue
@@ -374,6 +376,25 @@ def demonstrate(client):
                   f"{learned['attempts']} attempt(s):")
             for line in (learned.get("source") or "").rstrip().splitlines():
                 print(f"    | {line}")
+
+
+class ProgressLines:
+    """Prints a request's progress notes, each stage once (a method's candidates pass audit
+    and trial one after another), and a line for each time the request was handed out anew
+    because the worker holding it died — never the same line over and over."""
+
+    def __init__(self, out=sys.stdout):
+        self.out = out
+        self.seen = set()
+
+    def __call__(self, message):
+        stage, persona = message.get("stage"), message.get("persona")
+        if stage == "redelivered":
+            print(f"  … a {persona} worker died holding the request; handed out again "
+                  f"(delivery {message.get('delivery')})", file=self.out, flush=True)
+        elif (stage, persona) not in self.seen:
+            self.seen.add((stage, persona))
+            print(f"  … {stage} ({persona})", file=self.out, flush=True)
 
 
 def show_lobby(image):
@@ -389,6 +410,7 @@ def show_lobby(image):
 
 def cmd_up(args):
     home = Home.open(args.home)
+    runtime_probe.check_home(home)
     supervise.up(home)
     services = supervise.live_services(home) or {}
     print(f"cluster of {home.path} is up: " + ", ".join(
@@ -414,7 +436,10 @@ def cmd_status(args):
 
     def render(data, out):
         for program in data["programs"]:
-            print(f"{program['name']:<28} {program['state']:<10} pid {program['pid']}", file=out)
+            crashes = (f", restarted {program['restarts']}×" if program["restarts"] else "") + (
+                f", last exit: {program['last_exit']}" if program["last_exit"] else "")
+            print(f"{program['name']:<28} {program['state']:<10} pid {program['pid']}{crashes}",
+                  file=out)
         workers = data["workers"]
         print("workers: " + (", ".join(f"{k} {v}" for k, v in sorted(workers.items()))
                              if workers is not None else "orchestrator not answering"), file=out)
@@ -671,6 +696,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args.home = args.home or str(default_home_path())
+    supervise.terminate_as_interrupt()  # SIGTERM runs the same clean-up as Ctrl-C
     try:
         return args.handler(args) or 0
     except BatosError as exc:

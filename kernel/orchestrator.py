@@ -15,6 +15,7 @@ test_fuzz_wire.py throws thousands of generated bad frames at both sockets.
 import argparse
 import collections
 import dataclasses
+import functools
 import itertools
 import logging
 import sys
@@ -22,7 +23,7 @@ import time
 
 import zmq
 
-from kernel import keys, limits, protocol
+from kernel import keys, limits, protocol, supervise
 from kernel.errors import BatosError
 from kernel.home import Home
 from kernel.ratelimit import RateLimitFilter
@@ -69,8 +70,12 @@ class Orchestrator:
     """The broker's state and its poll loop."""
 
     def __init__(self, frontend, backend, events, image=None, service_wait=10.0,
-                 context=None, curve=None, max_request_bytes=protocol.MAX_PAYLOAD):
+                 context=None, curve=None, max_request_bytes=protocol.MAX_PAYLOAD,
+                 last_words=None):
         self.context = context or zmq.Context.instance()
+        # persona → the line of its workers' logs that says why one ended (None: unknown);
+        # it goes into the error of a request given up on, so the person sees the cause
+        self.last_words = last_words or (lambda persona: None)
         self.max_request_bytes = max_request_bytes
         # remote mode (`curve`, a kernel.keys.ServerCurve): frontend and events are CURVE
         # servers behind the allow-list; the backend stays plain (it is loopback only)
@@ -162,7 +167,7 @@ class Orchestrator:
                 pending = service.requests.popleft()
                 self.answer(pending.client, protocol.error(
                     pending.request.get("id"), f"no live worker for persona {service.name} "
-                                               f"within {self.service_wait:g} s", retry=True))
+                    f"within {self.service_wait:g} s{self._why(service.name)}", retry=True))
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -230,6 +235,10 @@ class Orchestrator:
             worker.current = pending
             self.send_worker(worker.identity, protocol.REQUEST, pending.client,
                              protocol.encode(pending.request))
+            if pending.deliveries > 1 and pending.client != ROUTE_CLIENT:
+                self.answer(pending.client, protocol.progress(
+                    pending.request.get("id"), "redelivered", service.name,
+                    delivery=pending.deliveries))
 
     def answer(self, client, message):
         """Send a message to a client (or, for routing answers, handle it here)."""
@@ -342,7 +351,7 @@ class Orchestrator:
                       pending.request.get("id"), pending.deliveries)
             self.answer(pending.client, protocol.error(
                 pending.request.get("id"), f"request lost: {pending.deliveries} {worker.service}"
-                                           " workers died while handling it"))
+                f" workers died while handling it{self._why(worker.service)}"))
         elif pending is not None:
             log.warning("re-dispatching request %s held by a lost %s worker",
                         pending.request.get("id"), worker.service)
@@ -350,6 +359,15 @@ class Orchestrator:
             service.requests.appendleft(pending)
         self.publish({"type": "worker", "service": worker.service, "state": "lost"})
         self.dispatch(service)
+
+    def _why(self, persona):
+        """'; last log line: …' for an error about `persona`'s workers, when one is known."""
+        try:
+            words = self.last_words(persona)
+        except Exception:  # a log that cannot be read must not cost the client its answer
+            log.exception("cannot read the last log line of %s's workers", persona)
+            words = None
+        return f"; last log line: {words}" if words else ""
 
     def send_worker(self, identity, command, *body):
         """One message to one worker."""
@@ -420,7 +438,8 @@ def main(argv=None):
         broker = Orchestrator(endpoints["frontend"], endpoints["backend"], endpoints["events"],
                               image=image, service_wait=float(home.setting(
                                   "orchestrator", "service_wait", default=10.0)),
-                              curve=curve, max_request_bytes=bounds.max_request_bytes)
+                              curve=curve, max_request_bytes=bounds.max_request_bytes,
+                              last_words=functools.partial(supervise.worker_last_words, home))
     except (BatosError, zmq.ZMQError) as exc:
         print(f"batos-orchestrator: {exc}", file=sys.stderr)
         return 1

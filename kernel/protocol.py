@@ -32,7 +32,8 @@ Orchestrator → client:
     "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
     "error"     error (one line), retry (bool: true when trying again can help)
     "progress"  stage ("routed", "thinking", "writing-method", "audit", "trial",
-                "installed"), persona
+                "installed"; "redelivered" with "delivery": N when the request is handed
+                to another worker because the one holding it died), persona
 
 Worker → orchestrator (backend), after the ROUTER's identity frame:
   [WORKER, READY, service]            register (again after any reconnect)
@@ -161,6 +162,6 @@ def error(request_id, text, retry=False):
     return {"id": request_id, "type": "error", "error": text, "retry": retry}
 
 
-def progress(request_id, stage, persona=None):
+def progress(request_id, stage, persona=None, **fields):
     """A "progress" message."""
-    return {"id": request_id, "type": "progress", "stage": stage, "persona": persona}
+    return {"id": request_id, "type": "progress", "stage": stage, "persona": persona, **fields}

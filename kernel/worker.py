@@ -8,6 +8,7 @@ request re-dispatched by the orchestrator (the ledger makes the second delivery 
 A worker that hears nothing from the orchestrator reconnects and registers again.
 """
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -147,6 +148,7 @@ def main(argv=None):
     parser.add_argument("--home", required=True)
     parser.add_argument("--persona", required=True)
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a crash in the model's C code leaves its cause in the log
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s {args.persona} %(name)s: "
                                "%(message)s")

@@ -1,4 +1,12 @@
-"""Fixtures: a fresh home, a real ZEO server for it, images and client processes."""
+"""Fixtures: a fresh home, a real ZEO server for it, images and client processes.
+
+Before any test runs, the llama.cpp runtime is probed with one real grammar-constrained
+completion in a child process (`kernel.runtime_probe`): a runtime that crashes on this CPU ends
+the session with one line saying why and how to rebuild, instead of killing pytest later.
+Tests marked `real_model` run the real default model in this process's children: each runs in
+a fork of its own (pytest-forked), so a crash in the model's C code is a failed test, never a
+dead run.
+"""
 import contextlib
 import dataclasses
 import json
@@ -20,6 +28,21 @@ from zeo_server import launcher
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ACTOR = REPO / "tests" / "actor.py"
+
+
+def pytest_sessionstart(session):
+    """Probe the llama.cpp runtime first; a broken one is one clear line, not a dead suite."""
+    from kernel import runtime_probe
+    result = runtime_probe.probe(runtime_probe.default_gguf())
+    if not result.ok:
+        pytest.exit(result.line(), returncode=1)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that load the real model in-process run in a fork of their own."""
+    for item in items:
+        if item.get_closest_marker("real_model"):
+            item.add_marker(pytest.mark.forked)
 
 
 @pytest.fixture
@@ -140,12 +163,13 @@ def run_batos(*args, home=None, check=False, timeout=120, env=None):
 
 
 @contextlib.contextmanager
-def running_cluster(base, rules):
-    """A home under `base` with its cluster up (scripted models following `rules`); yields
-    (home, env, image) and brings the cluster down afterwards."""
+def running_cluster(base, rules, env=None):
+    """A home under `base` with its cluster up (scripted models following `rules`, the
+    cluster's processes getting `env` too); yields (home, env, image) and brings the cluster
+    down afterwards."""
     path = base / "rules.json"
     path.write_text(json.dumps(rules))
-    env = {"BATOS_LLM": f"scripted:{path}"}
+    env = {**(env or {}), "BATOS_LLM": f"scripted:{path}"}
     home = Home.init(base / "home")
     config = home.path / "batos.toml"
     config.write_text(config.read_text().replace("service_wait = 10.0", "service_wait = 3.0"))

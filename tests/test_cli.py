@@ -1,9 +1,20 @@
 """kernel.cli: the `batos` command on a real home and ZEO server, and its one-line errors."""
+import io
 import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
-from conftest import run_batos
+from conftest import REPO, run_batos, wait_until
+from kernel import supervise
+from kernel.cli import ProgressLines
+from kernel.home import Home
 
 AREA = "def area(self):\n    return self.width * self.height\n"
 
@@ -164,3 +175,67 @@ def test_a_runaway_send_is_stopped_in_one_line(home, zeo):
               "        pass\n", home=home.path, check=True)
     line = one_line_error(run_batos("send", "box", "spin", home=home.path))
     assert line.startswith("batos: box.spin was stopped: stopped after") and "0.5 s" in line
+
+
+def read_until(process, text, timeout=180.0):
+    """stdout of `process` up to the line containing `text` (failing if it ends first)."""
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [
+        lines.put(None)], daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in seen):
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise AssertionError(f"no {text!r} within {timeout} s: {''.join(seen)}") from None
+        if line is None:
+            raise AssertionError(f"ended before {text!r}: {''.join(seen)}")
+        seen.append(line)
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("signum, moment", [
+    (signal.SIGTERM, "opening the console"),  # the cluster up, the console waiting
+    (signal.SIGINT, "starting the cluster"),  # while it comes up
+])
+def test_awaken_interrupted_brings_its_cluster_down(tmp_path, signum, moment):
+    rules = tmp_path / "rules.json"
+    rules.write_text("[]")
+    path = tmp_path / "home"
+    with subprocess.Popen(
+            [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())",
+             "awaken", "--home", str(path)], cwd=REPO, text=True, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(os.environ, BATOS_LLM=f"scripted:{rules}", PYTHONUNBUFFERED="1")) \
+            as process:
+        try:
+            read_until(process, moment)
+            home = Home.open(path)
+            pid_file = home.run_dir / "supervisord.pid"
+            wait_until(pid_file.exists, timeout=60)
+            supervisord = int(pid_file.read_text())
+            process.send_signal(signum)
+            err = process.stderr.read()  # stdout is the reading thread's
+            process.wait(timeout=120)
+        finally:
+            process.kill()
+    assert process.returncode == 130 and "batos: interrupted" in err
+    assert not supervise.is_up(home)
+    assert not os.path.exists(f"/proc/{supervisord}")
+
+
+def test_progress_lines_show_each_stage_once_and_each_redelivery():
+    out = io.StringIO()
+    show = ProgressLines(out)
+    for stage, delivery in [("routed", None), ("writing-method", None), ("audit", None),
+                            ("trial", None), ("audit", None), ("trial", None),
+                            ("redelivered", 2), ("writing-method", None), ("audit", None),
+                            ("redelivered", 3), ("installed", None)]:
+        show({"stage": stage, "persona": "BRICK", "delivery": delivery})
+    assert out.getvalue().splitlines() == [
+        "  … routed (BRICK)", "  … writing-method (BRICK)", "  … audit (BRICK)",
+        "  … trial (BRICK)",
+        "  … a BRICK worker died holding the request; handed out again (delivery 2)",
+        "  … a BRICK worker died holding the request; handed out again (delivery 3)",
+        "  … installed (BRICK)"]

@@ -284,3 +284,48 @@ def test_a_second_instance_runs_side_by_side(cluster, tmp_path):
         assert run_batos("down", home=other.path).returncode == 0
     assert not supervise.is_up(other) and supervise.is_up(home)
 
+
+
+SEGFAULT = {"PYTHONPATH": str(REPO / "tests" / "segfault")}
+
+
+def test_a_worker_that_crashes_on_every_request_fails_it_with_its_last_words(tmp_path):
+    env = {**SEGFAULT, "BATOS_TEST_SEGFAULT": "persona:BRICK"}  # a real SIGSEGV in the model
+    with running_cluster(tmp_path, RULES, env=env) as (home, env, _image):
+        with client(home, timeout=120) as c:
+            notes = []
+            with pytest.raises(RequestFailed) as failed:
+                c.request({"id": "crash-1", "session": "crash", "text": "hi",
+                           "persona": "BRICK"}, on_progress=notes.append)
+            assert [(n["persona"], n["delivery"]) for n in notes
+                    if n["stage"] == "redelivered"] == [("BRICK", 2), ("BRICK", 3)]
+            error = str(failed.value)
+            assert error.startswith("request lost: 3 BRICK workers died while handling it")
+            assert "last log line: worker-BRICK-0: Fatal Python error: Segmentation fault" \
+                in error
+            assert not failed.value.transient
+            # the other personas serve on
+            assert c.request({"id": "crash-2", "session": "crash", "text": "hi",
+                              "persona": "ROBIN"})["reply"] == "hello"
+        wait_until(lambda: all_running(home), timeout=60)
+        status = json.loads(run_batos("status", "--json", home=home.path, check=True).stdout)
+        brick = next(p for p in status["programs"] if p["name"].startswith("worker-BRICK"))
+        assert brick["restarts"] >= 3 and "SIGSEGV" in brick["last_exit"]
+        shown = run_batos("status", home=home.path, check=True).stdout
+        assert "restarted" in shown and "last exit: terminated by SIGSEGV" in shown
+        assert all_running(home)
+
+
+def test_up_that_fails_stops_what_it_started_and_says_why(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES))
+    home = Home.init(tmp_path / "home")
+    env = {**SEGFAULT, "BATOS_TEST_SEGFAULT": "start:BABS", "BATOS_LLM": f"scripted:{rules}"}
+    result = run_batos("up", home=home.path, env=env, timeout=300)
+    assert result.returncode == 1
+    assert "programs failed to start: worker-BABS:worker-BABS-0: " in result.stderr
+    assert "Fatal Python error: Segmentation fault" in result.stderr
+    assert not supervise.is_up(home)
+    pid = int((home.run_dir / "supervisord.pid").read_text()) \
+        if (home.run_dir / "supervisord.pid").exists() else None
+    assert pid is None or not os.path.exists(f"/proc/{pid}")

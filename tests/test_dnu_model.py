@@ -5,6 +5,8 @@ project's setup installed from PyPI.
 """
 import json
 
+import pytest
+
 from conftest import run_batos
 
 REAL_MODEL = {"BATOS_LLM": ""}
@@ -17,6 +19,7 @@ def send(home, path, selector, *extra):
     return json.loads(result.stdout)
 
 
+@pytest.mark.real_model
 def test_the_default_model_learns_area_and_perimeter(home, zeo):
     run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path,
               check=True)

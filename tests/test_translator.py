@@ -44,6 +44,7 @@ def translator():
     return Translator(model, default_personas())
 
 
+@pytest.mark.real_model
 def test_typical_inputs_always_give_valid_payloads(translator, capsys):
     right = 0
     for text, meant in TYPICAL:
@@ -60,6 +61,7 @@ def test_typical_inputs_always_give_valid_payloads(translator, capsys):
     assert len(TYPICAL) >= 20 and right >= len(TYPICAL) // 2
 
 
+@pytest.mark.real_model
 def test_a_named_persona_is_kept_and_nonsense_falls_back_to_chat(translator):
     assert translator.translate("ROBIN, how are you?").payload.get("persona") == "ROBIN"
     assert translator.translate("send nothingness elsewhere").payload["intent"] in (
