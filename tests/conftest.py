@@ -3,9 +3,11 @@
 Before any test runs, the llama.cpp runtime is probed with one real grammar-constrained
 completion in a child process (`kernel.runtime_probe`): a runtime that crashes on this CPU ends
 the session with one line saying why and how to rebuild, instead of killing pytest later.
-Tests marked `real_model` run the real default model in this process's children: each runs in
-a fork of its own (pytest-forked), so a crash in the model's C code is a failed test, never a
-dead run.
+Tests marked `real_model` run the real default model: each runs in a fork of its own
+(`pytest_runtest_protocol` below; its reports come back through pytest's own report
+serialisation), so a crash in the model's C code is a failed test, never a dead run. The fork
+tears down every fixture it set up, so such tests must not share module- or session-scoped
+fixtures with tests that run in the main process.
 """
 import contextlib
 import dataclasses
@@ -13,8 +15,10 @@ import json
 import os
 import pathlib
 import selectors
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -38,11 +42,49 @@ def pytest_sessionstart(session):
         pytest.exit(result.line(), returncode=1)
 
 
-def pytest_collection_modifyitems(items):
-    """Tests that load the real model in-process run in a fork of their own."""
-    for item in items:
-        if item.get_closest_marker("real_model"):
-            item.add_marker(pytest.mark.forked)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Run a `real_model` test in a fork of its own; a crash there fails only that test."""
+    if item.get_closest_marker("real_model") is None:
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in _reports_of_a_fork(item):
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _reports_of_a_fork(item):
+    """The test's setup/call/teardown reports, run in a child process; a report of the crash
+    (its signal and the end of its output) when the child dies."""
+    from _pytest.runner import runtestprotocol
+    hook = item.config.hook
+    item.session._setupstate.teardown_exact(item)  # what earlier tests left that is not ours
+    with tempfile.TemporaryDirectory() as scratch:
+        out, result = pathlib.Path(scratch, "output"), pathlib.Path(scratch, "reports")
+        pid = os.fork()
+        if pid == 0:  # the child: run the test, write its reports, leave without clean-up
+            code = 1
+            try:
+                fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                reports = runtestprotocol(item, log=False, nextitem=None)
+                result.write_text(json.dumps([hook.pytest_report_to_serializable(
+                    config=item.config, report=report) for report in reports]))
+                code = 0
+            finally:
+                os._exit(code)
+        _pid, status = os.waitpid(pid, 0)
+        if result.exists():
+            return [hook.pytest_report_from_serializable(config=item.config, data=data)
+                    for data in json.loads(result.read_text())]
+        output = out.read_text(errors="replace")[-3000:] if out.exists() else ""
+    how = (f"signal {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
+           else f"exit status {os.WEXITSTATUS(status)}")
+    return [pytest.TestReport(item.nodeid, item.location, {}, "failed",
+                              f"the test's process died ({how}); its last output:\n{output}",
+                              "call")]
 
 
 @pytest.fixture

@@ -83,3 +83,36 @@ def test_up_refuses_a_broken_runtime_before_starting_anything(home, monkeypatch)
     assert "make rebuild-llama" in result.stderr
     assert not supervise.is_up(home)
     assert not pathlib.Path(home.run_dir / "supervisord.pid").exists()
+
+
+CRASHING_TESTS = '''
+import ctypes
+
+import pytest
+
+
+@pytest.mark.real_model
+def test_the_model_crashes():
+    ctypes.string_at(0)  # SIGSEGV, as a llama.cpp built for another CPU gives
+
+
+@pytest.mark.real_model
+def test_the_model_answers():
+    assert True
+
+
+def test_the_run_goes_on():
+    assert True
+'''
+
+
+def test_a_real_model_test_that_crashes_fails_alone_and_the_run_goes_on(tmp_path):
+    (tmp_path / "conftest.py").write_text((REPO / "tests" / "conftest.py").read_text())
+    (tmp_path / "test_crash.py").write_text(CRASHING_TESTS)
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path),
+                          str(tmp_path / "test_crash.py")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert "1 failed, 2 passed" in ran.stdout, ran.stdout + ran.stderr
+    assert "the test's process died (signal SIGSEGV)" in ran.stdout
+    assert "Fatal Python error: Segmentation fault" in ran.stderr  # pytest's faulthandler
