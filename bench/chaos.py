@@ -206,8 +206,7 @@ def run(base, seed, requests, client_count, timeout, pauses):
     home = Home.init(os.path.join(base, "home"))
     print(f"chaos seed {seed}: {per_client * client_count} requests from {client_count} "
           f"clients; home {home.path}", file=sys.stderr)
-    supervise.up(home, progress=lambda line: print(line, file=sys.stderr))
-    try:
+    with supervise.running(home, progress=lambda line: print(line, file=sys.stderr)):
         prepare(home, clients)
         done = collections.Counter()
         lock = threading.Lock()
@@ -233,8 +232,6 @@ def run(base, seed, requests, client_count, timeout, pauses):
         all_running = wait_all_running(home)
         figures = verify(home, seed, clients, per_client, senders)
         report = maintenance.check(home.image_path)
-    finally:
-        supervise.down(home)
     return {"seed": seed, "requests": per_client * client_count,
             "answered_once": figures["answered_once"],
             "counters_exact": figures["counters_exact"], "check_clean": report.ok,
@@ -258,6 +255,7 @@ def main(argv=None):
     parser.add_argument("--pauses", type=float, nargs=2, default=(0.3, 2.5),
                         metavar=("MIN", "MAX"), help="seconds between two kills (uniform)")
     args = parser.parse_args(argv)
+    supervise.terminate_as_interrupt()  # a SIGTERM brings the run's cluster down too
     with tempfile.TemporaryDirectory(prefix="batos-chaos-") as base:
         result = run(base, args.seed, args.requests, args.clients, args.timeout,
                      tuple(args.pauses))

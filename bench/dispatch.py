@@ -4,6 +4,10 @@ Measures, on objects loaded in a ZODB connection: an own-slot read, a slot read 
 three parents deep, and a learned-method call (`return self.width * self.height`), against a
 plain `persistent.Persistent` attribute read and method call. Prints the figures and ends
 with one JSON line of goals (issue 7: own slot ≤ 2×, 3-deep ≤ 10×, learned call ≤ 10×).
+
+It also reports what isolation costs (issue 18): a method with a loop (not straight-line)
+called in its disposable process (`[sandbox] isolation = "process"`, the default) and in the
+caller under the watchdog alone (`"thread"`), against the same code as a plain method.
 """
 import json
 import statistics
@@ -13,9 +17,11 @@ import persistent
 import transaction
 import ZODB
 
+from kernel import sandbox
 from kernel.uvm import UvmObject
 
 AREA = "def area(self):\n    return self.width * self.height\n"
+TOTAL = "def total(self):\n    t = 0\n    for i in range(10):\n        t = t + i\n    return t\n"
 
 
 class Plain(persistent.Persistent):
@@ -26,6 +32,12 @@ class Plain(persistent.Persistent):
 
     def area(self):
         return self.width * self.height
+
+    def total(self):
+        t = 0
+        for i in range(10):
+            t = t + i
+        return t
 
 
 def per_call(fn, n=200_000, repeat=5):
@@ -45,6 +57,7 @@ def main():
     root["plain"] = plain = Plain()
     top = UvmObject(width=3, height=4)
     top.define("area", AREA)
+    top.define("total", TOTAL)
     root["own"] = own = top.clone(width=3, height=4)
     root["deep"] = deep = top.clone().clone().clone()
     manager.commit()
@@ -60,7 +73,12 @@ def main():
         "own_slot_read_ns": per_call(loop("own.width")),
         "deep_read_ns": per_call(loop("deep.width")),
         "learned_call_ns": per_call(loop("own.area()"), n=50_000),
+        "persistent_loop_call_ns": per_call(loop("plain.total()"), n=50_000),
     }
+    with sandbox.budgets(isolation="thread"):
+        figures["looping_call_in_caller_ns"] = per_call(loop("own.total()"), n=20_000)
+    with sandbox.budgets(isolation="process"):
+        figures["looping_call_isolated_ns"] = per_call(loop("own.total()"), n=300)
     goals = [
         ("own-slot read vs Persistent read", figures["own_slot_read_ns"]
          / figures["persistent_read_ns"], 2.0),
@@ -70,7 +88,11 @@ def main():
          / figures["persistent_call_ns"], 10.0),
     ]
     for name, value in figures.items():
-        print(f"{name:<22} {value:10.1f}")
+        print(f"{name:<26} {value:12.1f}")
+    print(f"isolation of a looping method: {figures['looping_call_isolated_ns'] / 1e6:.2f} ms "
+          f"per call, {figures['looping_call_isolated_ns'] / figures['persistent_loop_call_ns']:.0f}"
+          f"x a plain call, {figures['looping_call_isolated_ns'] / figures['looping_call_in_caller_ns']:.0f}"
+          "x the same method in the caller")
     for name, ratio, target in goals:
         print(f"{name:<48} {ratio:7.1f}x  (goal ≤ {target:g}x)")
     print(json.dumps({"goals": [{"name": n, "ratio": round(r, 2), "target": t, "met": r <= t}

@@ -15,12 +15,12 @@ from kernel import certs, dnu, guardian, llm, paths, runtime_probe, sandbox, sup
 from kernel.client import NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
-from kernel.errors import BatosError, ServerUnavailable, SlotError
+from kernel.errors import BatosError, ServerUnavailable, SlotError, TooLarge
 from kernel.home import Home, default_home_path, format_address
 from kernel.uvm import check_slot_name
 from kernel import keys
 from kernel import backup as backups
-from zeo_server import maintenance
+from zeo_server import maintenance, repair
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,19 @@ def short(value, width=72):
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
+def shown(value):
+    """`plain(value)`, or one line saying why it cannot be shown (one slot too large to render
+    must not hide the others)."""
+    try:
+        return plain(value)
+    except TooLarge as exc:
+        return f"<{exc}>"
+
+
 def describe_object(obj):
     """Everything `inspect` shows about one object, as plain data."""
     description = obj.describe()
-    description["slots"] = {k: plain(v) for k, v in sorted(description["slots"].items())}
+    description["slots"] = {k: shown(v) for k, v in sorted(description["slots"].items())}
     if obj._p_oid is not None:
         description["oid"] = f"{int.from_bytes(obj._p_oid, 'big'):#x}"
     return description
@@ -261,15 +270,66 @@ def cmd_pack(args):
 
 
 def cmd_check(args):
+    """`batos check`: fstest, fsrefs and a load of every current object of the image file,
+    read-only beside a running server (zeo_server/maintenance.py); one line per problem."""
     home = Home.open(args.home)
     if not home.image_path.exists():
         raise BatosError(f"{home.image_path} does not exist yet: the image has never been served")
-    report = maintenance.check(home.image_path)
+    report = maintenance.check(home.image_path,
+                               progress=maintenance.progress_printer(sys.stderr))
     if not report.ok:
         for problem in report.problems:
             print(problem, file=sys.stderr)
-        raise BatosError(f"{home.image_path} is damaged ({len(report.problems)} problem(s))")
+        hint = (f"; {len(report.unloadable)} object(s) cannot be loaded: batos repair --dry-run "
+                "shows what batos repair would quarantine") if report.unloadable else ""
+        raise BatosError(f"{home.image_path} is damaged ({len(report.problems)} problem(s))"
+                         f"{hint}")
     print(f"{home.image_path}: ok")
+
+
+def cmd_repair(args):
+    """`batos repair [--dry-run]`: move the slot values that cannot be loaded out of their
+    objects into lobby.quarantine, in one transaction through the home's ZEO server
+    (zeo_server/repair.py); objects whose whole state is unreadable are only reported."""
+    home = Home.open(args.home)
+    if not home.image_path.exists():
+        raise BatosError(f"{home.image_path} does not exist yet: the image has never been served")
+    try:
+        image = open_image(home)
+    except ServerUnavailable as exc:
+        raise BatosError(f"batos repair works through the home's ZEO server: {exc}") from None
+    try:
+        report = repair.repair(image, home.image_path, dry_run=args.dry_run, user=CLI_USER,
+                               progress=maintenance.progress_printer(sys.stderr))
+    finally:
+        image.close()
+
+    def render(data, out):
+        if not report.quarantined and not report.untouched:
+            print(f"nothing to repair: all {report.objects} objects of {home.image_path} load",
+                  file=out)
+        for q in report.quarantined:
+            written = f"; written by {q.written.line()}" if q.written else ""
+            print(f"{'would quarantine' if report.dry_run else 'quarantined'} {q.where} "
+                  f"(oid {q.oid:#x}): {q.error}{written}", file=out)
+        for u in report.untouched:
+            written = f"; last written by {u.found.written.line()}" if u.found.written else ""
+            print(f"left untouched: {u.found.name} (oid {u.found.oid:#x}, "
+                  f"{u.found.class_name}): {u.reason}{written}", file=out)
+        for found in report.still_unloadable:
+            print(f"still cannot be loaded: {found.line()}", file=out)
+        if report.quarantined:
+            print("dry run: nothing was changed" if report.dry_run else
+                  f"committed in one transaction: {report.note} (see batos log; batos inspect "
+                  f"{repair.QUARANTINE_SLOT})", file=out)
+
+    emit(report.as_json(), args.json, render)
+    if not report.ok:
+        left = len(report.untouched) + len(report.still_unloadable)
+        raise BatosError(f"{left} object(s) {'would stay' if report.dry_run else 'stay'} "
+                         "unloadable: undo the transaction that wrote them (batos log, the "
+                         "console's /undo), restore a backup, or, once nothing refers to "
+                         "them, batos pack drops them")
 
 
 def cmd_certs(args):
@@ -642,7 +702,13 @@ def build_parser():
                                                       "home's image")
     command.add_argument("--list", action="store_true", help="list the backups and exit")
     command.add_argument("--json", action="store_true")
-    add("check", cmd_check, "check the image file's consistency (fstest and fsrefs)")
+    add("check", cmd_check, "check the image file: fstest, fsrefs and a load of every object")
+    command = add("repair", cmd_repair, "move slot values that cannot be loaded into "
+                                        "lobby.quarantine, in one transaction (through the "
+                                        "server)")
+    command.add_argument("--dry-run", action="store_true",
+                         help="list what it would do and change nothing")
+    command.add_argument("--json", action="store_true")
     command = add("certs", cmd_certs, "remote ZEO's certificates: init (CA, server, this "
                                       "home's client), new-client NAME, list")
     command.add_argument("action", choices=["init", "new-client", "list"])

@@ -4,10 +4,14 @@ Generated code is hostile until proven otherwise. `audit(source)` reads a method
 `ast` and judges it deny-by-default: only an allowlisted set of node types and builtins may
 appear; names are judged as Python reads them (NFKC-normalised); no `_` name or attribute but
 the Covenant's `self._p_changed = True`; no introspection attribute, no string-keyed attribute
-access, no imports, classes, scopes or generators; and a method that changes state must end
-every mutating path with the Covenant. The verdict, an `Audit`, collects every finding with
-its line, column, rule id and a message a person understands. The audit is pure and fails
-closed: input it cannot analyse is rejected, never an exception.
+access, no imports, classes, scopes or generators; `self` always names the receiver (it is
+never assigned, deleted, looped over, caught into or shadowed by a lambda's parameter); and a
+method that changes state in place (`self.items.append(x)`, `self.table[k] = v`, also through
+an alias) must end every such path with the Covenant — assigning a slot of `self`
+(`self.count = self.count + 1`) needs none, for the assignment marks the receiver changed
+itself. The verdict, an `Audit`, collects every finding with its line, column, rule id and a
+message a person understands. The audit is pure and fails closed: input it cannot analyse is
+rejected, never an exception.
 
 Every install path (`kernel.methods.install`, reached from `UvmObject.define` and the
 `_doesNotUnderstand` cycle) calls `audit`; a rejection raises `AuditRejected` and installs
@@ -25,6 +29,9 @@ from kernel.errors import BatosError
 log = logging.getLogger(__name__)
 
 COVENANT_ATTRIBUTE = "_p_changed"
+RECEIVER = "self"
+SELF_FIXED = ("self always names the receiver: a method cannot assign, delete, loop over, "
+              "catch into or shadow it")
 MAX_SOURCE_CHARS = 20_000
 MAX_FORMAT_WIDTH = 1_000
 
@@ -273,7 +280,7 @@ def _check_nodes(function, nodes, findings):
     context = AuditContext(
         covenant_targets={id(node.targets[0]) for node in nodes
                           if isinstance(node, ast.Assign) and is_covenant(node)},
-        bound=_bound_names(nodes))
+        bound=_bound_names(nodes), receiver_arguments=function.args)
     stack = [function]
     while stack:  # iterative, and a denied node's insides are not judged again
         node = stack.pop()
@@ -298,6 +305,7 @@ class AuditContext:
 
     covenant_targets: set
     bound: frozenset
+    receiver_arguments: ast.arguments = None  # the def's own, whose first one is `self`
 
 
 def _bound_names(nodes):
@@ -314,9 +322,12 @@ def _bound_names(nodes):
 
 
 def _check_name(node, findings, context):
-    """Names: no `_` names, nothing string-keyed, and only allowlisted builtins."""
+    """Names: no `_` names, nothing string-keyed, only allowlisted builtins, and `self` is
+    never bound or deleted."""
     name = normalised(node.id)
-    if name.startswith("_"):
+    if name == RECEIVER and not isinstance(node.ctx, ast.Load):
+        findings.add(node, "self", SELF_FIXED)
+    elif name.startswith("_"):
         findings.add(node, "underscore", f"the name {name!r} is private")
     elif name in STRING_KEYED:
         findings.add(node, "forbidden-name", f"{name!r} is not available to methods")
@@ -340,10 +351,15 @@ def _check_attribute(node, findings, context):
                                              "methods (introspection or string-keyed access)")
 
 
-def _check_arguments(node, findings, _context):
-    """Parameters (of the def and of lambdas): no `_` names, no annotations."""
-    for arg in node.posonlyargs + node.args + node.kwonlyargs + \
-            [a for a in (node.vararg, node.kwarg) if a is not None]:
+def _check_arguments(node, findings, context):
+    """Parameters (of the def and of lambdas): no `_` names, no annotations, and no `self`
+    but the def's first."""
+    arguments = node.posonlyargs + node.args + node.kwonlyargs + \
+        [a for a in (node.vararg, node.kwarg) if a is not None]
+    for position, arg in enumerate(arguments):
+        if normalised(arg.arg) == RECEIVER and (node is not context.receiver_arguments
+                                                or position):
+            findings.add(arg, "self", SELF_FIXED)
         if normalised(arg.arg).startswith("_"):
             findings.add(arg, "underscore", f"the parameter {arg.arg!r} is private")
         if normalised(arg.arg) in STRING_KEYED:
@@ -368,6 +384,8 @@ def _check_handler(node, findings, _context):
                                          + ", ".join(sorted(CATCHABLE_EXCEPTIONS)))
     if node.name is not None and normalised(node.name).startswith("_"):
         findings.add(node, "underscore", f"the name {node.name!r} is private")
+    if node.name is not None and normalised(node.name) == RECEIVER:
+        findings.add(node, "self", SELF_FIXED)
 
 
 def _check_try(node, findings, _context):
@@ -438,12 +456,15 @@ CLEAN, DIRTY = False, True
 
 
 class CovenantCheck:
-    """Every path that mutates the receiver's state must end with the Covenant.
+    """Every path that mutates the receiver's state in place must end with the Covenant.
 
-    A flow analysis over the method's statements: the state is DIRTY after a mutation (an
-    assignment to an attribute of `self`, an item write, `+=` or a mutating call on a value
-    reached from `self`, directly or through a local alias) and CLEAN again after
-    `self._p_changed = True`. Returning, or falling off the end, while DIRTY is a violation.
+    A flow analysis over the method's statements: the state is DIRTY after an in-place
+    mutation (an item write or deletion, an attribute write or `+=` on a value reached from
+    `self` — `self.a.b = 1`, `self.items[0] = 2` —, a deletion of a slot, or a mutating call,
+    directly or through a local alias) and CLEAN again after `self._p_changed = True`.
+    Returning, or falling off the end, while DIRTY is a violation. Assigning a slot of `self`
+    (`self.count = self.count + 1`, `self.count += 1`) needs no Covenant: the assignment
+    itself marks the receiver changed.
     """
 
     def __init__(self, function, nodes, findings):
@@ -493,19 +514,20 @@ class CovenantCheck:
         return False
 
     def mutates(self, statement):
-        """True when evaluating `statement` itself (not nested blocks) may change state."""
+        """True when evaluating `statement` itself (not nested blocks) may change state in a
+        way that needs the Covenant (assigning a slot of `self` marks it changed itself)."""
         if isinstance(statement, (ast.Assign, ast.Delete)):
-            targets = statement.targets
-            if any(isinstance(t, (ast.Attribute, ast.Subscript)) and self._rooted(t.value,
-                                                                                 self.aliases)
-                   for target in targets for t in _store_targets(target)):
+            assigns = isinstance(statement, ast.Assign)
+            if any(isinstance(t, (ast.Attribute, ast.Subscript))
+                   and not (assigns and _is_own_slot(t)) and self._rooted(t.value, self.aliases)
+                   for target in statement.targets for t in _store_targets(target)):
                 return True
         if isinstance(statement, ast.AugAssign):
             target = statement.target
             if isinstance(target, ast.Name) and target.id in self.aliases - {"self"}:
                 return True
             if isinstance(target, (ast.Attribute, ast.Subscript)) \
-                    and self._rooted(target.value, self.aliases):
+                    and not _is_own_slot(target) and self._rooted(target.value, self.aliases):
                 return True
         for node in _own_expressions(statement):
             for inner in ast.walk(node):
@@ -572,6 +594,13 @@ def _join(*states):
     if not live:
         return None
     return DIRTY if any(live) else CLEAN
+
+
+def _is_own_slot(target):
+    """True for `self.<name>` as an assignment target: a slot of the receiver, whose
+    assignment marks the receiver changed (`self` is never rebound: the audit sees to it)."""
+    return isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+        and normalised(target.value.id) == RECEIVER
 
 
 def _names_in(target):

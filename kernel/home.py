@@ -176,6 +176,11 @@ class Home:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{self.path / CONFIG_NAME}: a [sandbox] setting is not a "
                               f"number ({exc})") from None
+        if "isolation" in section:
+            if section["isolation"] not in ("process", "thread"):
+                raise ConfigError(f"{self.path / CONFIG_NAME}: sandbox.isolation must be "
+                                  f'"process" or "thread", not {section["isolation"]!r}')
+            limits["isolation"] = section["isolation"]
         return limits
 
     @property

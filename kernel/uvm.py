@@ -14,25 +14,36 @@ Python's protocols keep working.
 The Persistence Covenant: every method that changes state ends with `self._p_changed = True`.
 Assigning a slot marks the object changed already; the Covenant matters for in-place mutation.
 
+Only image values enter a slot (`kernel.slot_values.admit`, on every assignment): plain data
+within size bounds, and image objects; lists and dicts become containers owned by the object,
+so changing one in place marks its owner changed. Parents and labels are the kernel's:
+`clone(**slots)` makes slots only.
+
 Two transactions that change *different* slots of one object both commit:
 `_p_resolveConflict` merges the three states key by key on the ZEO server; the method table
 is a BTree of its own, so concurrent definitions of different selectors merge there. The
 same slot changed to different values stays a `ConflictError`, and the loser retries.
 """
+import io
 import keyword
 import logging
+import pickle
+import weakref
 
 import persistent
 from BTrees.OOBTree import OOBTree, OOBucket
+from ZODB.ConflictResolution import PersistentReference
 from ZODB.POSException import ConflictError
 
-from kernel import methods, sandbox
+from kernel import methods, sandbox, slot_values
 from kernel.errors import MessageNotUnderstood, SlotError
 
 log = logging.getLogger(__name__)
 
-_ABSENT = object()
 _NO_CACHE = {}
+# The image objects made in this process, by identity, while they live: a method's disposable
+# process refers to those not yet stored this way (kernel.isolation).
+UNSAVED = weakref.WeakValueDictionary()
 SINGLE_CHAIN_LIMIT = 32  # objects `lookup` follows before it guards against cycles
 
 # How many times, in this process, something happened that may change what a lookup finds: a
@@ -80,6 +91,8 @@ class UvmObject(persistent.Persistent):
     _label = None
 
     def __init__(self, *, parents=(), label=None, **slots):
+        sandbox.note_created(self)
+        UNSAVED[id(self)] = self
         if parents:
             self.set_parents(parents)
         if label is not None:
@@ -93,6 +106,7 @@ class UvmObject(persistent.Persistent):
     def __setattr__(self, name, value):
         if not name.startswith("_"):
             check_slot_name(name)
+            value = slot_values.admit(value, self, f"slot {name!r}")
         if not name.startswith(("_v_", "_p_")):
             lineage_changed()
         super().__setattr__(name, value)
@@ -105,6 +119,10 @@ class UvmObject(persistent.Persistent):
     def __setstate__(self, state):
         lineage_changed()
         super().__setstate__(state)
+        slots = self.__dict__
+        for name, value in slots.items():
+            if type(value) in (list, dict, tuple) and not name.startswith("_"):
+                slots[name] = slot_values.own(value, self)
 
     def _p_invalidate(self):
         lineage_changed()
@@ -136,8 +154,12 @@ class UvmObject(persistent.Persistent):
         self._parents = parents
 
     def clone(self, **slots):
-        """A new object whose only parent is this one, with `slots` as its own slots."""
-        return UvmObject(parents=(self,), **slots)
+        """A new object whose only parent is this one, with `slots` as its own slots (slots
+        only: a parent list or a label is the kernel's to give)."""
+        made = UvmObject(parents=(self,))
+        for name, value in slots.items():
+            setattr(made, name, value)
+        return made
 
     def _lineage(self):
         """This object, then its ancestors depth-first in parent order, each once."""
@@ -302,6 +324,7 @@ class UvmObject(persistent.Persistent):
 
 
 sandbox.allow_writes(UvmObject)
+slot_values.register_image_object(UvmObject)
 
 RESERVED_NAMES = frozenset(name for name in dir(UvmObject) if not name.startswith("_"))
 
@@ -341,14 +364,28 @@ def check_slot_name(name):
         raise SlotError(f"{name!r} is reserved by the kernel (one of {sorted(RESERVED_NAMES)})")
 
 
-def _same(a, b):
-    """Equality that treats values ZODB cannot compare (persistent references) as different."""
-    if a is b:
-        return True
+def _fingerprint(value):
+    """`value` as bytes that are equal exactly when two slot values are the same image value:
+    its pickle, references by oid. Costs time linear in the pickle, however many shared
+    references the value holds (comparing the values themselves can cost their expansion),
+    and NaN has one fingerprint (NaN is unequal even to itself)."""
+    stream = io.BytesIO()
+    pickler = pickle.Pickler(stream, protocol=3)
+    pickler.persistent_id = _reference
     try:
-        return bool(a == b)
-    except Exception:  # PersistentReference raises ValueError for different objects
-        return False
+        pickler.dump(value)
+    except Exception as exc:  # a value that does not pickle here cannot be merged: conflict
+        raise ConflictError(f"cannot compare a slot value to merge it ({exc})") from None
+    return stream.getvalue()
+
+
+def _reference(obj):
+    """How a merge names an object the value refers to: by oid (or, unsaved, by identity)."""
+    if isinstance(obj, PersistentReference):
+        return ("oid", obj.oid)
+    if isinstance(obj, persistent.Persistent):
+        return ("oid", obj._p_oid) if obj._p_oid is not None else ("new", id(obj))
+    return None
 
 
 def merge_states(old, saved, new):
@@ -356,20 +393,23 @@ def merge_states(old, saved, new):
 
     A key changed on one side only takes that side's value; changed on both sides to the
     same value, fine; to different values, a `ConflictError`. (Method tables are BTrees of
-    their own, which merge concurrent installs of different selectors themselves.)
+    their own, which merge concurrent installs of different selectors themselves.) Values are
+    compared by `_fingerprint`, so a merge on the ZEO server costs time linear in the states,
+    whatever they hold.
     """
     if not all(isinstance(s, dict) for s in (old, saved, new)):
         raise ConflictError("cannot merge states that are not dicts")
     merged = dict(saved)
     for key in set(old) | set(saved) | set(new):
-        o, s, n = old.get(key, _ABSENT), saved.get(key, _ABSENT), new.get(key, _ABSENT)
-        if _same(s, n) or _same(o, n):
+        o, s, n = (_fingerprint(state[key]) if key in state else None
+                   for state in (old, saved, new))
+        if s == n or o == n:
             continue
-        if _same(o, s):
-            if n is _ABSENT:
+        if o == s:
+            if key not in new:
                 merged.pop(key, None)
             else:
-                merged[key] = n
+                merged[key] = new[key]
         else:
             raise ConflictError(f"slot {key!r} changed to different values concurrently")
     return merged

@@ -9,6 +9,8 @@ import sys
 from kernel import dnu, llm, paths, sandbox
 from kernel.home import parse_address
 from kernel.image import connect
+from kernel.cli import shown
+from kernel.values import plain
 
 
 def say(**fields):
@@ -43,7 +45,8 @@ class Actor:
                        and None, note=f"define {path}.{selector}")
 
     def op_send(self, path, selector, args=()):
-        return self.image.run(lambda lobby: paths.resolve(lobby, path).send(selector, *args))
+        return self.image.run(lambda lobby: plain(paths.resolve(lobby, path).send(selector,
+                                                                                  *args)))
 
     def op_look(self, path):
         def look(lobby):
@@ -51,8 +54,14 @@ class Actor:
                 obj = paths.resolve(lobby, path)
             except LookupError:
                 return None
-            return {"slots": obj.slots(), "methods": sorted(obj._own_methods())}
+            return {"slots": {name: shown(value) for name, value in obj.slots().items()},
+                    "methods": sorted(obj._own_methods()),
+                    "parents": [parent.label for parent in obj.parents]}
         return self.image.run(look)
+
+    def op_link(self, path, slot, target):
+        self.image.run(lambda lobby: setattr(paths.resolve(lobby, path), slot,
+                                             paths.resolve(lobby, target)), note=f"link {path}")
 
     def op_set_slots(self, path, slots):
         for name, value in slots.items():

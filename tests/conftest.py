@@ -50,6 +50,7 @@ def pytest_runtest_protocol(item, nextitem):
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     for report in _reports_of_a_fork(item):
         item.ihook.pytest_runtest_logreport(report=report)
+    item.session._setupstate.teardown_exact(nextitem)  # this process's part, as pytest does
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
 
@@ -202,6 +203,15 @@ def run_batos(*args, home=None, check=False, timeout=120, env=None):
     if check and result.returncode != 0:
         raise AssertionError(f"batos {args} failed: {result.stderr}")
     return result
+
+
+def one_line_error(result):
+    """The command failed with exactly one line on stderr; return it."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("batos: ")
+    return lines[0]
 
 
 @contextlib.contextmanager

@@ -143,22 +143,73 @@ HOSTILE = [
     ("lambda recursion", method("f = lambda g: g(g)\nreturn f(f)"), ()),
     ("recursion caught", method(
         "while True:\n    try:\n        return self.m()\n    except RuntimeError:\n        pass"), ()),
+    # -- one C call that nothing interrupts (issue 18): refused before it runs ------------------
+    ("round to minus 10**8 digits", method("return round(self.width, -(10 ** 8))"), ()),
+    ("pow with a 30,000-bit modulus", method("m = 3 ** 19000\nreturn pow(3, m, m + 6)"), ()),
+    ("floor division of huge ints", method(
+        "a = 7 << 4000000\nb = 3 << 2000000\nreturn (a // b) % 1000"), ()),
+    ("modulo of huge ints", method("return (7 << 4000000) % ((3 << 2000000) + 1)"), ()),
+    ("divmod of huge ints", method("return divmod(7 << 4000000, (3 << 2000000) + 1)"), ()),
+    ("augmented floor division", method("a = 7 << 4000000\na //= (3 << 2000000) + 1\nreturn 1"),
+     ()),
+    ("product of two huge ints", method("return (7 << 2000000) * (5 << 2000000) > 0"), ()),
+    ("power that takes longer than it is big", method("return 3 ** 1000000 > 0"), ()),
+    ("translate bomb", method("return ('a' * 10 ** 6).translate({97: 'b' * 4000})"), ()),
+    ("percent of many big strings", method(
+        "s = 'x' * 10 ** 6\nreturn ('%s' * 1500) % ((s,) * 1500)"), ()),
+    ("percent of a shared list", method("s = 'x' * 10 ** 6\nreturn '%s' % ([s] * 1000,)"), ()),
+    ("percent mapping, one key many times", method(
+        "s = 'x' * 10 ** 6\nreturn ('%(a)s' * 1500) % {'a': s}"), ()),
+    ("str of a shared list", method("return str(['x' * 10 ** 6] * 1000)"), ()),
+    ("repr of a shared list", method("return repr(['x' * 10 ** 6] * 1000)"), ()),
+    ("f-string of a shared list", method("x = ['x' * 10 ** 6] * 1000\nreturn f'{x}'"), ()),
+    ("f-string of many big fields", method("s = 'x' * 10 ** 6\nreturn f'" + "{s}" * 300 + "'"),
+     ()),
+    ("encode with a codec that imports", method("return 'abc'.encode('cp1252')"), ()),
+    ("decode with a codec that imports", method("return 'abc'.encode().decode('cp1252')"), ()),
+    ("str() decoding with a codec that imports", method(
+        "return str('abc'.encode(), 'idna')"), ()),
+    ("error handler that imports", method("return '\u00e9'.encode('ascii', 'namereplace')"), ()),
+    ("set of ints sharing one hash", method(
+        "return len(set([k * (2 ** 61 - 1) for k in range(40000)]))"), ()),
+    ("frozenset of ints sharing one hash", method(
+        "return len(frozenset([k * (2 ** 61 - 1) for k in range(40000)]))"), ()),
+    ("dict of keys sharing one hash", method(
+        "keys = [k * (2 ** 61 - 1) for k in range(40000)]\nreturn len(dict(zip(keys, keys)))"),
+     ()),
+    ("set display of ints sharing one hash", method(
+        "return len({*[k * (2 ** 61 - 1) for k in range(40000)]})"), ()),
+    ("finally that loops again", method(
+        "try:\n    while True:\n        pass\nfinally:\n    while True:\n        pass"), ()),
+    ("nested finally loops", method(
+        "try:\n    try:\n        while True:\n            pass\n    finally:\n"
+        "        while True:\n            pass\nfinally:\n    try:\n        while True:\n"
+        "            pass\n    finally:\n        while True:\n            pass"), ()),
     # -- covenant violations -------------------------------------------------------------------
-    ("covenant missing on slot write", method("self.width = 5"), ()),
+    ("covenant missing on a slot's value", method("self.rows[0].append(5)"), ()),
     ("covenant missing on append", method("self.items.append(1)"), ()),
     ("covenant missing through alias", method("items = self.items\nitems.append(1)"), ()),
     ("covenant missing on item write", method("self.items[0] = 2"), ()),
     ("covenant missing on delete", method("del self.items[0]"), ()),
-    ("covenant missing on augmented", method("self.width += 1"), ()),
+    ("covenant missing on augmented item", method("self.items[0] += 1"), ()),
     ("covenant missing on update", method("self.table.update({'a': 1})"), ()),
     ("covenant missing on sort", method("self.items.sort()"), ()),
     ("covenant missing in loop alias", method("for row in self.rows:\n    row.append(1)"), ()),
     ("covenant missing on one branch", method(
-        "if self.width > 1:\n    self.width = 1\n    return True\nself._p_changed = True\nreturn False"), ()),
-    ("covenant before mutation", method("self._p_changed = True\nself.width = 3"), ()),
+        "if self.width > 1:\n    self.items.append(1)\n    return True\nself._p_changed = True\nreturn False"), ()),
+    ("covenant before mutation", method("self._p_changed = True\nself.items.append(3)"), ()),
     ("covenant false", method("self.width = 3\nself._p_changed = False"), ()),
     ("covenant deleted", method("self.width = 3\ndel self._p_changed"), ()),
     ("covenant on another object", method("other = self\nself.width = 1\nother._p_changed = True"), ()),
+    # -- self always names the receiver (issue 18) ----------------------------------------------
+    ("rebind self then covenant", method("self = self.peer\nself._p_changed = True"), ()),
+    ("augmented self", method("self += 1"), ()),
+    ("loop over self", method("for self in [1]:\n    pass\nreturn self"), ()),
+    ("catch into self", method(
+        "try:\n    return 1 / 0\nexcept ZeroDivisionError as self:\n    return self"), ()),
+    ("delete self", method("del self\nreturn 1"), ()),
+    ("comprehension self", method("return [self for self in [1]]"), ()),
+    ("lambda shadows self", method("f = lambda self: self\nreturn f(1)"), ()),
     # -- shape violations ----------------------------------------------------------------------
     ("no def", "x = 1\n", ()),
     ("two defs", method("return 1") + method("return 2", name="n"), ()),
@@ -301,4 +352,30 @@ BENIGN = [
      {"n": 100}, (), 5050),
     ("hex bin", method("return hex(self.n) + bin(self.n)", name="bases"),
      {"n": 5}, (), "0x50b101"),
+    # -- issue 18: slot assignment needs no Covenant; guarded builtins still act as before ----
+    ("slot write without covenant", method("self.width = w\nreturn self.width", params="w",
+                                           name="resize"), {"width": 1}, (5,), 5),
+    ("augmented slot without covenant", method("self.count += 1\nreturn self.count",
+                                               name="bump"), {"count": 4}, (), 5),
+    ("types still answer isinstance", method(
+        "return [isinstance(v, (str, dict)) or isinstance(v, set) for v in self.values]",
+        name="kinds"), {"values": ["a", {"b": 1}, 3]}, (), [True, True, False]),
+    ("str dict set frozenset calls", method(
+        "return (str(self.n), repr('a'), sorted(set([3, 1, 3])), dict([('a', 1)], b=2),"
+        " len(frozenset('abca')), sorted({*self.items, 0}))", name="calls"),
+     {"n": 7, "items": [2, 1]}, (), ("7", "'a'", [1, 3], {"a": 1, "b": 2}, 3, [0, 1, 2])),
+    ("utf-8 and latin-1 round trips", method(
+        "data = self.text.encode('UTF-8')\nreturn data.decode('utf8') + str('\u00e9'.encode("
+        "'latin-1'), 'iso-8859-1')", name="codecs"), {"text": "h\u00e9"}, (), "h\u00e9\u00e9"),
+    ("modest modular pow and round", method(
+        "return (pow(3, 65537, (1 << 2047) - 1) > 0, pow(3, -1, 7), round(123456, -3),"
+        " divmod(10 ** 50, 7 ** 20)[1] < 7 ** 20)", name="arith"),
+     {}, (), (True, 5, 123000, True)),
+    ("big but cheap int work", method(
+        "a = 1 << 1000000\nreturn ((a * 12345) // 3 % 1000, (a / (a >> 10)))", name="big"),
+     {}, (), ((1 << 1000000) * 12345 // 3 % 1000, 1024.0)),
+    ("translate and percent and f-string repr", method(
+        "return (self.s.translate({97: 'xy'}), '%r|%5.1f|%x' % (self.s, 2.25, 255),"
+        " f'{self.s!r:>6}')", name="texts"),
+     {"s": "abc"}, (), ("xybc", "'abc'|  2.2|ff", " 'abc'")),
 ]

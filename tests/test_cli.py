@@ -11,21 +11,12 @@ import time
 
 import pytest
 
-from conftest import REPO, run_batos, wait_until
+from conftest import REPO, one_line_error, run_batos, wait_until
 from kernel import supervise
 from kernel.cli import ProgressLines
 from kernel.home import Home
 
 AREA = "def area(self):\n    return self.width * self.height\n"
-
-
-def one_line_error(result):
-    """The command failed with exactly one line on stderr; return it."""
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("batos: ")
-    return lines[0]
 
 
 def history_length(home):

@@ -49,6 +49,13 @@ def test_non_text_and_deep_input_fail_closed():
     "try:\n    x = self.table['a']\nexcept KeyError:\n    return None\nself.table['b'] = x\nself._p_changed = True",
     "self.a = 1\nif self.b:\n    self._p_changed = True\n    return 1\nself._p_changed = True\nreturn 2",
     "if self.n:\n    raise ValueError('no')\nreturn 1",
+    # assigning a slot of self marks the receiver changed: no Covenant line needed
+    "self.items = []",
+    "self.count = self.count + 1\nreturn self.count",
+    "self.count += 1",
+    "self.a, self.b = 1, 2",
+    "self.a = 1\nif self.b:\n    return 1\nself._p_changed = True",
+    "while self.n:\n    self.n = self.n - 1\n    if self.n == 3:\n        break",
 ])
 def test_covenant_accepts(body):
     source = "def m(self):\n" + "".join(f"    {line}\n" for line in body.splitlines())
@@ -56,10 +63,15 @@ def test_covenant_accepts(body):
 
 
 @pytest.mark.parametrize("body", [
-    "self.a = 1\nif self.b:\n    return 1\nself._p_changed = True",
+    "self.items.append(1)\nif self.b:\n    return 1\nself._p_changed = True",
     "for row in self.rows:\n    row.append(1)\n    self._p_changed = True\n    break\nrow = self.rows[0]\nrow.append(2)",
-    "while self.n:\n    self.n = self.n - 1\n    if self.n == 3:\n        break\n    self._p_changed = True",
+    "while self.n:\n    self.items.pop()\n    if self.n == 3:\n        break\n    self._p_changed = True",
     "x = self.table.get('k')\nx.append(1)",
+    "self.table['k'] = 1",
+    "self.box.size = 1",
+    "self.items += [1]\nself.table['k'] = 1",
+    "del self.width",
+    "other = self\nother.width = 1",
     "[r.append(1) for r in self.rows]",
     "try:\n    self.table['a'] = 1\nexcept KeyError:\n    return None\nself._p_changed = True",
 ])
@@ -67,6 +79,24 @@ def test_covenant_rejects(body):
     source = "def m(self):\n" + "".join(f"    {line}\n" for line in body.splitlines())
     verdict = audit(source)
     assert not verdict.ok and {v.rule for v in verdict.violations} == {"covenant"}
+
+
+@pytest.mark.parametrize("body", [
+    "self = self.peer\nself._p_changed = True",  # the red team's: the Covenant on another
+    "self += 1",
+    "self, x = self.peer, 1",
+    "for self in self.peers:\n    self.items.append(1)\nself._p_changed = True",
+    "try:\n    return 1 / 0\nexcept ZeroDivisionError as self:\n    return self",
+    "del self",
+    "return [self.width for self in self.peers]",
+    "f = lambda self: self.width\nreturn f(self.peer)",
+    "f = lambda *self: self\nreturn f(1)",
+    "f = lambda x, self=1: x\nreturn f(1)",
+])
+def test_self_is_never_rebound(body):
+    source = "def m(self):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+    verdict = audit(source)
+    assert not verdict.ok and "self" in {v.rule for v in verdict.violations}, verdict.report()
 
 
 def test_violations_are_line_anchored_and_readable():

@@ -53,7 +53,8 @@ def test_a_second_process_sees_a_clone_and_its_method_after_sync(actors):
     writer.call("clone", proto="traits", path="shapes", slots={"width": 3, "height": 4})
     writer.call("define", path="shapes", selector="area", source=AREA)
     seen = reader.call("look", path="shapes")
-    assert seen == {"slots": {"width": 3, "height": 4}, "methods": ["area"]}
+    assert seen == {"slots": {"width": 3, "height": 4}, "methods": ["area"],
+                    "parents": ["traits"]}
     assert reader.call("send", path="shapes", selector="area") == 12
 
 

@@ -2,6 +2,6 @@
 
 `server` runs ZEO's own storage server over `HOME/live_image.fs` from the home's ZConfig
 file, in the foreground, with the `kernel` package importable so that `UvmObject`'s conflict
-resolution runs here. `maintenance` holds the offline helpers: consistency checks in the
-manner of ZODB's fstest and fsrefs.
+resolution runs here. `maintenance` holds the offline checks (ZODB's fstest and fsrefs, then
+every object loaded); `repair` moves the slot values that cannot be loaded into quarantine.
 """
