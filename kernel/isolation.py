@@ -318,7 +318,7 @@ def _outcome(function, receiver, args, kwargs):
         except (sandbox.BudgetExceeded, RecursionError, MemoryError) as exc:
             outcome = "raise", _budget_record(exc)
         except BaseException as exc:  # the method's own failure, reported to the caller
-            outcome = "raise", ("exception", exc)
+            outcome = "raise", _exception_record(exc)
         signal.setitimer(signal.ITIMER_PROF, 0)
         changed = [(obj, _public_slots(obj)) for obj in sandbox.touched()]
         return _pickled((*outcome, changed))
@@ -329,6 +329,18 @@ def _outcome(function, receiver, args, kwargs):
         signal.setitimer(signal.ITIMER_PROF, 0)
         return _pickled(("raise", ("violation", f"what the method left cannot be kept: {exc}"),
                          []))
+
+
+def _exception_record(exc):
+    """The method's own exception as the caller will see it: its type, with arguments that
+    are short text or numbers (an argument could be a nest whose rendering explodes)."""
+    args = tuple(arg if isinstance(arg, (int, float, bool, type(None))) or (
+        isinstance(arg, str) and len(arg) <= 2000) else f"<{type(arg).__name__}>"
+        for arg in exc.args)
+    try:
+        return "exception", type(exc)(*args)
+    except Exception:  # a kernel exception made another way: its type's name and message
+        return "violation", f"{type(exc).__name__}: {', '.join(map(str, args))}"
 
 
 def _budget_record(exc):

@@ -43,9 +43,12 @@ class Worker:
         self.reconnect_when_idle = False
 
     def connect(self):
-        """(Re)connect to the backend and register for the service."""
+        """(Re)connect to the backend and register for the service. A reconnect first says
+        goodbye on the old connection, so that the orchestrator does not count this worker
+        twice (old identity and new) until the old one expires."""
         if self.socket is not None:
-            self.socket.close(0)
+            self.send(protocol.DISCONNECT)
+            self.socket.close(linger=100)
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.connect(self.backend)
