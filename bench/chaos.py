@@ -183,15 +183,19 @@ def verify(home, seed, clients, per_client, senders):
 
 
 def wait_all_running(home, timeout=180.0):
-    """True once every program runs and every persona has a live worker again."""
-    deadline = time.monotonic() + timeout
+    """True once every program runs and every persona has a live worker again. A program
+    just killed shows EXITED until supervisord restarts it, so a failed state ends the wait
+    only if it lasts until the timeout."""
+    deadline, problem = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
-            if supervise._not_ready(home, set(home.worker_counts)) is None:
+            problem = supervise._not_ready(home, set(home.worker_counts))
+            if problem is None:
                 return True
-        except supervise.ClusterError:
-            return False
+        except supervise.ClusterError as exc:
+            problem = str(exc)
         time.sleep(0.5)  # polling supervisord and the orchestrator
+    print(f"  not all running after {timeout:g} s: {problem}", file=sys.stderr)
     return False
 
 

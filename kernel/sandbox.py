@@ -1041,13 +1041,18 @@ def is_bounded(source):
         return False
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
         return False
+    parameters = {arg.arg for arg in ast.walk(tree.body[0].args) if isinstance(arg, ast.arg)}
+    rebound = {node.id for node in ast.walk(tree.body[0])
+               if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
+    parameters -= rebound
     for node in ast.walk(tree.body[0]):
         if node is not tree.body[0] and isinstance(node, UNBOUNDED_NODES):
             return False
         if isinstance(node, ast.Call) and (node.keywords or not (
                 isinstance(node.func, ast.Name) and node.func.id in BOUNDED_BUILTINS)):
             return False  # a `key=` could hand a builtin another method to call
-        if isinstance(node, DISPLAYS) and not all(map(_plain_element, _elements(node))):
+        if isinstance(node, DISPLAYS) and not all(
+                _plain_element(element, parameters) for element in _elements(node)):
             return False  # displays of computed values build shared-reference nests
     return True
 
@@ -1062,10 +1067,12 @@ def _elements(display):
     return display.elts
 
 
-def _plain_element(node):
-    """A display element that cannot carry a nest built by the method: a constant or a slot
-    of the receiver (slots hold trees of bounded size)."""
+def _plain_element(node, parameters):
+    """A display element that cannot carry a nest built by the method: a constant, an
+    argument never reassigned (arguments arrive as plain data), or a slot of the receiver
+    (slots hold trees of bounded size)."""
     return isinstance(node, ast.Constant) or (
+        isinstance(node, ast.Name) and node.id in parameters) or (
         isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
         and node.value.id == "self" and isinstance(node.ctx, ast.Load))
 

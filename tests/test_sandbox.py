@@ -345,7 +345,9 @@ def test_the_memory_baseline_is_taken_when_the_call_is_entered(db):
     ("def m(self):\n    return [self.width, self.height, 1]\n", True),
     ("def m(self):\n    level = [self.name] * 100\n    return [level] * 100\n", False),
     ("def m(self):\n    return [[self.name] * 100] * 100\n", False),
-    ("def m(self, a):\n    return {'k': a}\n", False),
+    ("def m(self, a):\n    return {'k': a}\n", True),
+    ("def m(self, a):\n    a = [a] * 100\n    return [a] * 100\n", False),
+    ("def tally(self, n):\n    self.items = self.items + [n]\n    return len(self.items)\n", True),
 ])
 def test_straight_line_methods_build_no_nests(source, bounded):
     """A display of computed values could wrap a nest of shared references (comparing one
