@@ -14,7 +14,8 @@ process, made for that call and thrown away after it:
 - It runs under the kernel's limits: a CPU-time timer that stops the method again and again
   (SIGPROF, then SIGXCPU/SIGKILL by `RLIMIT_CPU` for a C call that will not return), an
   address-space limit (`RLIMIT_AS`) of its present size plus the memory budget, and the
-  caller's wall-clock deadline of the CPU budget plus one second, after which it is killed.
+  caller's wall-clock deadline, after which it is killed: the caller hears of any stop within
+  the CPU budget plus one second.
 - What the method changed comes back as data: the public slots of every image object it was
   allowed to change (`sandbox` records them as it grants each write), objects it made (by
   value, from those slots or the result), and its result or exception — all checked as image
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("!Q")
 STOP_AGAIN = 0.02  # after the budget, the timer stops the method again every this many seconds
+KILL_AFTER = 0.75  # wall seconds past the CPU budget before the fork is killed: the caller
+                   # hears of the stop within the budget plus one second, reaping included
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
 
 
@@ -111,7 +114,7 @@ def _serve(pid, jar, channel, reply, limits):
     reader = _Frames(channel)
     try:
         while True:
-            frame = reader.next(started + limits.cpu_seconds + 1.0)
+            frame = reader.next(started + limits.cpu_seconds + KILL_AFTER)
             if frame is None:
                 raise _ended(_reap(pid), limits)
             kind, body = pickle.loads(frame)
