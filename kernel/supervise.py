@@ -107,13 +107,13 @@ SPAWNED = re.compile(r"spawned: '(?P<name>[^']+)'")
 EXITED = re.compile(r"exited: (?P<name>\S+) \((?P<why>.*); not expected\)")
 
 
-def crash_report(home):
+def crash_report(home, tail_bytes=4 << 20):
     """Program name → restarts since supervisord started and its last unexpected exit, from
-    supervisord's own log (its XML-RPC interface keeps no count)."""
-    try:
-        lines = (home.log_dir / "supervisord.log").read_text(errors="replace").splitlines()
-    except OSError:
+    the end of supervisord's own log (its XML-RPC interface keeps no count)."""
+    text = _log_tail(home.log_dir / "supervisord.log", tail_bytes)
+    if text is None:
         return {}
+    lines = text.splitlines()
     starts = [n for n, line in enumerate(lines) if "supervisord started with pid" in line]
     report = {}
     for line in lines[starts[-1] if starts else 0:]:
@@ -130,11 +130,8 @@ def last_words(log_file, tail_bytes=16384):
     """The line of a program's log that says best why it ended: the latest fatal error (a
     segfault's "Fatal Python error", from faulthandler, with its innermost frame) or uncaught
     exception, even if the restarted program logged more since; else the last line."""
-    try:
-        with open(log_file, "rb") as stream:
-            stream.seek(max(0, os.path.getsize(log_file) - tail_bytes))
-            text = stream.read().decode("utf-8", "replace")
-    except OSError:
+    text = _log_tail(log_file, tail_bytes)
+    if text is None:
         return None
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     for n in range(len(lines) - 1, -1, -1):
@@ -147,6 +144,16 @@ def last_words(log_file, tail_bytes=16384):
             if ending:
                 return ending[:300]
     return lines[-1].strip()[:300] if lines else None
+
+
+def _log_tail(log_file, tail_bytes):
+    """The last `tail_bytes` of a log as text (None if it cannot be read)."""
+    try:
+        with open(log_file, "rb") as stream:
+            stream.seek(max(0, os.path.getsize(log_file) - tail_bytes))
+            return stream.read().decode("utf-8", "replace")
+    except OSError:
+        return None
 
 
 def worker_last_words(home, persona):
