@@ -18,9 +18,10 @@ process, made for that call and thrown away after it:
   the CPU budget plus one second.
 - What the method changed comes back as data: the public slots of every image object it was
   allowed to change (`sandbox` records them as it grants each write), objects it made (by
-  value, from those slots or the result), and its result or exception — all checked as image
-  values in the fork (`slot_values`), so that rendering or storing them is bounded. The caller
-  applies the slots to its own objects, within its own transaction.
+  value, from those slots or the result), and its result — all checked as image values in the
+  fork (`slot_values`), so that rendering or storing them is bounded. The caller applies the
+  slots to its own objects, within its own transaction. A method that raised leaves nothing
+  behind; its exception comes back with short arguments only.
 - A fork that crashes, overruns or is killed leaves nothing behind: the caller raises
   `MethodCrashed` or a `BudgetExceeded`, its transaction is unchanged, and it serves on.
 
@@ -29,6 +30,7 @@ straight-line methods, which can neither loop nor call, run in the caller under 
 guards and need none of this.
 """
 import contextlib
+import faulthandler
 import gc
 import io
 import logging
@@ -124,11 +126,19 @@ def _serve(pid, jar, channel, reply, limits):
             with contextlib.suppress(BrokenPipeError):  # it died: the next read says how
                 _send(reply, _load_for_child(jar, body))
     except TimeoutError:
-        os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        _kill(pid)
         raise sandbox.CPUBudgetExceeded(
             f"stopped after {time.monotonic() - started:.1f} s; the method's budget is "
             f"{limits.cpu_seconds:g} s of CPU time") from None
+    except BaseException:  # the caller was interrupted: its fork goes with it
+        _kill(pid)
+        raise
+
+
+def _kill(pid):
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
 
 
 def _reap(pid):
@@ -271,6 +281,7 @@ def _child(function, receiver, args, kwargs, limits, answers, asks):
     """In the fork: run the method under the limits, send the outcome, leave at once."""
     code = 70
     try:
+        faulthandler.disable()  # its crash is the caller's to report, not the caller's log's
         gc.freeze()  # the caller's objects are never collected (or touched) here
         jar = _jar_of(receiver)
         if jar is not None:
@@ -323,7 +334,8 @@ def _outcome(function, receiver, args, kwargs):
         except BaseException as exc:  # the method's own failure, reported to the caller
             outcome = "raise", _exception_record(exc)
         signal.setitimer(signal.ITIMER_PROF, 0)
-        changed = [(obj, _public_slots(obj)) for obj in sandbox.touched()]
+        changed = [(obj, _public_slots(obj)) for obj in sandbox.touched()] \
+            if outcome[0] == "ok" else []  # a method that failed leaves nothing behind
         return _pickled((*outcome, changed))
     except (sandbox.BudgetExceeded, RecursionError, MemoryError) as exc:
         signal.setitimer(signal.ITIMER_PROF, 0)
