@@ -233,6 +233,11 @@ def test_straight_line_methods_are_refused_before_the_c_call(db, source, args, s
     manager.abort()
 
 
+def method_of(body):
+    """`def m(self):` around `body` (lines at the method's indentation)."""
+    return "def m(self):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+
+
 C_CALL_BOMBS = [
     ("m = 3 ** 19000\nreturn pow(3, m, m + 6)", sandbox.CPUBudgetExceeded),
     ("return pow(3, (1 << 4000000) - 1, (1 << 64) + 13)", sandbox.CPUBudgetExceeded),
@@ -253,8 +258,7 @@ C_CALL_BOMBS = [
 def test_c_calls_that_would_overrun_are_refused_before_they_run(db, body, stop):
     _database, manager, connection = db
     receiver = connection.root()["obj"]
-    receiver.define("m", "def m(self):\n" + "".join(f"    {line}\n" for line in
-                                                     body.splitlines()))
+    receiver.define("m", method_of(body))
     with sandbox.budgets(memory_bytes=SMALL_MEMORY, isolation="thread"), \
             pytest.raises(stop, match="would"):
         receiver.m()
@@ -313,8 +317,7 @@ def test_the_watchdog_stops_a_call_again_until_it_ends(db, in_thread, body):
     """A `finally` that loops again is stopped again; once the call has ended, no stop lands."""
     _database, manager, connection = db
     receiver = connection.root()["obj"]
-    receiver.define("m", "def m(self):\n" + "".join(f"    {line}\n" for line in
-                                                     body.splitlines()))
+    receiver.define("m", method_of(body))
     with sandbox.budgets(cpu_seconds=0.2), pytest.raises(sandbox.CPUBudgetExceeded):
         receiver.m()
     manager.abort()
