@@ -45,17 +45,18 @@ WARM_UP = "warmup"
 
 
 def rules(clients):
-    """The scripted model: ALFRED routes each client to a persona of its own; every persona
-    answers `tally <client> <n>` with the tally command; BRICK writes `tally`."""
-    routes = [{"persona": "ALFRED", "match": rf"router of BAT OS[\s\S]*\ntally {client} ",
-               "reply": json.dumps({"persona": PERSONA_OF_CLIENT[i % len(PERSONA_OF_CLIENT)]})}
+    """The scripted model: ALFRED routes each client's `tally <client> <n>` sends to a persona
+    of its own; BRICK writes `tally`."""
+    routes = [{"persona": "ALFRED", "match": rf"choose persona[\s\S]*\n\ntally {client} ",
+               "reply": PERSONA_OF_CLIENT[i % len(PERSONA_OF_CLIENT)]}
               for i, client in enumerate(clients + [WARM_UP])]
-    return routes + [
-        {"persona": "BRICK", "match": "Write the method tally", "reply": TALLY},
-        {"match": r"User: tally (\w+) (\d+)\Z", "expand": True,
-         "reply": '{"reply": "tallied", "commands": [{"op": "send", "target": "tally", '
-                  '"selector": "tally", "args": ["\\1", \\2]}]}'},
-    ]
+    return routes + [{"persona": "BRICK", "match": "Write the method tally", "reply": TALLY}]
+
+
+def tally(client, n, **fields):
+    """The request counting `n` for `client`: a send routed by its text."""
+    return {"intent": "send", "target": "tally", "selector": "tally", "args": [client, n],
+            "text": f"tally {client} {n}", **fields}
 
 
 def schedule(seed, pauses=(0.3, 2.5), count=2000):
@@ -126,8 +127,8 @@ class Sender(threading.Thread):
             client.close()
 
     def send(self, client, n):
-        request = {"id": request_id(self.seed, self.client_name, n), "intent": "chat",
-                   "session": f"chaos-{self.client_name}", "text": f"tally {self.client_name} {n}"}
+        request = tally(self.client_name, n, id=request_id(self.seed, self.client_name, n),
+                        session=f"chaos-{self.client_name}")
         for _ in range(200):
             try:
                 self.answered[request["id"]] = client.request(request)
@@ -157,7 +158,7 @@ def prepare(home, clients):
     finally:
         image.close()
     with Client(home.orchestrator_endpoints["frontend"], timeout=120) as client:
-        client.request({"intent": "chat", "session": "chaos-warmup", "text": f"tally {WARM_UP} 0"})
+        client.request(tally(WARM_UP, 0, session="chaos-warmup"))
 
 
 def verify(home, seed, clients, per_client, senders):

@@ -48,17 +48,23 @@ sys.path.insert(0, BENCH)
 import route  # noqa: E402
 from kernel import supervise  # noqa: E402
 from kernel.client import Client  # noqa: E402
-from kernel.genesis import ROUTING_META_PROMPT  # noqa: E402
 from kernel.image import connect, default_personas  # noqa: E402
 from kernel.llm import ScriptedModel  # noqa: E402
-from kernel.persona import CHAT_INSTRUCTIONS  # noqa: E402
 
 PERSONAS = ("ALFRED", "BRICK", "ROBIN", "BABS")
 TARGET = 3.0
-# ALFRED routes by the request's last words; every persona answers a chat with no commands
-RULES = [{"persona": "ALFRED", "match": rf"router of BAT OS[\s\S]*for {name}\Z",
+PEER_ROUTER = "You are the router. Answer with the persona's name as JSON. Personas:"
+PEER_ANSWER = "Answer with JSON: reply and commands."
+# Both sides route by the request's last words and answer a chat with no commands: BAT OS
+# by a scored choice of persona and plan, the peer by JSON answers as LangGraph apps do.
+RULES = [{"persona": "ALFRED", "match": rf"{PEER_ROUTER}[\s\S]*for {name}\Z",
           "reply": json.dumps({"persona": name})} for name in PERSONAS] + [
-    {"match": r"User: [^\n]*\Z", "reply": '{"reply": "hello", "commands": []}'}]
+    {"persona": "ALFRED", "match": rf"choose persona[\s\S]*for {name}\Z", "reply": name}
+    for name in PERSONAS] + [
+    {"match": rf"{PEER_ANSWER}[\s\S]*User: [^\n]*\Z",
+     "reply": '{"reply": "hello", "commands": []}'},
+    {"match": "choose plan", "reply": "reply"},
+    {"match": r"User: [^\n]*\Z", "reply": "hello"}]
 
 
 def question(n):
@@ -105,8 +111,7 @@ def build_peer(database, rules_path):
     script = ScriptedModel(rules_path)
     listing = "\n".join(f"- {name}: {personas[name]['role']}" for name in sorted(personas))
     router_model = ScriptedChatModel(script=script, persona="ALFRED")
-    router_system = personas["ALFRED"]["codex"].strip() + "\n\n" + \
-        ROUTING_META_PROMPT.replace("{personas}", listing)
+    router_system = personas["ALFRED"]["codex"].strip() + "\n\n" + PEER_ROUTER + "\n" + listing
 
     def router(state: State) -> Command:
         answer = router_model.invoke([SystemMessage(router_system),
@@ -115,7 +120,7 @@ def build_peer(database, rules_path):
 
     def persona_node(name):
         model = ScriptedChatModel(script=script, persona=name)
-        system = personas[name]["codex"].strip() + "\n\n" + CHAT_INSTRUCTIONS
+        system = personas[name]["codex"].strip() + "\n\n" + PEER_ANSWER
 
         def answer(state: State):
             reply = model.invoke([SystemMessage(system), *state["messages"][-8:]])

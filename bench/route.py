@@ -30,8 +30,8 @@ from kernel.client import Client  # noqa: E402
 from kernel.home import Home, free_port  # noqa: E402
 from kernel.image import connect  # noqa: E402
 
-RULES = [{"match": ".", "reply": '{"reply": "ok", "commands": [{"op": "set", "target": "box", '
-                                 '"slot": "n", "value": 1}]}'}]
+RULES = [{"match": "choose plan", "reply": "set box n"}]
+SET_TEXT = "set the n of box to 1"  # the plan the scripted model chooses: one `set` command
 
 
 # -- raw ZeroMQ ----------------------------------------------------------------------------------
@@ -148,19 +148,19 @@ def batos(home):
     frontend = home.orchestrator_endpoints["frontend"]
     with Client(frontend) as client:
         for n in range(20):
-            client.request({"id": f"warm-{n}", "session": "warm", "text": "hi",
+            client.request({"id": f"warm-{n}", "session": "warm", "text": SET_TEXT,
                             "persona": "ROBIN"})
         latencies = []
         for n in range(300):
             started = time.perf_counter()
-            client.request({"id": f"one-{n}", "session": f"one-{n}", "text": "hi",
+            client.request({"id": f"one-{n}", "session": f"one-{n}", "text": SET_TEXT,
                             "persona": "ROBIN"})
             latencies.append(time.perf_counter() - started)
 
     def run(k, count):
         with Client(frontend) as client:
             for n in range(count):
-                client.request({"id": f"par-{k}-{n}", "session": f"par-{k}-{n}", "text": "hi",
+                client.request({"id": f"par-{k}-{n}", "session": f"par-{k}-{n}", "text": SET_TEXT,
                                 "persona": "ROBIN"})
 
     threads = [threading.Thread(target=run, args=(k, 60)) for k in range(8)]

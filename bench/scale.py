@@ -40,8 +40,8 @@ from kernel.uvm import UvmObject  # noqa: E402
 from zeo_server import launcher  # noqa: E402
 
 PERSONA = "ROBIN"
-RULES = [{"match": ".", "reply": '{"reply": "ok", "commands": [{"op": "set", "target": "box", '
-                                 '"slot": "n", "value": 1}]}'}]
+RULES = [{"match": "choose plan", "reply": "set box n"}]
+SET_TEXT = "set the n of box to 1"  # the plan the scripted model chooses: one `set` command
 BIN = os.path.dirname(sys.executable)
 
 
@@ -204,8 +204,8 @@ class Cluster:
 def cold_start(cluster, run):
     """A fresh worker: cold start, first request, the next request, VmHWM after them."""
     worker, cold = cluster.start_worker()
-    first = cluster.request(text="hi", session=f"cold-{run}")
-    second = cluster.request(text="hi", session=f"warm-{run}")
+    first = cluster.request(text=SET_TEXT, session=f"cold-{run}")
+    second = cluster.request(text=SET_TEXT, session=f"warm-{run}")
     peak, _rss = memory_of(worker.pid)
     cluster.stop_worker(worker)
     return {"cold": cold, "first": first, "second": second, "peak_mib": peak}
@@ -230,7 +230,7 @@ def walk(cluster, chunks):
     """One worker inspects every chunk; its VmHWM after the first request and after the walk."""
     worker, _cold = cluster.start_worker()
     try:
-        cluster.request(text="hi", session="walk")
+        cluster.request(text=SET_TEXT, session="walk")
         first_peak, _ = memory_of(worker.pid)
         started = time.perf_counter()
         for index in range(chunks):

@@ -6,7 +6,8 @@ another host with an allowed CURVE console key when the home is in remote mode (
 console has its own session (its history lives in the image). A line is translated into a
 payload by the console's small model (`console.translator`), or sent as a plain chat; slash
 commands need no model. While a request is in flight the console shows its progress
-(routed → thinking → writing-method → audit → trial → installed); between requests it shows,
+(routed → thinking → writing-method → audit → trial → installed) and a spoken reply as the
+model writes it, piece by piece; between requests it shows,
 quietly, what other consoles cause (methods learned, objects changed) from the orchestrator's
 events. If the orchestrator restarts mid-request, the request is sent again with the same id —
 the ledger makes sure its effects happen once. When stdin is not a terminal, it reads one
@@ -14,11 +15,14 @@ message per line and prints the replies (for scripts and tests).
 """
 import getpass
 import json
+import logging
 import os
+import re
 import shlex
 import socket
 import sys
 import threading
+import time
 import uuid
 
 import zmq
@@ -26,11 +30,20 @@ import zmq
 from kernel import keys, protocol
 from kernel.client import Client, NoAnswer, RequestFailed, new_request_id
 
+log = logging.getLogger(__name__)
+
+ADDRESSED = re.compile(r"^@([A-Za-z_][A-Za-z0-9_]*)[\s,:]+(\S.*)$", re.S)
+NAMES_SECONDS = 10.0  # how long the lobby's names, read for translations, are trusted
+NAMES_WAIT = 3.0  # how long a translation waits for them before words alone decide
+NAMES_PERSONA = "ALFRED"  # any persona's worker can read the lobby; no routing needed
+
 HELP = """\
 Type a message to talk to the personas (ALFRED routes it), or a command:
   /send PATH SELECTOR [ARG…]   send a message to an object (arguments as JSON)
   /inspect PATH                an object's slots, parents and methods
   /personas                    who is there
+  @PERSONA TEXT                talk to one persona, without routing
+  /route PERSONA               send the last chat again to PERSONA (routing learns from it)
   /log                         the image's recent transactions (ids for /undo)
   /undo TXN                    undo a transaction (e.g. a learned method)
   /history                     this session's conversation
@@ -54,6 +67,9 @@ class Console:
         self.timeout = timeout
         self.client = Client(frontend, timeout=timeout, curve=curve)
         self.last_translation = None
+        self.streamed = ""  # the reply text streamed so far for the request in flight
+        self.last_chat = None  # the words of the last chat, for /route
+        self.names, self.names_read = None, 0.0  # the lobby's names, for the translator
         self.lock = threading.Lock()
         self.events = _subscribe(events, curve)
         self.listening = True
@@ -63,9 +79,16 @@ class Console:
     # -- output -----------------------------------------------------------------------------
 
     def say(self, text):
-        """Print a line (events may print from another thread)."""
+        """Print a line (events may print from another thread), after ending a line of
+        streamed reply text."""
         with self.lock:
+            self._end_stream()
             print(text, file=self.out, flush=True)
+
+    def _end_stream(self):
+        if self.streamed:
+            print(file=self.out, flush=True)
+            self.streamed = ""
 
     def listen(self):
         """Print what other consoles cause, as it happens."""
@@ -108,14 +131,29 @@ class Console:
                        "(batos status)")
 
     def show_progress(self, message):
-        """One line per stage of a request in flight."""
+        """One line per stage of a request in flight; reply text as the model writes it."""
+        if message.get("stage") == "reply":
+            self.stream(message.get("persona"), str(message.get("text", "")))
+            return
         self.say(f"  … {message.get('stage')} ({message.get('persona')})")
 
+    def stream(self, persona, text):
+        """A piece of a reply being written, appended to the persona's line."""
+        with self.lock:
+            if not self.streamed:
+                print(f"{persona}: ", end="", file=self.out)
+            self.streamed += text
+            print(text, end="", file=self.out, flush=True)
+
     def show_reply(self, message):
-        """A reply, labelled by persona, with what was learned on the way."""
-        persona = message.get("persona", "?")
-        if message.get("reply"):
-            self.say(f"{persona}: {message['reply']}")
+        """A reply, labelled by persona, with what was learned on the way (a reply already
+        streamed is only ended)."""
+        persona, reply = message.get("persona", "?"), message.get("reply") or ""
+        if self.streamed and self.streamed.strip() == reply.strip():
+            with self.lock:
+                self._end_stream()
+        elif reply:
+            self.say(f"{persona}: {reply}")
         result = message.get("result")
         if result not in (None, [], ""):
             self.say(f"{persona} ⇒ {json.dumps(result, ensure_ascii=False)}")
@@ -137,13 +175,25 @@ class Console:
         try:
             if line.startswith("/"):
                 return self.command(line)
+            addressed = ADDRESSED.match(line)
+            if addressed:  # "@BRICK …": that persona, no routing, no translation
+                self.chat_with(addressed.group(1), addressed.group(2))
+                return True
             translation = self.translate(line)
             self.show_reply(self.request(translation.payload))
+            if translation.payload.get("intent") == "chat":
+                self.last_chat = line
         except RequestFailed as exc:
             self.say(f"error: {exc}" + (" (retrying may help)" if exc.transient else ""))
         except NoAnswer as exc:
             self.say(f"error: {exc}")
         return True
+
+    def chat_with(self, persona, text):
+        """A chat for one persona; when the router chose another for the same words, the
+        orchestrator takes it as a correction that teaches routing."""
+        self.show_reply(self.request({"intent": "chat", "text": text, "persona": persona}))
+        self.last_chat = text
 
     def translate(self, line):
         """The payload for a line of text (plain chat without a translator)."""
@@ -151,9 +201,24 @@ class Console:
         if self.translator is None:
             translation = Translation({"intent": "chat", "text": line}, None, "no translator")
         else:
-            translation = self.translator.translate(line)
+            translation = self.translator.translate(line, self.lobby_names())
         self.last_translation = translation
         return translation
+
+    def lobby_names(self):
+        """The lobby's names, so that translations name only objects that exist: read at most
+        every `NAMES_SECONDS` (None while the lobby cannot be read: words alone decide)."""
+        now = time.monotonic()
+        if self.names is None or now - self.names_read > NAMES_SECONDS:
+            try:
+                answer = self.client.request({"id": new_request_id(), "session": self.session,
+                                              "intent": "inspect", "target": "lobby",
+                                              "persona": NAMES_PERSONA}, timeout=NAMES_WAIT)
+                self.names = set((answer.get("result") or {}).get("slots", {}))
+                self.names_read = now
+            except (NoAnswer, RequestFailed) as exc:
+                log.info("the lobby's names could not be read: %s", exc)
+        return self.names
 
     def command(self, line):
         """A slash command."""
@@ -180,6 +245,8 @@ class Console:
         elif name == "inspect" and len(args) == 1:
             self.show_object(self.request({"intent": "inspect", "target": args[0],
                                            "persona": "ALFRED"})["result"])
+        elif name == "route" and len(args) == 1 and self.last_chat:
+            self.chat_with(args[0].upper(), self.last_chat)
         elif name == "personas":
             status = self.request({"intent": "status", "persona": "ALFRED"})["result"]
             self.say("personas: " + ", ".join(status["personas"]))

@@ -1,53 +1,46 @@
-"""Natural language → a structured BATOS/1 payload, by a small local model under a JSON schema.
+"""Natural language → a structured BATOS/1 payload, chosen by a small local model.
 
 The console's model is its own (`[console] model_id` in the configuration), separate from the
-personas'. Its answer is constrained by `PAYLOAD_SCHEMA`, so it always parses; it is then
-*grounded*: a `send` or `inspect` must name an object and a selector that the person actually
-wrote, and a persona is kept only if the person named it. Anything that fails that, or any
-error of the model, falls back to a plain `chat` payload — the persona then reads the words
-themselves. `/explain` shows what happened.
+personas'. It never writes the payload (DESIGN §8: choose, don't generate): `options` lists what
+the line can possibly mean — a plain chat, the status, and, when the line names an object
+(one of the lobby's, when the console knows them), inspecting it or sending it the selector word
+beside it — and the model scores the line after each option's description and examples.
+A line that addresses a persona by name is a chat for that persona; any error of the model
+falls back to a plain chat — the persona then reads the words themselves. `/explain` shows
+the scores.
 """
 import dataclasses
 import json
 import logging
 import re
 
-from kernel import commands, llm
+from kernel import llm
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "intent": {"enum": ["chat", "send", "inspect", "status"]},
-        "target": {"type": "string"},
-        "selector": {"type": "string"},
-        "args": {"type": "array", "items": {"type": "number"}},
-    },
-    "required": ["intent", "target", "selector", "args"],
-    "additionalProperties": False,
+INTENTS = {  # intent → (what such a line is, examples); never the cases of tests or benches
+    "chat": ("Messages for the personas: greetings, thanks, feelings, questions, requests to "
+             "remember or recall, and requests to write or build something.",
+             ["good evening", "I am tired of all this", "note that the shop closes at six",
+              "what did I tell you about the shop?", "please write a method that adds",
+              "create an object named shelf with depth 3"]),
+    "send": ("Commands that send the message {selector} to the object {target}.",
+             ["send {target} {selector}", "{target} {selector}",
+              "what is the {selector} of {target}?", "ask {target} for {selector}"]),
+    "inspect": ("Commands that show the object {target}: its slots, parents and methods.",
+                ["inspect {target}", "show {target}", "show me the object {target}"]),
+    "status": ("Questions about the health and status of the system and its cluster.",
+               ["status", "are the workers up?", "how healthy is the cluster?"]),
 }
-
-INSTRUCTIONS = """\
-Turn the user's message into a request for a living object system. Answer with JSON.
-intent "send": call a method on an object: target is the object, selector the method, args
-the numbers given. intent "inspect": show an object. intent "status": the system's health.
-intent "chat": anything else (questions, greetings, requests for memory or advice).
-
-Message: send rect area
-{"intent": "send", "target": "rect", "selector": "area", "args": []}
-Message: ask box to scale by 2
-{"intent": "send", "target": "box", "selector": "scale", "args": [2]}
-Message: show me the object circle
-{"intent": "inspect", "target": "circle", "selector": "", "args": []}
-Message: how is the system doing
-{"intent": "status", "target": "", "selector": "", "args": []}
-Message: hello, how are you today?
-{"intent": "chat", "target": "", "selector": "", "args": []}
-"""
-
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-INSPECT_WORDS = re.compile(r"\b(inspect|show|look|describe|display)", re.I)
+SCORED_CHARS = 600  # a long line is scored by its start
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+OF_TARGET = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+(?:of|on|from|for)\s+(?:the\s+)?"
+                       r"(?:object\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
+STOP = frozenset("""a about all an and any are ask at be by call can compute describe display
+do does for from get give hello her his how i in inspect is it its look me my of on or please
+send show tell that the their them this to what whats with you your object objects like
+by""".split())
 
 
 @dataclasses.dataclass
@@ -60,7 +53,8 @@ class Translation:
 
 
 class Translator:
-    """The console's model turning text into payloads; falls back to chat when unsure."""
+    """The console's model choosing what a line of text means; plain chat when nothing else
+    is possible."""
 
     def __init__(self, model, personas=()):
         self.model = model
@@ -75,46 +69,60 @@ class Translator:
         registry = llm.ModelRegistry(config.get("models", {}))
         return cls(registry.get(settings.get("model_id", "console-smollm2")), personas)
 
-    def translate(self, text):
-        """The payload for `text` (without id and session)."""
-        chat = {"intent": "chat", "text": text}
+    def translate(self, text, objects=None):
+        """The payload for `text` (without id and session); `objects`, when known, are the
+        lobby's object names — a target must then be one of them."""
+        chat = self._persona({"intent": "chat", "text": text}, text)
+        if "persona" in chat:
+            return Translation(chat, None, "chat: the line addresses a persona")
+        options = self.options(text, objects)
         try:
-            answer = self.model.complete(INSTRUCTIONS, f"Message: {text}", persona="console",
-                                         json_schema=PAYLOAD_SCHEMA, max_tokens=64,
-                                         temperature=0.0)
-            proposal = commands.validate(json.loads(answer.text), PAYLOAD_SCHEMA)
-        except (llm.LLMError, ValueError, commands.CommandError) as exc:
-            return Translation(self._persona(chat, text), None, f"not translated ({exc})")
-        payload, note = self.ground(proposal, text)
-        return Translation(self._persona(payload, text), answer.text, note)
+            best, scores = self.model.choose("intent", {k: prefix(k, p) for k, p in
+                                                        options.items()},
+                                             text[:SCORED_CHARS], persona="console")
+        except llm.LLMError as exc:
+            return Translation(chat, None, f"not translated ({exc})")
+        raw = json.dumps({k: round(v, 2) for k, v in scores.items()})
+        return Translation({**options[best], "text": text}, raw, best.split()[0])
 
-    def ground(self, proposal, text):
-        """Keep the model's structure only where the person's own words support it."""
-        intent = proposal["intent"]
-        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text))
-        if intent == "status" and re.search(r"\b(status|health|doing|running|up)\b", text,
-                                            re.I):
-            return {"intent": "status", "text": text}, "status"
-        if intent in ("send", "inspect"):
-            target = proposal["target"].strip()
-            if target in words and NAME.match(target) and target.upper() not in self.personas:
-                if intent == "inspect" and INSPECT_WORDS.search(text):
-                    return {"intent": "inspect", "target": target, "text": text}, "inspect"
-                selector = proposal["selector"].strip()
-                numbers = [float(n) if "." in n else int(n)
-                           for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
-                args = [a for a in proposal["args"] if a in numbers]
-                if intent == "send" and selector in words and NAME.match(selector) \
-                        and selector != target:
-                    return ({"intent": "send", "target": target, "selector": selector,
-                             "args": args, "text": text}, "send")
-        if intent == "chat":
-            return {"intent": "chat", "text": text}, "chat"
-        return {"intent": "chat", "text": text}, f"sent as chat: the words do not support the " \
-                                                 f"model's {intent}"
+    def options(self, text, objects=None):
+        """Every payload the line could mean: chat and status always, send and inspect for
+        a target it names (and a selector word, for send)."""
+        found = {"chat": {"intent": "chat"}, "status": {"intent": "status"}}
+        target, selector = self.target_and_selector(text, objects)
+        if target:
+            found[f"inspect {target}"] = {"intent": "inspect", "target": target}
+        if target and selector:
+            args = [float(n) if "." in n else int(n) for n in NUMBER.findall(text)]
+            found[f"send {target} {selector}"] = {"intent": "send", "target": target,
+                                                  "selector": selector, "args": args}
+        return found
+
+    def target_and_selector(self, text, objects=None):
+        """The object a line names and the selector word beside it (either may be None)."""
+        words = [w for w in dict.fromkeys(WORD.findall(text)) if w.lower() not in STOP
+                 and w.upper() not in self.personas]
+        if objects is not None:
+            targets = [w for w in words if w in objects]
+        else:
+            paired = OF_TARGET.search(text)
+            targets = ([paired.group(2)] if paired and paired.group(2) in words else []) + words
+        if not targets:
+            return None, None
+        target = targets[0]
+        rest = [w for w in words if w != target]
+        return target, (rest[0] if rest else None)
 
     def _persona(self, payload, text):
         for name in self.personas:
             if re.search(rf"\b{re.escape(name)}\b", text, re.I):
                 return {**payload, "persona": name}
         return payload
+
+
+def prefix(key, payload):
+    """An option's channel prefix: its intent's description and examples, names filled in."""
+    description, examples = INTENTS[payload["intent"]]
+    names = {"target": payload.get("target", ""), "selector": payload.get("selector", "")}
+    return "\n".join([description.format(**names)]
+                     + [f"- {e.format(**names)}" for e in examples]) + "\n- "

@@ -449,6 +449,8 @@ class ProgressLines:
 
     def __call__(self, message):
         stage, persona = message.get("stage"), message.get("persona")
+        if stage == "reply":  # pieces of the reply text: the reply itself is printed whole
+            return
         if stage == "redelivered":
             print(f"  … a {persona} worker died holding the request; handed out again "
                   f"(delivery {message.get('delivery')})", file=self.out, flush=True)

@@ -1,9 +1,9 @@
 """What a persona's reasoning may do to the image: the command schema and its executor.
 
-A persona answers with one JSON object `{"reply": text, "commands": [...]}`. Each command has
-an `op` and its fields; targets are lobby paths. `ANSWER_SCHEMA` is the single definition: it
-validates answers (jsonschema) and constrains the model's sampling (llama.cpp turns the same
-schema into a grammar). ALFRED's routing answer follows `route_schema(names)`.
+A persona's answer to a chat is `{"reply": text, "commands": [...]}`: the plan chosen by
+`kernel.understanding` and the reply saying what it did. Each command has an `op` and its
+fields; targets are lobby paths. `ANSWER_SCHEMA` is the single definition of what a command
+may be; every plan is validated against it before it acts.
 
 `execute` runs a list of commands inside the caller's transaction — the worker puts the
 request's ledger entry in the same one — and returns one plain result per command.
@@ -48,38 +48,8 @@ ANSWER_SCHEMA = {
 }
 
 
-# Length and count limits are checked by `validate`; as grammar rules llama.cpp would unroll
-# them into thousands of nested alternatives (a 20,000-character limit crashed it).
-GRAMMAR_OMITS = frozenset({"maxLength", "minLength", "pattern"})
-
-
-def grammar_schema(schema=None):
-    """The schema as the model's grammar gets it: the same shape, without size limits (the
-    answer schema's is made once; treat it as read-only)."""
-    if schema is None:
-        return _ANSWER_GRAMMAR_SCHEMA
-    return _without_limits(schema)
-
-
-def _without_limits(schema):
-    if isinstance(schema, dict):
-        return {k: _without_limits(v) for k, v in schema.items() if k not in GRAMMAR_OMITS}
-    if isinstance(schema, list):
-        return [_without_limits(v) for v in schema]
-    return schema
-
-
-_ANSWER_GRAMMAR_SCHEMA = _without_limits(ANSWER_SCHEMA)
-
-
 class CommandError(BatosError):
     """An answer or command is malformed, or a command failed. Final for that request."""
-
-
-def route_schema(names):
-    """ALFRED's routing answer: `{"persona": one of names}`."""
-    return {"type": "object", "properties": {"persona": {"enum": sorted(names)}},
-            "required": ["persona"], "additionalProperties": False}
 
 
 @functools.lru_cache(maxsize=64)

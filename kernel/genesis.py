@@ -2,8 +2,8 @@
 
 The first process to find no lobby in the image's root creates, in ONE transaction: the lobby
 (the root namespace), the root traits (with the kernel's primitives), the persona prototype
-and the configured personas (ALFRED, BRICK, ROBIN, BABS: codex, role, model_id), the
-orchestrator with its routing meta-prompt, the request ledger, memory, history and the
+and the configured personas (ALFRED, BRICK, ROBIN, BABS: codex, role, model_id, routing),
+the orchestrator with its routing meta-prompt and examples, the request ledger, memory, history and the
 mandates of `_doesNotUnderstand`. Many processes may start at once on an empty image: every one tries, the ZEO server lets exactly
 one commit (the others get a `ConflictError` on the root), and the losers then load the
 winner's lobby. Later runs only load.
@@ -25,11 +25,30 @@ LOBBY_KEY = "lobby"
 GENESIS_NOTE = "genesis: the Prototypal Awakening"
 GENESIS_USER = "kernel"
 
-ROUTING_META_PROMPT = """\
-You are the router of BAT OS. Choose the one persona best suited to handle the request.
-Personas and what they do:
-{personas}
-Answer with the persona's name only."""
+# How ALFRED routes (DESIGN §8, choose don't generate): for each persona this template is
+# filled with the persona's `routing` description and its examples, and the request goes to the
+# persona under whose filled template the request's own words are likeliest.
+ROUTING_META_PROMPT = "{description}\n{examples}- "
+
+# The examples routing starts with; corrections by people are added to them in the image.
+ROUTING_EXAMPLES = (
+    ("Is the cluster up?", "ALFRED"),
+    ("Show the status of the image.", "ALFRED"),
+    ("Audit this code for safety.", "ALFRED"),
+    ("How many objects does the image hold?", "ALFRED"),
+    ("Write a function that adds two numbers.", "BRICK"),
+    ("Teach rect a method for its diagonal.", "BRICK"),
+    ("Code a loop that prints ten lines.", "BRICK"),
+    ("Give the shape a method that returns its name.", "BRICK"),
+    ("I feel lost and tired.", "ROBIN"),
+    ("Is it fair to keep a secret from a friend?", "ROBIN"),
+    ("I'm worried about my father.", "ROBIN"),
+    ("I am so happy, I passed my exam!", "ROBIN"),
+    ("Remember that the keys are in the drawer.", "BABS"),
+    ("What did I tell you about the trip?", "BABS"),
+    ("Note that Leo likes jazz.", "BABS"),
+    ("Do you know anything about my plans for June?", "BABS"),
+)
 
 
 def lobby_of(connection):
@@ -48,18 +67,21 @@ def awaken(connection, personas):
         traits._install_method(name, primitives.Primitive(name))
     lobby = UvmObject(parents=(traits,), label="lobby")
     persona = UvmObject(parents=(traits,), label="persona",
-                        name="", role="", codex="", model_id="")
+                        name="", role="", codex="", model_id="", routing="")
     namespace = UvmObject(parents=(traits,), label="personas")
     for name, spec in personas.items():
         setattr(namespace, name, UvmObject(
             parents=(persona,), label=f"personas.{name}", name=name, role=spec["role"],
-            codex=spec["codex"].strip(), model_id=spec["model_id"]))
+            codex=spec["codex"].strip(), model_id=spec["model_id"],
+            routing=spec.get("routing", f"Requests for the {spec['role']}.").strip()))
     lobby.traits = traits
     lobby.persona = persona
     lobby.personas = namespace
     lobby.orchestrator = UvmObject(parents=(traits,), label="orchestrator",
                                    meta_prompt=ROUTING_META_PROMPT, personas_path="personas",
-                                   router="ALFRED")
+                                   router="ALFRED", examples=[
+                                       {"text": text, "persona": name, "source": "genesis"}
+                                       for text, name in ROUTING_EXAMPLES if name in personas])
     lobby.ledger = UvmObject(parents=(traits,), label="ledger",
                              entries=OOBTree(), size=Length(), order=OOTreeSet(),
                              held=Length())

@@ -1,6 +1,9 @@
 """The personas' minds: one interface for completions, a llama.cpp backend and a scripted double.
 
-`LanguageModel.complete(system, user, grammar=..., json_schema=...)` returns the model's text.
+`LanguageModel.complete(system, user, grammar=..., json_schema=...)` returns the model's text
+(passed piece by piece to `on_token` as it is generated, for replies streamed to a console);
+`LanguageModel.score(prefixes, text)` ranks options by the likelihood of `text` after each
+option's prefix — how small models choose instead of generating (`kernel.scoring`).
 The system part is the persona's codex plus fixed instructions; it comes first and stays the
 same between requests, so llama.cpp keeps it in the model's KV cache and only the request is
 evaluated anew (one `Llama` per model id per process, see `ModelRegistry`). A GBNF grammar or a
@@ -10,8 +13,9 @@ methods.
 `BATOS_LLM=scripted:PATH` replaces every model of the process with `ScriptedModel`: a JSON
 list of rules `{"persona": NAME or "*", "match": regex over the prompt, "reply": text}`, first
 match wins (an optional `"delay"` in seconds stands in for a slow model; with
-`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`). It is the tests' one
-double, never a default.
+`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`). Scoring is scripted
+the same way: the prompt is `choose <what>`, a line `[option] prefix` per option, a blank line
+and the text; the rule's reply names the option that wins. It is the tests' one double, never a default.
 """
 import dataclasses
 import importlib.util
@@ -49,7 +53,6 @@ class Completion:
     text: str
     model: str
     seconds: float
-    prompt_tokens: int = 0
     completion_tokens: int = 0
 
 
@@ -129,8 +132,14 @@ class LanguageModel:
     model_id = "?"
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None):
-        """The model's answer to `user` under the `system` prefix, as a `Completion`."""
+                 max_tokens=128, temperature=None, on_token=None):
+        """The model's answer to `user` under the `system` prefix, as a `Completion`; each
+        piece of text also goes to `on_token` as soon as it is generated."""
+        raise NotImplementedError
+
+    def choose(self, what, prefixes, text, persona="*"):
+        """The option (a key of `prefixes`) under whose prefix `text` is likeliest, and the
+        scores (log-likelihoods) of all options; `what` names the decision ("persona", …)."""
         raise NotImplementedError
 
 
@@ -157,6 +166,7 @@ class LlamaModel(LanguageModel):
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
         self._grammars = {}
+        self._scorer = None
         log.info("loaded %s from %s in %.2f s", spec.model_id, path, self.load_seconds)
 
     def _grammar(self, grammar, json_schema):
@@ -175,21 +185,35 @@ class LlamaModel(LanguageModel):
         return self._grammars[key]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None):
+                 max_tokens=128, temperature=None, on_token=None):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
         constraint = self._grammar(grammar, json_schema)
         started = time.perf_counter()
+        pieces, usage = [], {"completion_tokens": 0}
         with self._lock:  # one llama context: one completion at a time
             try:
-                answer = self.llama.create_completion(
-                    prompt, max_tokens=max_tokens, stop=stops or None, grammar=constraint,
-                    temperature=self.spec.temperature if temperature is None else temperature)
+                for chunk in self.llama.create_completion(
+                        prompt, max_tokens=max_tokens, stop=stops or None, grammar=constraint,
+                        temperature=self.spec.temperature if temperature is None
+                        else temperature, stream=True):
+                    piece = chunk["choices"][0]["text"]
+                    pieces.append(piece)
+                    usage["completion_tokens"] += 1
+                    if on_token and piece:
+                        on_token(piece)
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
-        usage = answer.get("usage", {})
-        return Completion(answer["choices"][0]["text"], self.model_id,
-                          time.perf_counter() - started, usage.get("prompt_tokens", 0),
-                          usage.get("completion_tokens", 0))
+        return Completion("".join(pieces), self.model_id, time.perf_counter() - started,
+                          usage["completion_tokens"])
+
+    def choose(self, what, prefixes, text, persona="*"):
+        names = list(prefixes)
+        with self._lock:
+            if self._scorer is None:
+                from kernel.scoring import ChannelScorer
+                self._scorer = ChannelScorer(self.llama, threads=self.spec.threads)
+            scores = self._scorer.score([prefixes[n] for n in names], text)
+        return max(names, key=lambda n: scores[names.index(n)]), dict(zip(names, scores))
 
 
 class ScriptedModel(LanguageModel):
@@ -212,14 +236,27 @@ class ScriptedModel(LanguageModel):
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None):
-        prompt = f"{system}\n\n{user}"
+                 max_tokens=128, temperature=None, on_token=None):
+        text, delay = self._reply(f"{system}\n\n{user}", persona, user)
+        if on_token and text:
+            on_token(text)
+        return Completion(text, self.model_id, delay)
+
+    def choose(self, what, prefixes, text, persona="*"):
+        options = "\n".join(f"[{name}] {prefix}" for name, prefix in prefixes.items())
+        choice, _delay = self._reply(f"choose {what}\n{options}\n\n{text}", persona, text)
+        if choice.strip() not in prefixes:
+            raise ScriptError(f"the script {self.path} chose {choice!r}, which is not one of "
+                              f"the options {sorted(prefixes)}")
+        return choice.strip(), {name: float(name == choice.strip()) for name in prefixes}
+
+    def _reply(self, prompt, persona, user):
         for who, pattern, reply, delay, expand in self.rules:
             found = pattern.search(prompt) if who in ("*", persona) else None
             if found:
                 if delay:
                     time.sleep(delay)  # a rule may stand in for a slow model's latency
-                return Completion(found.expand(reply) if expand else reply, self.model_id, delay)
+                return (found.expand(reply) if expand else reply), delay
         raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
                           f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")
 

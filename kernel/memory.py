@@ -1,8 +1,10 @@
 """BABS's memory: what the system was told to remember, recalled by ranked keywords.
 
 Memories are entries of an `LOBTree` (id → text, session, time) with a `Length` counter;
-recall scores each memory by how many of the query's words it contains (newer first among
-equals) and returns the best few. At most `max_memories` are kept (`[memory] max_entries` in
+recall scores each memory by how many of the query's content words (stemmed, so "leave"
+finds "leaves") it contains, newer first among equals, and says whether the best ones cover
+*every* content word of the query (`complete`): "what is my neighbour's name?" is not
+answered by "my sister's name is Clara", only pointed to as the closest thing remembered. At most `max_memories` are kept (`[memory] max_entries` in
 batos.toml, see `kernel.limits`): remembering one more forgets the oldest, so neither the
 image nor the scan of every recall grows without bound.
 """
@@ -12,13 +14,36 @@ import time
 from kernel.limits import LIMITS
 
 WORD = re.compile(r"[a-z0-9]+")
-STOP_WORDS = frozenset("a an and are do does for i in is it me my of on or the to was what "
-                       "who you".split())
+STOP_WORDS = frozenset("""a about an and any are at be best can did do does ever for have i
+in is it know me my of on or our s tell the to told was we what when where which who why you
+your remember recall remembered recollect said say mentioned anything something""".split())
+SUFFIXES = ("ing", "ed", "es", "s")
+PRONOUNS = {"my": "your", "i": "you", "me": "you", "mine": "yours", "am": "are",
+            "our": "your", "we": "you", "us": "you", "myself": "yourself"}
+
+
+def stem(word):
+    """A crude stem: `leaves`, `leaving`, `named` → `leav`, `leav`, `nam`; short words stay."""
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[:-len(suffix)].rstrip("e")
+    return word.rstrip("e") if len(word) > 3 else word
 
 
 def words(text):
-    """The lower-case keywords of `text`."""
-    return {w for w in WORD.findall(text.lower()) if w not in STOP_WORDS}
+    """The stemmed lower-case content words of `text`."""
+    return {stem(w) for w in WORD.findall(text.lower()) if w not in STOP_WORDS}
+
+
+def second_person(text):
+    """A fact as told ("my bike is red") said back to the person ("your bike is red")."""
+    return re.sub(r"\b(my|i|me|mine|am|our|we|us|myself)\b",
+                  lambda m: _cased(PRONOUNS[m.group(0).lower()], m.group(0)), text,
+                  flags=re.I)
+
+
+def _cased(word, like):
+    return word.capitalize() if like[:1].isupper() and like != "I" else word
 
 
 def remember(lobby, text, session=None, keep=None):
@@ -35,7 +60,8 @@ def remember(lobby, text, session=None, keep=None):
 
 
 def recall(lobby, query, limit=3):
-    """The memories that best match `query`, best first, as plain dicts with a score."""
+    """The memories that best match `query`, best first, as plain dicts with a score and
+    whether they hold every content word of the query (`complete`)."""
     wanted = words(query)
     if not wanted:
         return []
@@ -45,4 +71,5 @@ def recall(lobby, query, limit=3):
         if score:
             scored.append((score, number, entry))
     scored.sort(key=lambda item: (-item[0], -item[1]))
-    return [{"id": n, "text": e["text"], "score": s} for s, n, e in scored[:limit]]
+    return [{"id": n, "text": e["text"], "score": s, "complete": s == len(wanted)}
+            for s, n, e in scored[:limit]]

@@ -34,6 +34,7 @@ log.addFilter(RateLimitFilter())  # junk on a socket must not flood the log
 ROUTE_CLIENT = b""  # routing answers: no ZeroMQ peer can have an empty routing id
 ROUTE_NUMBERS = itertools.count()
 MAX_DELIVERIES = 3
+ROUTES_REMEMBERED = 1000  # routing choices kept to recognise corrections
 VIEW_SECONDS = 1.0  # how long the broker routes by one reading of the personas and router
 
 
@@ -91,6 +92,7 @@ class Orchestrator:
         self.services = {}
         self.workers = {}
         self.routes = {}
+        self.routed = collections.OrderedDict()  # hash of a text → the persona routing chose
         self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
         self.running = True
 
@@ -195,6 +197,9 @@ class Orchestrator:
             return
         persona = request.get("persona")
         if persona:
+            was = self.routed.get(hash(request.get("text")))
+            if was and was != persona and request["intent"] == "chat":
+                request.setdefault("corrects", was)  # a person overrides the router
             self.to_persona(client, request, persona)
         else:
             self.route(client, request)
@@ -260,7 +265,17 @@ class Orchestrator:
                                                retry=bool(message.get("retry"))))
             return
         self.answer(client, protocol.progress(request["id"], "routed", persona))
+        self.remember_route(request.get("text"), persona)
         self.to_persona(client, {**request, "persona": persona}, persona, known)
+
+    def remember_route(self, text, persona):
+        """Keep the newest routing choices, so that a re-send to another persona is seen as
+        a correction (`kernel.routing.learn`)."""
+        if text:
+            self.routed[hash(text)] = persona
+            self.routed.move_to_end(hash(text))
+            while len(self.routed) > ROUTES_REMEMBERED:
+                self.routed.popitem(last=False)
 
     # -- workers ----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Every persona serves `chat` (its model answers `{"reply", "commands"}`, constrained by the
 command schema, with its codex, the conversation so far and BABS's recalled memories in the
 prompt), `send` and `inspect` (direct messages to objects) and `status`. ALFRED also serves
-`route` (the meta-prompt in the image, a constrained choice among the personas that exist now)
+`route` (a choice among the personas that exist now, scored by the model, taught by examples)
 and `audit` (the guardian as a service); BRICK serves `write_method` (mandates from every
 worker). The commands, the conversation turns and the request's ledger entry commit in ONE
 transaction: a request delivered twice finds its ledger entry and returns the stored reply.
@@ -11,24 +11,24 @@ A message that misses runs the `_doesNotUnderstand` cycle, then the request is t
 Sizes are bounded by `kernel.limits`: a reply over `max_reply_bytes` is an error (refused
 before its transaction commits), and every part of a chat prompt is cut to `max_turn_chars`.
 """
-import json
 import logging
 
-from kernel import commands, conversation, dnu, guardian, ledger, memory, paths, protocol, sandbox
+from transaction.interfaces import TransientError
+
+from kernel import (commands, conversation, dnu, guardian, ledger, memory, paths, protocol,
+                    routing, sandbox, understanding)
 from kernel.errors import BatosError, MessageNotUnderstood
 from kernel.limits import LIMITS, check_size, clip
 from kernel.values import plain
 
 log = logging.getLogger(__name__)
 
-CHAT_INSTRUCTIONS = """\
-Answer with one JSON object: {"reply": "<what you say>", "commands": [<zero or more commands>]}.
-Commands act on the living image; targets are lobby paths such as "rect":
-  {"op": "send", "target": T, "selector": S, "args": [...]}   send a message
-  {"op": "clone", "proto": "traits", "name": N, "slots": {...}} make an object
-  {"op": "set", "target": T, "slot": S, "value": V}            change a slot
-  {"op": "remember", "text": X} / {"op": "recall", "query": Q} memory
-Use no command when a reply is enough."""
+SPEAK_INSTRUCTIONS = """\
+Answer the user in one or two short sentences. Say only what you know from this conversation,
+the objects and the memories shown; never invent facts about the user or the system."""
+SPOKEN_TOKENS = 64  # a spoken answer always ends within this budget
+SPOKEN_TURNS = 4  # the newest turns a spoken answer sees
+PROMPT_PART_CHARS = 300  # each object, memory and turn in a prompt; the request gets 4x
 
 MAX_LEARNING_ROUNDS = 3
 
@@ -47,7 +47,7 @@ class PersonaService:
                          "write_method": self.write_method, "log": self.log,
                          "undo": self.undo, "history": self.history}
 
-    def handle(self, request, progress=lambda stage: None):
+    def handle(self, request, progress=lambda stage, **fields: None):
         """Answer one request with a BATOS/1 message; never raises."""
         request_id = request.get("id")
         handler = self.handlers.get(request.get("intent"))
@@ -83,44 +83,65 @@ class PersonaService:
     # -- intents ----------------------------------------------------------------------------
 
     def route(self, request, progress):
-        """ALFRED: which persona should take this request (a constrained choice)."""
+        """ALFRED: which persona should take this request, scored over the personas that exist
+        now (`kernel.routing`): the one under whose prefix the request is likeliest."""
         me = self.name
-        meta, roles, codex, model_id = self.image.run(lambda lobby: (  # one snapshot
-            lobby.orchestrator.meta_prompt,
-            {name: getattr(lobby.personas, name).role for name in lobby.personas.slot_names()},
-            getattr(lobby.personas, me).codex, getattr(lobby.personas, me).model_id))
+        prefixes, model_id = self.image.run(lambda lobby: (  # one snapshot
+            routing.prefixes(lobby), getattr(lobby.personas, me).model_id))
         model = self.models.get(model_id)
-        listing = "\n".join(f"- {name}: {role}" for name, role in sorted(roles.items()))
-        schema = commands.route_schema(roles)
-        answer = model.complete(codex + "\n\n" + meta.replace("{personas}", listing),
-                                request.get("text", ""), persona=self.name,
-                                json_schema=schema, max_tokens=24)
-        choice = commands.validate(_parse(answer.text), schema)["persona"]
-        return protocol.reply(request["id"], persona=choice)
+        choice, scores = model.choose("persona", prefixes,
+                                      request.get("text", "")[:understanding.SCORED_CHARS],
+                                      persona=self.name)
+        return protocol.reply(request["id"], persona=choice,
+                              result={"scores": {n: round(v, 2) for n, v in scores.items()}})
 
     def chat(self, request, progress):
-        """Reason with the model; execute its commands with the ledger entry, exactly once."""
+        """Understand the words as one of the plans the image makes possible (scored by the
+        model, `kernel.understanding`), carry it out exactly once, and say what was done.
+        Every chat gets a reply: a plan that fails is reported in the reply, not as an error."""
         session, text = request["session"], request["text"]
 
-        def read(lobby):  # one snapshot for everything the prompt needs
+        def read(lobby):  # one snapshot for everything the answer needs
             stored = ledger.lookup(lobby, request["id"])
             if stored:
                 return stored, None
             me = getattr(lobby.personas, self.name)
             return None, (me.codex, me.model_id, conversation.window(lobby, session),
-                          memory.recall(lobby, text), _touched_objects(lobby, text))
+                          memory.recall(lobby, text), _touched_objects(lobby, text),
+                          understanding.plans(lobby, text))
 
         stored, context = self.image.run(read)
         if stored:
             return {**stored["message"], "replayed": True}
         progress("thinking")
-        codex, model_id, turns, memories, touched = context
+        codex, model_id, turns, memories, touched, options = context
         model = self.models.get(model_id)
-        prompt = _chat_prompt(turns, memories, touched, text)
-        answer = model.complete(codex + "\n\n" + CHAT_INSTRUCTIONS, prompt, persona=self.name,
-                                json_schema=commands.grammar_schema(), max_tokens=256)
-        parsed = commands.validate(_parse(answer.text))
-        return self.execute(request, parsed["reply"], parsed["commands"], progress)
+        plan, _scores = understanding.choose(model, self.name, options, text)
+        progress("planned", plan=plan.key)
+        if plan.kind == "reply":
+            reply = self.speak(model, codex, turns, memories, touched, text, progress)
+            return self.execute(request, reply, [], progress)
+        if plan.kind == "recall":
+            return self.execute(request, recalled(memories), [], progress)
+        try:
+            checked = commands.validate({"reply": "", "commands": list(plan.commands)})
+            return self.execute(request, lambda results: done(plan, results),
+                                checked["commands"], progress)
+        except Exception as exc:  # a method's own error too: the plan failed, not the chat
+            if getattr(exc, "transient", False) or isinstance(exc, TransientError):
+                raise
+            log.info("request %s: plan %r failed: %s", request["id"], plan.key, exc)
+            return self.execute(request, f"I could not {plan.key}: {_failure(exc)}", [],
+                                progress)
+
+    def speak(self, model, codex, turns, memories, touched, text, progress):
+        """A short spoken answer from the model, streamed to the console as it is written."""
+        answer = model.complete(codex + "\n\n" + SPEAK_INSTRUCTIONS,
+                                _chat_prompt(turns, [m for m in memories if m["complete"]],
+                                             touched, text),
+                                persona=self.name, max_tokens=SPOKEN_TOKENS,
+                                on_token=lambda piece: progress("reply", text=piece))
+        return answer.text.strip() or "I am listening; tell me more."
 
     def send(self, request, progress):
         """A direct message to an object, learning the method if it is missing."""
@@ -177,7 +198,8 @@ class PersonaService:
     # -- exactly once -----------------------------------------------------------------------
 
     def execute(self, request, reply_text, command_list, progress):
-        """Commit commands + turns + ledger entry together; learn what they miss, retry."""
+        """Commit commands + turns + ledger entry together; learn what they miss, retry.
+        `reply_text` is the reply, or a function making it from the commands' results."""
         learned = []
         for _ in range(MAX_LEARNING_ROUNDS):
             try:
@@ -212,11 +234,15 @@ class PersonaService:
         if stored:
             return {**stored["message"], "replayed": True}
         results = commands.execute(lobby, command_list, self.name, request["session"])
+        if callable(reply_text):
+            reply_text = reply_text(results)
         message = protocol.reply(request["id"], persona=self.name, reply=reply_text,
                                  result=results[0] if request["intent"] == "send" else results)
         # refused before anything commits: the ledger never stores an oversize reply
         check_size("the reply", len(protocol.encode(message)), LIMITS.max_reply_bytes)
         if request["intent"] == "chat":
+            if request.get("corrects"):
+                routing.learn(lobby, request["text"], self.name, request["corrects"])
             conversation.append(lobby, request["session"], "user", request["text"])
             conversation.append(lobby, request["session"], "persona", reply_text, self.name)
         ledger.record(lobby, request["id"], self.name, request["session"], message)
@@ -228,48 +254,70 @@ class PersonaService:
                            progress=progress, user=self.name, **self.learner_settings)
 
 
-def _parse(text):
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise commands.CommandError(f"the model's answer is not JSON ({exc})") from None
-
-
 def _touched_objects(lobby, text, limit=3):
     """The lobby's objects the request names, with their slots and methods, for the prompt."""
     touched = []
-    for word in dict.fromkeys(memory.WORD.findall(text)):
-        found = lobby.lookup(word) if word.isidentifier() else None
-        if found is None or found[2] or not hasattr(found[1], "slots") \
-                or word in SYSTEM_OBJECTS:
-            continue
-        obj = found[1]
+    for word, obj in understanding.targets(lobby, text)[:limit]:
         slots = ", ".join(f"{k} = {plain(v)!r}" for k, v in obj.slots().items())
         methods = ", ".join(sorted(obj._own_methods()))
         touched.append(clip(f"{word}: slots {slots or '(none)'}; methods {methods or '(none)'}",
-                            LIMITS.max_turn_chars))
-        if len(touched) == limit:
-            break
+                            PROMPT_PART_CHARS))
     return touched
 
 
-SYSTEM_OBJECTS = frozenset({"traits", "persona", "personas", "orchestrator", "ledger",
-                            "memory", "history", "mandates"})
+def recalled(memories):
+    """BABS's grounded answer from recalled memories: what was told, or that nothing was."""
+    if not memories:
+        return "I have no memory of that."
+    best = memories[0]
+    if best["complete"]:
+        return f"You told me: {memory.second_person(best['text'])}"
+    return ("I do not remember exactly that. The closest thing I remember: "
+            f"{memory.second_person(best['text'])}")
+
+
+def _failure(exc):
+    """One line for an error: a BAT OS error says itself, others name their kind."""
+    return str(exc) if isinstance(exc, BatosError) else f"{type(exc).__name__}: {exc}"
+
+
+def done(plan, results):
+    """The reply stating what a plan did, from its commands' results (never imagined)."""
+    result, about = results[0], plan.about
+    if plan.kind == "send":
+        return f"The {about['selector']} of {about['target']} is {shown(result)}."
+    if plan.kind == "set":
+        return (f"Done: the {about['slot']} of {about['target']} is now "
+                f"{shown(plan.commands[0]['value'])}.")
+    if plan.kind == "clone":
+        slots = plan.commands[0]["slots"]
+        return (f"Created {about['name']}" + (" with " + ", ".join(
+            f"{k} {shown(v)}" for k, v in slots.items()) if slots else "") + ".")
+    if plan.kind == "remember":
+        return f"I will remember that: {plan.commands[0]['text']}"
+    return "Done."
+
+
+def shown(value):
+    """A result as a person reads it, bounded."""
+    return clip(value if isinstance(value, str) else repr(value), 400)
 
 
 def _chat_prompt(turns, memories, touched, text):
+    """The request with what grounds it: objects, memories and the last turns, each bounded
+    so that the prompt always fits the model's context."""
     lines = []
     if touched:
         lines.append("Objects in the image the request names:")
         lines += [f"- {t}" for t in touched]
     if memories:
         lines.append("What BABS remembers:")
-        lines += [f"- {clip(m['text'], LIMITS.max_turn_chars)}" for m in memories]
+        lines += [f"- {clip(m['text'], PROMPT_PART_CHARS)}" for m in memories]
     if turns:
         lines.append("The conversation so far:")
-        lines += [f"{t['persona'] or 'User'}: {clip(t['text'], LIMITS.max_turn_chars)}"
-                  for t in turns]
-    lines.append(f"User: {clip(text, LIMITS.max_turn_chars)}")
+        lines += [f"{t['persona'] or 'User'}: {clip(t['text'], PROMPT_PART_CHARS)}"
+                  for t in turns[-SPOKEN_TURNS:]]
+    lines.append(f"User: {clip(text, 4 * PROMPT_PART_CHARS)}")
     return "\n".join(lines)
 
 

@@ -24,6 +24,9 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
     intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" |
              "ping" | "log" | "undo" (txn) | "history" (the session's turns)
     persona  optional str: the service to ask; without it the router persona chooses
+    corrects optional str: the persona the router chose for this text before; the persona
+             now asked records the text as a routing example (the orchestrator sets it when
+             a routed text is re-sent naming another persona)
     text     str for chat; for send/inspect: target (lobby path), selector, args (list)
 Orchestrator → client:
   [CLIENT, message-json] with "id" (the request's, when known) and "type" (a persona's
@@ -85,7 +88,7 @@ INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method"
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
-                  "expect": object, "txn": str, "limit": int}
+                  "expect": object, "txn": str, "limit": int, "corrects": str}
 
 
 class ProtocolError(BatosError):

@@ -125,9 +125,9 @@ class Worker:
             except protocol.ProtocolError as exc:
                 message = protocol.error(None, str(exc))
             else:
-                message = self.handler(request, lambda stage: outbox.send_multipart([
+                message = self.handler(request, lambda stage, **fields: outbox.send_multipart([
                     protocol.PROGRESS, client, protocol.encode(protocol.progress(
-                        request.get("id"), stage, self.service))]))
+                        request.get("id"), stage, self.service, **fields))]))
             outbox.send_multipart([protocol.REPLY, client, protocol.encode(message)])
         finally:
             outbox.close()

@@ -304,10 +304,10 @@ def test_the_cli_reaches_a_remote_mode_server_over_ssl(remote_home, remote_zeo):
 # -- a whole cluster in remote mode --------------------------------------------------------------
 
 RULES = [
-    {"persona": "ALFRED", "match": "router of BAT OS", "reply": '{"persona": "ROBIN"}'},
-    {"match": r"User: remember (.*)\Z", "reply": '{"reply": "noted", "commands": [{"op": '
-                                                 '"remember", "text": "the sky is blue"}]}'},
-    {"match": r"User: ", "reply": '{"reply": "hello", "commands": []}'},
+    {"persona": "ALFRED", "match": "choose persona", "reply": "ROBIN"},
+    {"match": r"choose plan[\s\S]*\n\nremember ", "reply": "remember"},
+    {"match": "choose plan", "reply": "reply"},
+    {"match": r"User: ", "reply": "hello"},
 ]
 
 
@@ -323,7 +323,8 @@ def test_a_remote_mode_cluster_runs_every_process_over_ssl(tmp_path):
         assert up.returncode == 0, up.stderr
         asked = run_batos("ask", "remember the sky", "--persona", "ROBIN", home=home.path,
                           env=env)
-        assert asked.stdout.strip() == "ROBIN: noted", asked.stderr   # a worker committed
+        # a worker committed
+        assert asked.stdout.strip() == "ROBIN: I will remember that: The sky", asked.stderr
         status = run_batos("status", home=home.path, env=env)
         assert "ledger: 1 request(s) answered" in status.stdout, status.stderr
         image = connect(home.zeo_address, personas=home.personas, **certs.connect_options(home))

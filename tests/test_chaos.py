@@ -18,9 +18,8 @@ from kernel.client import Client, NoAnswer, RequestFailed
 BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
         "    return self.count\n")
 RULES = [
-    {"persona": "ALFRED", "match": "router of BAT OS", "reply": '{"persona": "ROBIN"}'},
-    {"match": r"User: bump\Z", "reply": '{"reply": "bumped", "commands": [{"op": "send", '
-                                        '"target": "counter", "selector": "bump"}]}'},
+    {"persona": "ALFRED", "match": "choose persona", "reply": "ROBIN"},
+    {"match": r"choose plan[\s\S]*\n\nbump counter\Z", "reply": "send counter bump"},
 ]
 
 
@@ -51,7 +50,7 @@ class Bumper(threading.Thread):
         with Client(self.endpoint, timeout=5.0) as client:
             for n in range(self.count):
                 request = {"id": f"{self.name}-{n}", "intent": "chat", "session": self.name,
-                           "text": "bump"}
+                           "text": "bump counter"}
                 self.sent_first.set()
                 while True:
                     try:

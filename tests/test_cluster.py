@@ -20,26 +20,23 @@ from kernel.home import Home
 BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
         "    return self.count\n")
 RULES = [
-    # ALFRED, routing: the meta-prompt and the persona listing decide
-    {"persona": "ALFRED", "match": "PREFER-BABS", "reply": '{"persona": "BABS"}'},
-    {"persona": "ALFRED", "match": r"- GORDON[\s\S]*for gordon", "reply": '{"persona": "GORDON"}'},
-    {"persona": "ALFRED", "match": "router of BAT OS", "reply": '{"persona": "ROBIN"}'},
+    # ALFRED, routing: the persona prefixes (meta-prompt, descriptions) and the text decide
+    {"persona": "ALFRED", "match": "PREFER-BABS", "reply": "BABS"},
+    {"persona": "ALFRED", "match": r"\[GORDON\][\s\S]*for gordon", "reply": "GORDON"},
+    {"persona": "ALFRED", "match": "choose persona", "reply": "ROBIN"},
     # BRICK writing methods
     {"persona": "BRICK", "match": "Write the method perimeter",
      "reply": "def perimeter(self):\n    return 2 * (self.width + self.height)\n"},
     {"persona": "BRICK", "match": "Write the method area",
      "reply": "def area(self):\n    return self.width * self.height\n"},
-    # chat answers, chosen by the last line of the prompt
-    {"match": r"User: slow bump\Z", "delay": 4.0,
-     "reply": '{"reply": "bumped slowly", "commands": [{"op": "send", "target": "counter", '
-              '"selector": "bump"}]}'},
-    {"match": r"User: bump\Z", "reply": '{"reply": "bumped", "commands": [{"op": "send", '
-                                        '"target": "counter", "selector": "bump"}]}'},
-    {"match": r"User: area please\Z", "reply": '{"reply": "the area", "commands": [{"op": '
-                                               '"send", "target": "rect", "selector": "area"}]}'},
-    {"match": r"User: remember (.*)\Z", "reply": '{"reply": "noted", "commands": [{"op": '
-                                                 '"remember", "text": "the sky is blue"}]}'},
-    {"match": r"User: ", "reply": '{"reply": "hello", "commands": []}'},
+    # chat: the plan chosen for the text, then a spoken answer
+    {"match": r"choose plan[\s\S]*\n\nslow bump counter\Z", "delay": 4.0,
+     "reply": "send counter bump"},
+    {"match": r"choose plan[\s\S]*\n\nbump counter\Z", "reply": "send counter bump"},
+    {"match": r"choose plan[\s\S]*\n\nrect area please\Z", "reply": "send rect area"},
+    {"match": r"choose plan[\s\S]*\n\nremember ", "reply": "remember"},
+    {"match": "choose plan", "reply": "reply"},
+    {"match": r"User: ", "reply": "hello"},
 ]
 
 
@@ -104,9 +101,9 @@ def test_a_resent_request_id_never_repeats_its_effects(cluster):
     home, _env, image = cluster
     before = counter(image)
     with client(home) as c:
-        first = c.request({"id": "once-1", "session": "once", "text": "bump",
+        first = c.request({"id": "once-1", "session": "once", "text": "bump counter",
                            "persona": "BRICK"})
-        again = c.request({"id": "once-1", "session": "once", "text": "bump",
+        again = c.request({"id": "once-1", "session": "once", "text": "bump counter",
                            "persona": "BRICK"})
     assert first["result"] == [before + 1] and again["replayed"] is True
     assert again["result"] == first["result"] and counter(image) == before + 1
@@ -125,7 +122,7 @@ def test_restarting_brick_while_requests_flow_answers_each_exactly_once(cluster)
             for i in range(15):
                 request_id = f"restart-{n}-{i}"
                 try:
-                    c.request({"id": request_id, "session": request_id, "text": "bump",
+                    c.request({"id": request_id, "session": request_id, "text": "bump counter",
                                "persona": "BRICK"})
                     ids.append(request_id)
                 except Exception as exc:  # collected and asserted below
@@ -153,7 +150,7 @@ def test_a_worker_killed_holding_a_request_is_replaced_and_answers_once(cluster)
     def run():
         with client(home, timeout=120) as c:
             answer["message"] = c.request(
-                {"id": "killed-1", "session": "killed", "text": "slow bump",
+                {"id": "killed-1", "session": "killed", "text": "slow bump counter",
                  "persona": "ROBIN"},
                 on_progress=lambda m: held.set() if m["stage"] == "thinking" else None)
 
@@ -163,7 +160,7 @@ def test_a_worker_killed_holding_a_request_is_replaced_and_answers_once(cluster)
     (robin,) = [p for p in supervise.programs(home) if p["name"].startswith("worker-ROBIN")]
     os.kill(robin["pid"], signal.SIGKILL)
     thread.join(120)
-    assert answer["message"]["reply"] == "bumped slowly"
+    assert answer["message"]["reply"].startswith("The bump of counter is ")
     assert ledger_ids(image, "killed-") == ["killed-1"]
     assert counter(image) == before + 1
     wait_until(lambda: all_running(home), timeout=60)
@@ -179,7 +176,7 @@ def test_a_method_learned_through_brick_is_callable_through_robin(cluster):
                             "target": "rect", "selector": "perimeter"})
         assert called["result"] == 14 and "learned" not in called
         # and a miss inside ROBIN's worker sends the mandate to BRICK's service
-        chat = c.request({"id": "learn-3", "session": "learn", "text": "area please",
+        chat = c.request({"id": "learn-3", "session": "learn", "text": "rect area please",
                           "persona": "ROBIN"})
         assert chat["result"] == [12] and chat["learned"][0]["selector"] == "area"
         assert chat["learned"][0]["source"].startswith("def area(self):")

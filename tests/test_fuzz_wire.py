@@ -38,7 +38,7 @@ SERVICE_WAIT = 1.0
 SERVED = "ROBIN"                                  # the one persona with a real worker
 UNSERVED = ("ALFRED", "BRICK", "BABS")            # personas that exist but have no worker
 PERSONAS = (SERVED, *UNSERVED)
-RULES = [{"match": r"User: ", "reply": '{"reply": "hello", "commands": []}'}]
+RULES = [{"match": "choose plan", "reply": "reply"}, {"match": r"User: ", "reply": "hello"}]
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, report_multiple_bugs=False,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking a hang takes too long

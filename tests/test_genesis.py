@@ -29,7 +29,9 @@ def test_genesis_creates_the_primordial_objects():
         assert name in persona.codex
     assert len({p.codex for p in personas.values()}) == 4
     assert len({p.model_id for p in personas.values()}) == 4
-    assert "{personas}" in lobby.orchestrator.meta_prompt
+    assert "{description}" in lobby.orchestrator.meta_prompt
+    assert {e["persona"] for e in lobby.orchestrator.examples} == set(personas)
+    assert all(p.routing for p in personas.values())
     assert isinstance(lobby.ledger.entries, OOBTree) and isinstance(lobby.ledger.size, Length)
     assert isinstance(lobby.history.sessions, OOBTree)
     connection.close()

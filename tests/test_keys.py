@@ -22,10 +22,10 @@ from kernel.errors import ConfigError
 from kernel.home import Home, free_port
 
 RULES = [
-    {"persona": "ALFRED", "match": "router of BAT OS", "reply": '{"persona": "ROBIN"}'},
-    {"match": r"User: remember (.*)\Z", "reply": '{"reply": "noted", "commands": [{"op": '
-                                                 '"remember", "text": "the sky is blue"}]}'},
-    {"match": r"User: ", "reply": '{"reply": "hello", "commands": []}'},
+    {"persona": "ALFRED", "match": "choose persona", "reply": "ROBIN"},
+    {"match": r"choose plan[\s\S]*\n\nremember ", "reply": "remember"},
+    {"match": "choose plan", "reply": "reply"},
+    {"match": r"User: ", "reply": "hello"},
 ]
 SHORT_WAIT = 3.0  # how long a refused client waits for the answer that must not come
 

@@ -9,7 +9,22 @@ def test_recall_ranks_by_matching_keywords_then_recency(lobby):
     found = memory.recall(lobby, "what does Robin like in blue tea?")
     assert [m["text"] for m in found] == ["Robin likes blue tea cups", "Robin likes tea",
                                           "the sky is blue"]
-    assert found[0]["score"] == 3 and memory.recall(lobby, "the a of") == []
+    assert found[0]["score"] == 4 and memory.recall(lobby, "the a of") == []
+    assert found[0]["complete"] and not found[1]["complete"]
+
+
+def test_recall_finds_other_forms_of_a_word_and_says_when_it_is_only_close(lobby):
+    memory.remember(lobby, "My train leaves at 7 pm")
+    memory.remember(lobby, "My sister's name is Clara")
+    assert memory.recall(lobby, "When does my train leave?")[0]["complete"]
+    neighbour = memory.recall(lobby, "What is my neighbour's name?")
+    assert neighbour[0]["text"] == "My sister's name is Clara" and not neighbour[0]["complete"]
+    assert memory.recall(lobby, "What do you remember about my grandfather?") == []
+
+
+def test_a_fact_is_said_back_to_the_person():
+    assert memory.second_person("My bike is red and I am glad") \
+        == "Your bike is red and you are glad"
 
 
 def test_conversations_keep_a_bounded_window(lobby):

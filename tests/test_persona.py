@@ -5,22 +5,23 @@ import re
 import pytest
 
 from kernel import conversation, ledger, llm
-from kernel.persona import CHAT_INSTRUCTIONS, PersonaService
+from kernel.persona import (PROMPT_PART_CHARS, SPEAK_INSTRUCTIONS, SPOKEN_TURNS,
+                            PersonaService)
 
 
 @pytest.fixture
 def service(image, home, tmp_path, monkeypatch):
     rules = [
+        {"persona": "ROBIN", "match": r"choose plan[\s\S]*\[send rect area\][\s\S]*\n\nwhat is",
+         "reply": "send rect area"},
+        {"persona": "ROBIN", "match": r"choose plan[\s\S]*\n\nnote", "reply": "remember"},
+        {"persona": "ROBIN", "match": r"choose plan[\s\S]*\n\nwhat colour", "reply": "recall"},
+        {"persona": "ROBIN", "match": r"choose plan[\s\S]*\n\n(ratio|when)",
+         "reply": "send rect ratio"},
+        {"persona": "ROBIN", "match": r"choose plan", "reply": "reply"},
         {"persona": "ROBIN", "match": r"- rect: slots width = 3, height = 4; methods area",
-         "reply": '{"reply": "I see rect", "commands": [{"op": "send", "target": "rect", '
-                  '"selector": "area"}]}'},
-        {"persona": "ROBIN", "match": "BABS remembers:\n- tea is green",
-         "reply": '{"reply": "green", "commands": []}'},
-        {"persona": "ROBIN", "match": "User: note", "reply": '{"reply": "noted", "commands": '
-                                                           '[{"op": "remember", "text": '
-                                                           '"tea is green"}]}'},
-        {"persona": "ROBIN", "match": "User: broken", "reply": "not json at all"},
-        {"persona": "ALFRED", "match": "router of BAT OS", "reply": '{"persona": "BABS"}'},
+         "reply": "I see rect"},
+        {"persona": "ALFRED", "match": "choose persona", "reply": "BABS"},
     ]
     path = tmp_path / "rules.json"
     path.write_text(json.dumps(rules))
@@ -28,6 +29,7 @@ def service(image, home, tmp_path, monkeypatch):
     with image.transaction() as lobby:
         lobby.rect = lobby.traits.clone(width=3, height=4)
         lobby.rect.define("area", "def area(self):\n    return self.width * self.height\n")
+        lobby.rect.define("ratio", "def ratio(self):\n    return self.width / 0\n")
     models = llm.ModelRegistry(home.config["models"])
     return lambda name: PersonaService(name, image, models)
 
@@ -37,28 +39,41 @@ def chat(service, name, text, request_id, session="s"):
                                  "text": text})
 
 
-def test_the_prompt_names_the_objects_the_request_touches(service, image):
+def test_a_question_about_an_object_is_answered_from_its_result(service, image):
     message = chat(service, "ROBIN", "what is the rect area?", "p1")
-    assert message["reply"] == "I see rect" and message["result"] == [12]
+    assert message["reply"] == "The area of rect is 12." and message["result"] == [12]
     turns = image.run(lambda lobby: [t["text"] for t in lobby.history.sessions["s"].values()])
-    assert turns == ["what is the rect area?", "I see rect"]
+    assert turns == ["what is the rect area?", "The area of rect is 12."]
 
 
-def test_memories_recalled_by_babs_reach_the_prompt(service):
-    assert chat(service, "ROBIN", "note", "p2", session="a")["reply"] == "noted"
-    assert chat(service, "ROBIN", "what colour is tea", "p3", session="b")["reply"] == "green"
+def test_the_prompt_of_a_spoken_answer_names_the_objects_the_request_touches(service):
+    assert chat(service, "ROBIN", "tell me about rect", "p1b")["reply"] == "I see rect"
+
+
+def test_a_fact_remembered_is_recalled_in_another_session(service):
+    assert chat(service, "ROBIN", "note that tea is green", "p2", session="a")["reply"] \
+        == "I will remember that: Tea is green"
+    assert "Tea is green" in chat(service, "ROBIN", "what colour is tea", "p3",
+                                  session="b")["reply"]
+
+
+def test_nothing_remembered_is_said_plainly(service):
+    assert chat(service, "ROBIN", "what colour is the sky", "p3b")["reply"] \
+        == "I have no memory of that."
 
 
 def test_a_request_is_executed_once(service, image):
-    first = chat(service, "ROBIN", "note", "p4")
-    again = chat(service, "ROBIN", "note", "p4")
+    first = chat(service, "ROBIN", "note that tea is green", "p4")
+    again = chat(service, "ROBIN", "note that tea is green", "p4")
     assert again["replayed"] and again["result"] == first["result"]
     assert image.run(lambda lobby: lobby.memory.size()) == 1
 
 
-def test_a_malformed_model_answer_is_an_error_reply(service):
-    message = chat(service, "ROBIN", "broken", "p5")
-    assert message["type"] == "error" and "not JSON" in message["error"]
+def test_a_plan_that_fails_is_a_reply_saying_so_and_commits_no_effect(service, image):
+    message = chat(service, "ROBIN", "ratio of rect", "p5")
+    assert message["type"] == "reply" and message["reply"].startswith(
+        "I could not send rect ratio: ")
+    assert image.run(lambda lobby: ledger.lookup(lobby, "p5")["message"]["result"]) == []
 
 
 def test_alfred_routes_and_audits(service):
@@ -102,24 +117,24 @@ def test_a_reply_over_the_bound_is_an_error_and_commits_nothing(image, home, tmp
                                                                  monkeypatch, bounds):
     monkeypatch.setattr(bounds, "max_reply_bytes", 2000)
     robin = scripted_service("ROBIN", image, home, tmp_path, monkeypatch, [
-        {"persona": "ROBIN", "match": "User: grow", "reply": json.dumps({
-            "reply": "y" * 3000, "commands": [{"op": "set", "target": "box", "slot": "width",
-                                               "value": 99}]})}])
+        {"persona": "ROBIN", "match": "choose plan", "reply": "send box big"}])
     with image.transaction() as lobby:
         lobby.box = lobby.traits.clone(width=3, label_text="z" * 5000)
         lobby.box.define("big", "def big(self):\n    return 'x' * 5000\n")
 
-    for request in ({"id": "big1", "intent": "chat", "session": "b", "text": "grow"},
-                    {"id": "big2", "intent": "send", "session": "b", "target": "box",
+    chat = robin.handle({"id": "big1", "intent": "chat", "session": "b",
+                         "text": "the big of box"})
+    assert re.fullmatch(r"I could not send box big: the reply of \d+ bytes exceeds the limit "
+                        r"of 2000 bytes", chat["reply"])
+    for request in ({"id": "big2", "intent": "send", "session": "b", "target": "box",
                      "selector": "big"},
                     {"id": "big3", "intent": "inspect", "session": "b", "target": "box"}):
         message = robin.handle(request)
         assert message["type"] == "error" and not message["retry"]
         assert re.fullmatch(r"the reply of \d+ bytes exceeds the limit of 2000 bytes",
                             message["error"])
-    assert image.run(lambda lobby: (lobby.box.width, ledger.lookup(lobby, "big1"),
-                                    ledger.lookup(lobby, "big2"),
-                                    lobby.history.sessions.get("b"))) == (3, None, None, None)
+    assert image.run(lambda lobby: (lobby.box.width, ledger.lookup(lobby, "big1")["message"][
+        "result"], ledger.lookup(lobby, "big2"))) == (3, [], None)
 
 
 def test_a_runaway_conversation_keeps_its_log_and_the_prompt_bounded(image, home, tmp_path,
@@ -128,13 +143,14 @@ def test_a_runaway_conversation_keeps_its_log_and_the_prompt_bounded(image, home
     monkeypatch.setattr(bounds, "max_turn_chars", 200)
     monkeypatch.setattr(bounds, "window_turns", 4)
     codex = image.run(lambda lobby: lobby.personas.ROBIN.codex)
-    system = codex + "\n\n" + CHAT_INSTRUCTIONS
-    # the system part, the window and the request, each line cut to a turn's size, + headings
-    bound = len(system) + 2 + (bounds.window_turns + 1) * (bounds.max_turn_chars + 16) + 100
+    system = codex + "\n\n" + SPEAK_INSTRUCTIONS
+    # the system part, the newest turns and the request, each cut to its share, + headings
+    bound = len(system) + 2 + SPOKEN_TURNS * (PROMPT_PART_CHARS + 16) \
+        + 4 * PROMPT_PART_CHARS + 100
     robin = scripted_service("ROBIN", image, home, tmp_path, monkeypatch, [
-        {"persona": "ROBIN", "match": rf"\A[\s\S]{{0,{bound}}}\Z",
-         "reply": '{"reply": "bounded", "commands": []}'},
-        {"persona": "ROBIN", "match": ".", "reply": '{"reply": "too long", "commands": []}'}])
+        {"persona": "ROBIN", "match": "choose plan", "reply": "reply"},
+        {"persona": "ROBIN", "match": rf"\A[\s\S]{{0,{bound}}}\Z", "reply": "bounded"},
+        {"persona": "ROBIN", "match": ".", "reply": "too long"}])
 
     def chatter(lobby):
         for number in range(1000):

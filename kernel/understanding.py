@@ -1,0 +1,157 @@
+"""What a chat asks the image to do: the possible plans, read from the words and the image.
+
+A persona's model never writes commands freely (DESIGN §8: choose, don't generate). Instead
+`plans(lobby, text)` lists what the request could possibly mean, each fully specified from the
+person's own words and the image as it is now:
+  reply     only a spoken answer                      (always possible)
+  remember  store the fact the person states          (always possible)
+  recall    answer from what was told before          (always possible)
+  send      ask a named object for a selector         (an object of the lobby is named)
+  set       change a slot of a named object           (… and a value is given)
+  clone     create a new object under a free name     ("named X" / "called X")
+Targets are objects that exist, selectors are words of the request (a selector the object
+does not answer yet is learned by `_doesNotUnderstand`), values are the numbers written, names
+are free. The model then only chooses among them: `choose(model, persona, options, text)` scores
+the request after each plan's description (the channel of `kernel.scoring`).
+"""
+import dataclasses
+import re
+
+from kernel.limits import clip
+
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]*[A-Za-z_])")
+NAMED = re.compile(r"\b(?:named|called)\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
+PAIR = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+(?:of\s+|=\s*|is\s+|at\s+)?(-?\d+(?:\.\d+)?)\b")
+LEAD = re.compile(r"^\s*(?:please\s+)?(?:remember|note|keep in mind|don'?t forget|store this "
+                  r"fact|make a note)\s*(?:that|:|,)?\s*", re.I)
+STOP = frozenset("""a about all an and any are as ask at be by can could create current
+do does for from get give has have her his how i in is it its let make me my new
+now number object of on or our please set show so some tell than that the their them
+then this to up us value was we what whats when where which who why will with would
+you your change compute calculate find make called named""".split())
+SYSTEM_OBJECTS = frozenset({"traits", "persona", "personas", "orchestrator", "ledger",
+                            "memory", "history", "mandates", "lobby"})
+SCORED_CHARS = 600  # the words a choice is scored on: the start of a long request decides
+MAX_TARGETS = 1
+MAX_SELECTORS = 2
+FACT_CHARS = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """One thing a request could mean: its kind, its commands, and what it is about."""
+
+    kind: str
+    commands: tuple = ()
+    about: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self):
+        """A short name for logs, scripts and `/explain` ("send rect area")."""
+        return " ".join([self.kind, *(str(v) for v in self.about.values())])
+
+
+DESCRIPTIONS = {
+    "reply": ("Things people say that need only a spoken answer: greetings, thanks, feelings, "
+              "opinions, advice and questions about the world.",
+              ["Hello, how are you?", "Thank you so much.", "I feel tired today.",
+               "What do you think about music?", "Can you help me plan my week?"]),
+    "remember": ("Facts a person tells the system to remember.",
+                 ["Remember that my brother lives in Rome.", "Note that the car is due for "
+                  "service.", "Please keep in mind that I work nights."]),
+    "recall": ("Questions about something the person told the system before.",
+               ["What did I say about my brother?", "Where does my brother live?",
+                "What do you remember about the car?", "Do you know when I work?"]),
+    "send": ("Questions about the {selector} of the object {target}, or asking {target} to "
+             "{selector}.", ["What is the {selector} of {target}?", "{target} {selector}",
+                             "Compute the {selector} of {target}."]),
+    "set": ("Orders to change the {slot} of the object {target}.",
+            ["Set the {slot} of {target} to 7.", "Change the {slot} of {target} to 3."]),
+    "clone": ("Orders to create a new object named {name}.",
+              ["Create an object named {name}.", "Make a new object called {name} with "
+                                                 "size 4."]),
+}
+
+
+def plans(lobby, text):
+    """Every plan the request can possibly mean, given the image now (at most 8)."""
+    found = [Plan("reply"), Plan("remember", ({"op": "remember", "text": fact(text)},)),
+             Plan("recall", ({"op": "recall", "query": clip(text, 400)},))]
+    numbers = [number(n) for n in NUMBER.findall(text)]
+    for target, obj in targets(lobby, text)[:MAX_TARGETS]:
+        words = selector_words(text, obj, target)
+        for selector in words[:MAX_SELECTORS]:
+            args = numbers if not obj.responds_to(selector) else []
+            found.append(Plan("send", ({"op": "send", "target": target, "selector": selector,
+                                        "args": args[:5]},),
+                              {"target": target, "selector": selector}))
+        if numbers:
+            for slot in words[:MAX_SELECTORS]:
+                found.append(Plan("set", ({"op": "set", "target": target, "slot": slot,
+                                           "value": numbers[-1]},),
+                                  {"target": target, "slot": slot}))
+    name = new_name(lobby, text)
+    if name:
+        slots = {k: number(v) for k, v in PAIR.findall(text) if k.lower() not in STOP
+                 and k != name}
+        found.append(Plan("clone", ({"op": "clone", "proto": "traits", "name": name,
+                                     "slots": slots},), {"name": name}))
+    return found[:8]
+
+
+def choose(model, persona, options, text):
+    """The plan the model finds the request likeliest to mean, with every plan's score."""
+    prefixes = {plan.key: prefix(plan) for plan in options}
+    best, scores = model.choose("plan", prefixes, text[:SCORED_CHARS], persona=persona)
+    return next(plan for plan in options if plan.key == best), scores
+
+
+def prefix(plan):
+    """A plan's channel prefix: its description and examples, with its names filled in."""
+    description, examples = DESCRIPTIONS[plan.kind]
+    lines = [description.format(**plan.about)]
+    lines += [f"- {example.format(**plan.about)}" for example in examples]
+    return "\n".join(lines) + "\n- "
+
+
+def targets(lobby, text):
+    """(name, object) for each lobby object the request names, in the order named."""
+    named = []
+    for word in dict.fromkeys(WORD.findall(text)):
+        if word in SYSTEM_OBJECTS or word.lower() in STOP:
+            continue
+        found = lobby.lookup(word)
+        if found is None or found[2] or not hasattr(found[1], "responds_to"):
+            continue
+        named.append((word, found[1]))
+    return named
+
+
+def selector_words(text, obj, target):
+    """The request's words that could be a selector of `obj`: those it answers first."""
+    words = [w for w in dict.fromkeys(WORD.findall(text))
+             if w != target and w.lower() not in STOP and w.isidentifier()
+             and not w.startswith("_") and not w.isupper()]
+    known = [w for w in words if obj.responds_to(w)]
+    return known + [w for w in words if w not in known]
+
+
+def new_name(lobby, text):
+    """The free name a request asks to create an object under ("named box"), if any."""
+    match = NAMED.search(text)
+    if match and match.group(1).isidentifier() and lobby.lookup(match.group(1)) is None:
+        return match.group(1)
+    return None
+
+
+def fact(text):
+    """The fact of a "remember that …" request, without its lead words."""
+    stripped = LEAD.sub("", text, count=1).strip() or text.strip()
+    return clip(stripped[:1].upper() + stripped[1:], FACT_CHARS)
+
+
+def number(text):
+    """A number written in a request as int or float."""
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value

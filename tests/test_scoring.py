@@ -1,0 +1,41 @@
+"""kernel.scoring with the real default model: likelihoods after cached prefixes."""
+import pytest
+
+from kernel import llm
+from kernel.home import CONF_DIR, read_toml
+from kernel.scoring import ChannelScorer, ScoringError
+
+
+@pytest.fixture
+def scorer():
+    config = read_toml(CONF_DIR / "batos.toml", "configuration")
+    model = llm.LlamaModel(llm.ModelSpec.from_config("steward-smollm2", config["models"]))
+    return ChannelScorer(model.llama, max_prefixes=3, n_batch=64)
+
+
+@pytest.mark.real_model
+def test_a_text_is_likelier_after_the_prefix_it_belongs_to(scorer):
+    prefixes = ["A list of fruits:\n- ", "A list of programming languages:\n- "]
+    fruit, language = scorer.score(prefixes, "banana")
+    assert fruit > language
+    assert scorer.score(list(reversed(prefixes)), "Python")[0] > \
+        scorer.score(list(reversed(prefixes)), "Python")[1]
+
+
+@pytest.mark.real_model
+def test_cached_prefixes_give_the_same_scores_as_fresh_ones(scorer):
+    prefixes = ["Colours:\n- ", "Animals:\n- ", "Cities:\n- "]
+    first = scorer.score(prefixes, "a red fox in Paris")
+    again = scorer.score(prefixes, "a red fox in Paris")
+    fresh = ChannelScorer(scorer.llama, max_prefixes=3, n_batch=64).score(
+        prefixes, "a red fox in Paris")
+    assert first == pytest.approx(again, abs=1e-3) and first == pytest.approx(fresh, abs=1e-2)
+
+
+@pytest.mark.real_model
+def test_too_many_options_is_a_clear_error_and_a_long_text_counts_its_start(scorer):
+    with pytest.raises(ScoringError, match="at most 3 options"):
+        scorer.score(["a", "b", "c", "d"], "x")
+    start = scorer.score(["Words:\n- ", "Numbers:\n- "], "word " * 64)
+    assert scorer.score(["Words:\n- ", "Numbers:\n- "], "word " * 500) == \
+        pytest.approx(start, abs=1e-2)
