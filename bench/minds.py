@@ -10,7 +10,8 @@ person's requests do:
               the reply must hold the fact's words; questions about what was never told must
               not be answered as if remembered;
   objects     plain-words requests on objects made for them (routed), checked in the image;
-  translator  the console's translator on its own model, against the intended payload.
+  translator  the console's translator on its own model, grounded in the lobby's names as
+              the console reads them, against the intended payload.
 It prints the rate per category, p50/p90 of a routing decision and of a chat's first streamed
 piece of text and whole reply, and ends with one JSON line of the goals (issue 13).
 `--only routing,chats,…` runs some categories.
@@ -163,13 +164,20 @@ def checked(image, timed, check):
         getattr(getattr(lobby, path, None), k, None) == v for k, v in slots.items()))
 
 
-def run_translator(home, report):
-    """The console's translator against the intended payloads."""
+def run_translator(home, client, image, report):
+    """The console's translator against the intended payloads, grounded in the lobby's
+    names as the console reads them."""
+    with image.transaction(note="minds bench: the translator's objects") as lobby:
+        for name, slots in cases.TRANSLATOR_OBJECTS.items():
+            if getattr(lobby, name, None) is None:
+                setattr(lobby, name, lobby.traits.clone(**slots))
+    names = set(client.request({"intent": "inspect", "target": "lobby",
+                                "persona": "ALFRED"})["result"]["slots"])
     translator = Translator.from_config(home.config, personas=sorted(home.personas))
     right, seconds, notes = 0, [], []
     for text, wanted in cases.TRANSLATOR:
         started = time.perf_counter()
-        payload = translator.translate(text).payload
+        payload = translator.translate(text, names).payload
         seconds.append(time.perf_counter() - started)
         ok = all(payload.get(k) == v for k, v in wanted.items()) and \
             ("persona" in wanted or "persona" not in payload)
@@ -235,7 +243,7 @@ def main():
                     elif category == "objects":
                         notes[category] = run_objects(client, image, report)
                     elif category == "translator":
-                        notes[category] = run_translator(home, report)
+                        notes[category] = run_translator(home, client, image, report)
                     print(f"{category}: {report[category]} "
                           f"({time.perf_counter() - started:.0f} s)", flush=True)
                     if not args.quiet:

@@ -132,9 +132,10 @@ class LanguageModel:
     model_id = "?"
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None):
+                 max_tokens=128, temperature=None, on_token=None, stop=()):
         """The model's answer to `user` under the `system` prefix, as a `Completion`; each
-        piece of text also goes to `on_token` as soon as it is generated."""
+        piece of text also goes to `on_token` as soon as it is generated; generation ends
+        at any of the `stop` strings (besides the chat format's own)."""
         raise NotImplementedError
 
     def choose(self, what, prefixes, text, persona="*"):
@@ -185,8 +186,9 @@ class LlamaModel(LanguageModel):
         return self._grammars[key]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None):
+                 max_tokens=128, temperature=None, on_token=None, stop=()):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
+        stops = [*stops, *stop]
         constraint = self._grammar(grammar, json_schema)
         started = time.perf_counter()
         pieces, usage = [], {"completion_tokens": 0}
@@ -236,7 +238,7 @@ class ScriptedModel(LanguageModel):
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None):
+                 max_tokens=128, temperature=None, on_token=None, stop=()):
         text, delay = self._reply(f"{system}\n\n{user}", persona, user)
         if on_token and text:
             on_token(text)

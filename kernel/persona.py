@@ -27,6 +27,7 @@ SPEAK_INSTRUCTIONS = """\
 Answer the user in one or two short sentences. Say only what you know from this conversation,
 the objects and the memories shown; never invent facts about the user or the system."""
 SPOKEN_TOKENS = 64  # a spoken answer always ends within this budget
+SPOKEN_STOPS = ("\n\n", "\nUser:", "User:", "\nYou:")  # the model starts another turn
 SPOKEN_TURNS = 4  # the newest turns a spoken answer sees
 PROMPT_PART_CHARS = 300  # each object, memory and turn in a prompt; the request gets 4x
 
@@ -140,7 +141,8 @@ class PersonaService:
                                 _chat_prompt(turns, [m for m in memories if m["complete"]],
                                              touched, text),
                                 persona=self.name, max_tokens=SPOKEN_TOKENS,
-                                on_token=lambda piece: progress("reply", text=piece))
+                                on_token=lambda piece: progress("reply", text=piece),
+                                stop=SPOKEN_STOPS)
         return answer.text.strip() or "I am listening; tell me more."
 
     def send(self, request, progress):

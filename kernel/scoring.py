@@ -64,6 +64,11 @@ class ChannelScorer:
         text's first `n_batch` tokens count."""
         if len(prefixes) > self.max_prefixes:
             raise ScoringError(f"at most {self.max_prefixes} options can be scored at once")
+        if any(prefix.endswith(" ") for prefix in prefixes):
+            # "- " + "Set …" is tokenized "-", " Set" in running text: the space goes with
+            # the text, else every option is scored on a token boundary the model never saw
+            prefixes = [prefix.rstrip(" ") for prefix in prefixes]
+            text = " " + text
         continuation = self.tokens(text)[:self.n_batch]
         if not continuation:
             return [0.0] * len(prefixes)

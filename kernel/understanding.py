@@ -4,8 +4,8 @@ A persona's model never writes commands freely (DESIGN §8: choose, don't genera
 `plans(lobby, text)` lists what the request could possibly mean, each fully specified from the
 person's own words and the image as it is now:
   reply     only a spoken answer                      (always possible)
-  remember  store the fact the person states          (always possible)
-  recall    answer from what was told before          (always possible)
+  remember  store the fact the person states          (a statement telling a fact)
+  recall    answer from what was told before          (a question about the person's own)
   send      ask a named object for a selector         (an object of the lobby is named)
   set       change a slot of a named object           (… and a value is given)
   clone     create a new object under a free name     ("named X" / "called X")
@@ -17,6 +17,7 @@ the request after each plan's description (the channel of `kernel.scoring`).
 import dataclasses
 import re
 
+from kernel import memory
 from kernel.limits import clip
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,6 +31,13 @@ do does for from get give has have her his how i in is it its let make me my new
 now number object of on or our please set show so some tell than that the their them
 then this to up us value was we what whats when where which who why will with would
 you your change compute calculate find make called named""".split())
+QUESTION_WORDS = frozenset("""what whats where when who whom which why how do does did is are
+was were can could have has will would should tell""".split())
+MEMORY_WORDS = re.compile(r"\b(remember|recall|told|tell you|mention|said|note|keep in mind|"
+                          r"forget|know about|store|save|write down)", re.I)
+PERSONAL = re.compile(r"\b(my|our|mine|ours)\b", re.I)
+PERSONAL_FACT = re.compile(r"\b(my|our)\s+[\w' ]{1,40}?\s+(is|are|was|were|lives?|works?|"
+                           r"likes?|loves?|has|have|starts?|ends?|comes?|leaves?)\b", re.I)
 SYSTEM_OBJECTS = frozenset({"traits", "persona", "personas", "orchestrator", "ledger",
                             "memory", "history", "mandates", "lobby"})
 SCORED_CHARS = 600  # the words a choice is scored on: the start of a long request decides
@@ -52,22 +60,30 @@ class Plan:
         return " ".join([self.kind, *(str(v) for v in self.about.values())])
 
 
-DESCRIPTIONS = {
-    "reply": ("Things people say that need only a spoken answer: greetings, thanks, feelings, "
-              "opinions, advice and questions about the world.",
-              ["Hello, how are you?", "Thank you so much.", "I feel tired today.",
-               "What do you think about music?", "Can you help me plan my week?"]),
-    "remember": ("Facts a person tells the system to remember.",
+DESCRIPTIONS = {  # never the cases of tests or benches
+    "reply": ("Messages that need a spoken answer: greetings, thanks, feelings, opinions, "
+              "advice, questions about the world, and requests to explain, write or build "
+              "something.",
+              ["Hello, how are you?", "Thank you so much.", "I feel tired and lonely.",
+               "Should I call my friend back?", "How do I cook rice?",
+               "Can you write a short poem?", "Please explain what an object is.",
+               "Is it wrong to skip the party?", "Make me a function that sorts names."]),
+    "remember": ("Facts about the person's life that they tell the system to keep.",
                  ["Remember that my brother lives in Rome.", "Note that the car is due for "
-                  "service.", "Please keep in mind that I work nights."]),
-    "recall": ("Questions about something the person told the system before.",
+                  "service.", "Please keep in mind that I work nights.",
+                  "My favourite song is Yesterday.", "Don't forget that the meeting moved "
+                  "to noon."]),
+    "recall": ("Questions about a fact of the person's life that they told the system "
+               "before.",
                ["What did I say about my brother?", "Where does my brother live?",
-                "What do you remember about the car?", "Do you know when I work?"]),
+                "What do you remember about the car?", "When do I work?",
+                "What is my brother's name?", "Did I tell you my birthday?"]),
     "send": ("Questions about the {selector} of the object {target}, or asking {target} to "
              "{selector}.", ["What is the {selector} of {target}?", "{target} {selector}",
                              "Compute the {selector} of {target}."]),
     "set": ("Orders to change the {slot} of the object {target}.",
-            ["Set the {slot} of {target} to 7.", "Change the {slot} of {target} to 3."]),
+            ["Set the {slot} of {target} to 7.", "Change the {slot} of {target} to 3.",
+             "Make the {slot} of {target} 12."]),
     "clone": ("Orders to create a new object named {name}.",
               ["Create an object named {name}.", "Make a new object called {name} with "
                                                  "size 4."]),
@@ -75,9 +91,20 @@ DESCRIPTIONS = {
 
 
 def plans(lobby, text):
-    """Every plan the request can possibly mean, given the image now (at most 8)."""
-    found = [Plan("reply"), Plan("remember", ({"op": "remember", "text": fact(text)},)),
-             Plan("recall", ({"op": "recall", "query": clip(text, 400)},))]
+    """Every plan the request can possibly mean, given the image now (at most 8). Memory
+    plans need their words: a statement telling a fact ("remember that …", "my bike is red")
+    can be remembered; a question about the person's own things ("… my …", "do you
+    remember …"), or one that stored memories share words with, can be recalled — and a
+    question that a memory answers word for word is nothing but a recall."""
+    question = is_question(text)
+    if question and any(m["complete"] for m in memory.recall(lobby, text, limit=1)):
+        return [Plan("recall", ({"op": "recall", "query": clip(text, 400)},))]
+    found = [Plan("reply")]
+    if not question and (MEMORY_WORDS.search(text) or PERSONAL_FACT.search(text)):
+        found.append(Plan("remember", ({"op": "remember", "text": fact(text)},)))
+    if question and (MEMORY_WORDS.search(text) or PERSONAL.search(text)
+                     or memory.recall(lobby, text, limit=1)):
+        found.append(Plan("recall", ({"op": "recall", "query": clip(text, 400)},)))
     numbers = [number(n) for n in NUMBER.findall(text)]
     for target, obj in targets(lobby, text)[:MAX_TARGETS]:
         words = selector_words(text, obj, target)
@@ -101,7 +128,10 @@ def plans(lobby, text):
 
 
 def choose(model, persona, options, text):
-    """The plan the model finds the request likeliest to mean, with every plan's score."""
+    """The plan the model finds the request likeliest to mean, with every plan's score
+    (the only plan possible needs no model)."""
+    if len(options) == 1:
+        return options[0], {}
     prefixes = {plan.key: prefix(plan) for plan in options}
     best, scores = model.choose("plan", prefixes, text[:SCORED_CHARS], persona=persona)
     return next(plan for plan in options if plan.key == best), scores
@@ -113,6 +143,12 @@ def prefix(plan):
     lines = [description.format(**plan.about)]
     lines += [f"- {example.format(**plan.about)}" for example in examples]
     return "\n".join(lines) + "\n- "
+
+
+def is_question(text):
+    """Whether the words ask something (a question mark, or a question's first word)."""
+    words = WORD.findall(text.lower())
+    return text.rstrip().endswith("?") or bool(words and words[0] in QUESTION_WORDS)
 
 
 def targets(lobby, text):

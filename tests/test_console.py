@@ -16,9 +16,8 @@ import pytest
 from conftest import REPO, run_batos, running_cluster, wait_until
 from kernel import supervise
 
-CHAT = '{"intent": "chat", "target": "", "selector": "", "args": []}'
 RULES = [
-    {"persona": "console", "match": ".", "reply": CHAT},
+    {"persona": "console", "match": "choose intent", "reply": "chat"},
     {"persona": "ALFRED", "match": "choose persona", "reply": "BRICK"},
     {"persona": "BRICK", "match": "Write the method area",
      "reply": "def area(self):\n    return self.width * self.height\n"},
@@ -58,20 +57,25 @@ class LineConsole:
                                         stderr=subprocess.STDOUT, env=dict(os.environ, **env))
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.process.stdout, selectors.EVENT_READ)
-        self.seen = []
+        self.seen, self.pending, self.unread = [], "", []
 
     def send(self, line):
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
     def expect(self, pattern, timeout=60.0):
-        """Read lines until one matches `pattern`; return it."""
+        """Read lines until one matches `pattern`; return it. The pipe is read unbuffered:
+        a buffered reader may hold a whole line that select() then never reports."""
         def found():
-            while self.selector.select(0.1):
-                line = self.process.stdout.readline()
-                if not line:
-                    raise AssertionError("console ended; it said: " + "".join(self.seen))
-                self.seen.append(line)
+            while self.unread or self.selector.select(0.1):
+                if not self.unread:
+                    chunk = os.read(self.process.stdout.fileno(), 65536).decode()
+                    if not chunk:
+                        raise AssertionError("console ended; it said: " + "".join(self.seen))
+                    *self.unread, self.pending = (self.pending + chunk).split("\n")
+                    continue
+                line = self.unread.pop(0)
+                self.seen.append(line + "\n")
                 if re.search(pattern, line):
                     return True
             return False
@@ -162,6 +166,23 @@ def test_a_person_learns_a_method_watches_it_and_undoes_it_while_another_console
     finally:
         terminal.close()
         witness.close()
+
+
+def test_a_persona_addressed_or_chosen_again_answers_and_routing_learns_from_it(cluster):
+    home, env, image = cluster
+    console = LineConsole(home, env, "--session", "addressing")
+    try:
+        console.send("@ROBIN how are you")
+        console.expect(r"^ROBIN: hello$")
+        console.send("where did I leave my hat")
+        console.expect(r"^BRICK: hello$")  # routed
+        console.send("/route babs")
+        console.expect(r"^BABS: hello$")
+    finally:
+        console.close()
+    examples = image.run(lambda lobby: [dict(e) for e in lobby.orchestrator.examples])
+    assert {"text": "where did I leave my hat", "persona": "BABS",
+            "was": "BRICK"}.items() <= examples[-1].items()
 
 
 def test_the_console_recovers_when_the_orchestrator_restarts_mid_request(cluster):

@@ -58,7 +58,7 @@ def test_a_fact_remembered_is_recalled_in_another_session(service):
 
 
 def test_nothing_remembered_is_said_plainly(service):
-    assert chat(service, "ROBIN", "what colour is the sky", "p3b")["reply"] \
+    assert chat(service, "ROBIN", "what colour is my sky", "p3b")["reply"] \
         == "I have no memory of that."
 
 

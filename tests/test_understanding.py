@@ -2,7 +2,7 @@
 with the real default model, chats that act on objects and remember, end to end."""
 import pytest
 
-from kernel import llm, understanding
+from kernel import llm, memory, understanding
 from kernel.persona import PersonaService
 
 
@@ -12,10 +12,8 @@ def keys(lobby, text):
 
 def test_a_question_about_a_named_object_can_send_it_the_word_asked_about(lobby):
     lobby.rect = lobby.traits.clone(width=3, height=4)
-    assert keys(lobby, "What is the area of rect?") == ["reply", "remember", "recall",
-                                                        "send rect area"]
-    assert keys(lobby, "what is the width of rect") == ["reply", "remember", "recall",
-                                                        "send rect width"]
+    assert keys(lobby, "What is the area of rect?") == ["reply", "send rect area"]
+    assert keys(lobby, "what is the width of rect") == ["reply", "send rect width"]
 
 
 def test_a_value_given_makes_setting_a_slot_possible(lobby):
@@ -35,9 +33,23 @@ def test_a_free_name_makes_creating_an_object_possible(lobby):
 
 
 def test_names_that_are_not_objects_of_the_lobby_are_never_targets(lobby):
-    assert keys(lobby, "What is the area of ghost?") == ["reply", "remember", "recall"]
-    assert keys(lobby, "inspect the ledger and the orchestrator") == ["reply", "remember",
-                                                                      "recall"]
+    assert keys(lobby, "What is the area of ghost?") == ["reply"]
+    assert keys(lobby, "inspect the ledger and the orchestrator") == ["reply"]
+
+
+def test_memory_plans_need_words_that_tell_or_ask_about_the_persons_own(lobby):
+    assert keys(lobby, "I feel sad today.") == ["reply"]
+    assert keys(lobby, "Remember that the gate is green.") == ["reply", "remember"]
+    assert keys(lobby, "My gate is green.") == ["reply", "remember"]
+    assert keys(lobby, "What colour is my gate?") == ["reply", "recall"]
+    assert keys(lobby, "Do you remember the gate?") == ["reply", "recall"]
+    assert keys(lobby, "How do I bake bread?") == ["reply"]
+
+
+def test_a_question_a_memory_answers_word_for_word_is_a_recall(lobby):
+    memory.remember(lobby, "The gate code is 4321")
+    assert keys(lobby, "What is the gate code?") == ["recall"]
+    assert keys(lobby, "What is the code of the safe?") == ["reply", "recall"]  # close only
 
 
 def test_a_fact_loses_its_lead_words():
