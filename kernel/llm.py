@@ -56,6 +56,9 @@ class Completion:
     completion_tokens: int = 0
 
 
+SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+PROSE_REPEAT_PENALTY = 1.3  # small models loop ("the master of the house, the master of …")
+
 # -- prompt formats ----------------------------------------------------------------------------
 
 CHAT_FORMATS = {
@@ -132,10 +135,11 @@ class LanguageModel:
     model_id = "?"
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None, stop=()):
+                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None):
         """The model's answer to `user` under the `system` prefix, as a `Completion`; each
         piece of text also goes to `on_token` as soon as it is generated; generation ends
-        at any of the `stop` strings (besides the chat format's own)."""
+        at any of the `stop` strings (besides the chat format's own) and, for prose, after
+        `sentences` sentences (repetition is then penalised too)."""
         raise NotImplementedError
 
     def choose(self, what, prefixes, text, persona="*"):
@@ -186,7 +190,7 @@ class LlamaModel(LanguageModel):
         return self._grammars[key]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None, stop=()):
+                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
         stops = [*stops, *stop]
         constraint = self._grammar(grammar, json_schema)
@@ -197,12 +201,15 @@ class LlamaModel(LanguageModel):
                 for chunk in self.llama.create_completion(
                         prompt, max_tokens=max_tokens, stop=stops or None, grammar=constraint,
                         temperature=self.spec.temperature if temperature is None
-                        else temperature, stream=True):
+                        else temperature, stream=True,
+                        repeat_penalty=PROSE_REPEAT_PENALTY if sentences else 1.0):
                     piece = chunk["choices"][0]["text"]
                     pieces.append(piece)
                     usage["completion_tokens"] += 1
                     if on_token and piece:
                         on_token(piece)
+                    if sentences and len(SENTENCE_END.findall("".join(pieces))) >= sentences:
+                        break
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
         return Completion("".join(pieces), self.model_id, time.perf_counter() - started,
@@ -238,7 +245,7 @@ class ScriptedModel(LanguageModel):
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None, stop=()):
+                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None):
         text, delay = self._reply(f"{system}\n\n{user}", persona, user)
         if on_token and text:
             on_token(text)

@@ -1,15 +1,18 @@
 """What a persona does with a request: reason with its model, act on the image exactly once.
 
-Every persona serves `chat` (its model answers `{"reply", "commands"}`, constrained by the
-command schema, with its codex, the conversation so far and BABS's recalled memories in the
-prompt), `send` and `inspect` (direct messages to objects) and `status`. ALFRED also serves
+Every persona serves `chat` (its model *chooses* among the plans the words and the image make
+possible, `kernel.understanding`; the reply states what the plan's commands did, recalls what
+was told, or — for a spoken answer — is written by the model with the codex, the last turns,
+the named objects and the matching memories in the prompt, streamed as progress notes),
+`send` and `inspect` (direct messages to objects) and `status`. ALFRED also serves
 `route` (a choice among the personas that exist now, scored by the model, taught by examples)
 and `audit` (the guardian as a service); BRICK serves `write_method` (mandates from every
 worker). The commands, the conversation turns and the request's ledger entry commit in ONE
 transaction: a request delivered twice finds its ledger entry and returns the stored reply.
 A message that misses runs the `_doesNotUnderstand` cycle, then the request is tried again.
 Sizes are bounded by `kernel.limits`: a reply over `max_reply_bytes` is an error (refused
-before its transaction commits), and every part of a chat prompt is cut to `max_turn_chars`.
+before its transaction commits; in a chat, a reply saying the plan failed), and every part of
+a prompt is cut to its share, so that a prompt always fits the model's context.
 """
 import logging
 
@@ -28,6 +31,7 @@ Answer the user in one or two short sentences. Say only what you know from this 
 the objects and the memories shown; never invent facts about the user or the system."""
 SPOKEN_TOKENS = 64  # a spoken answer always ends within this budget
 SPOKEN_STOPS = ("\n\n", "\nUser:", "User:", "\nYou:")  # the model starts another turn
+SPOKEN_SENTENCES = 2
 SPOKEN_TURNS = 4  # the newest turns a spoken answer sees
 PROMPT_PART_CHARS = 300  # each object, memory and turn in a prompt; the request gets 4x
 
@@ -142,7 +146,7 @@ class PersonaService:
                                              touched, text),
                                 persona=self.name, max_tokens=SPOKEN_TOKENS,
                                 on_token=lambda piece: progress("reply", text=piece),
-                                stop=SPOKEN_STOPS)
+                                stop=SPOKEN_STOPS, sentences=SPOKEN_SENTENCES)
         return answer.text.strip() or "I am listening; tell me more."
 
     def send(self, request, progress):

@@ -34,7 +34,7 @@ you your change compute calculate find make called named""".split())
 QUESTION_WORDS = frozenset("""what whats where when who whom which why how do does did is are
 was were can could have has will would should tell""".split())
 MEMORY_WORDS = re.compile(r"\b(remember|recall|told|tell you|mention|said|note|keep in mind|"
-                          r"forget|know about|store|save|write down)", re.I)
+                          r"forget|know about|store|save|write down|talked about)", re.I)
 PERSONAL = re.compile(r"\b(my|our|mine|ours)\b", re.I)
 PERSONAL_FACT = re.compile(r"\b(my|our)\s+[\w' ]{1,40}?\s+(is|are|was|were|lives?|works?|"
                            r"likes?|loves?|has|have|starts?|ends?|comes?|leaves?)\b", re.I)
@@ -94,17 +94,18 @@ def plans(lobby, text):
     """Every plan the request can possibly mean, given the image now (at most 8). Memory
     plans need their words: a statement telling a fact ("remember that …", "my bike is red")
     can be remembered; a question about the person's own things ("… my …", "do you
-    remember …"), or one that stored memories share words with, can be recalled — and a
-    question that a memory answers word for word is nothing but a recall."""
-    question = is_question(text)
-    if question and any(m["complete"] for m in memory.recall(lobby, text, limit=1)):
-        return [Plan("recall", ({"op": "recall", "query": clip(text, 400)},))]
+    remember …"), or one that stored memories share words with, can be recalled — and is
+    nothing but a recall when both hold, or when a memory answers it word for word."""
+    question, recalled = is_question(text), memory.recall(lobby, text, limit=1)
+    asks_own = question and (MEMORY_WORDS.search(text) or PERSONAL.search(text))
+    recall = Plan("recall", ({"op": "recall", "query": clip(text, 400)},))
+    if (asks_own and recalled) or (question and recalled and recalled[0]["complete"]):
+        return [recall]
     found = [Plan("reply")]
     if not question and (MEMORY_WORDS.search(text) or PERSONAL_FACT.search(text)):
         found.append(Plan("remember", ({"op": "remember", "text": fact(text)},)))
-    if question and (MEMORY_WORDS.search(text) or PERSONAL.search(text)
-                     or memory.recall(lobby, text, limit=1)):
-        found.append(Plan("recall", ({"op": "recall", "query": clip(text, 400)},)))
+    if asks_own or (question and recalled):
+        found.append(recall)
     numbers = [number(n) for n in NUMBER.findall(text)]
     for target, obj in targets(lobby, text)[:MAX_TARGETS]:
         words = selector_words(text, obj, target)
