@@ -62,12 +62,22 @@ def describe_object(obj):
     return description
 
 
+LISTED_RECORDS = 20
+
+
 def print_object(description, out):
     """Human rendering of `describe_object`."""
     print(f"{description['label']}  (oid {description.get('oid', '-')})", file=out)
     print(f"  parents: {', '.join(description['parents']) or '(none)'}", file=out)
     print("  slots:" if description["slots"] else "  slots: (none)", file=out)
     for name, value in description["slots"].items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            # records such as the orchestrator's routing examples: one per line, newest last
+            print(f"    {name} = {len(value)} records" + (f", the newest {LISTED_RECORDS}:"
+                  if len(value) > LISTED_RECORDS else ":"), file=out)
+            for record in value[-LISTED_RECORDS:]:
+                print(f"      - {short(record, 120)}", file=out)
+            continue
         print(f"    {name} = {short(value, 64)}", file=out)
     print("  methods:" if description["methods"] else "  methods: (none)", file=out)
     for selector, method in description["methods"].items():

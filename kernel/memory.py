@@ -3,8 +3,8 @@
 Memories are entries of an `LOBTree` (id → text, session, time) with a `Length` counter;
 recall scores each memory by how many of the query's content words (stemmed, so "leave"
 finds "leaves") it contains, newer first among equals, and says whether the best ones cover
-*every* content word of the query (`complete`): "what is my neighbour's name?" is not
-answered by "my sister's name is Clara", only pointed to as the closest thing remembered. At most `max_memories` are kept (`[memory] max_entries` in
+*every* content word of the query (`complete`): "what is my uncle's name?" is not answered
+by "my aunt's name is Rosa", only pointed to as the closest thing remembered. At most `max_memories` are kept (`[memory] max_entries` in
 batos.toml, see `kernel.limits`): remembering one more forgets the oldest, so neither the
 image nor the scan of every recall grows without bound.
 """

@@ -56,7 +56,7 @@ class Plan:
 
     @property
     def key(self):
-        """A short name for logs, scripts and `/explain` ("send rect area")."""
+        """A short name for logs, scripts and `/explain` ("send shapes size")."""
         return " ".join([self.kind, *(str(v) for v in self.about.values())])
 
 

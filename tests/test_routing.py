@@ -83,6 +83,8 @@ def test_a_request_sent_again_to_another_persona_teaches_routing(tmp_path):
                                             if e["text"] == "Fix my loop"])
         wait_until(taught, timeout=30)
         assert taught()[0]["persona"] == "BRICK" and taught()[0]["was"] == "ROBIN"
+        assert '- {"text": "Fix my loop", "persona": "BRICK"' in run_batos(
+            "inspect", "orchestrator", home=home.path, check=True).stdout
         shown = run_batos("inspect", "orchestrator", "--json", home=home.path, check=True)
         assert {"text": "Fix my loop", "persona": "BRICK", "source": "correction",
                 "was": "ROBIN"}.items() <= json.loads(shown.stdout)["slots"]["examples"][
