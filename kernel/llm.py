@@ -187,9 +187,12 @@ class LlamaModel(LanguageModel):
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
         usage = answer.get("usage", {})
-        return Completion(answer["choices"][0]["text"], self.model_id,
-                          time.perf_counter() - started, usage.get("prompt_tokens", 0),
-                          usage.get("completion_tokens", 0))
+        completion = Completion(answer["choices"][0]["text"], self.model_id,
+                                time.perf_counter() - started, usage.get("prompt_tokens", 0),
+                                usage.get("completion_tokens", 0))
+        log.info("%s completed for %s: %d + %d tokens in %.1f s", self.model_id, persona,
+                 completion.prompt_tokens, completion.completion_tokens, completion.seconds)
+        return completion
 
 
 class ScriptedModel(LanguageModel):
@@ -214,11 +217,13 @@ class ScriptedModel(LanguageModel):
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
                  max_tokens=128, temperature=None):
         prompt = f"{system}\n\n{user}"
-        for who, pattern, reply, delay, expand in self.rules:
+        for number, (who, pattern, reply, delay, expand) in enumerate(self.rules):
             found = pattern.search(prompt) if who in ("*", persona) else None
             if found:
                 if delay:
                     time.sleep(delay)  # a rule may stand in for a slow model's latency
+                log.info("%s completed for %s by rule %d in %.1f s", self.model_id, persona,
+                         number, delay)
                 return Completion(found.expand(reply) if expand else reply, self.model_id, delay)
         raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
                           f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")
