@@ -239,9 +239,16 @@ def _not_ready(home, expected):
 
 def live_services(home, timeout=5.0):
     """Persona → live workers, from the orchestrator (None if it does not answer)."""
+    answer = ping(home, timeout)
+    return answer["services"] if answer else None
+
+
+def ping(home, timeout=5.0):
+    """The orchestrator's `ping` answer — live and busy workers per persona — or None if it
+    does not answer within `timeout` seconds."""
     client = keys.frontend_client(home, timeout=timeout)
     try:
-        return client.request({"intent": "ping"})["services"]
+        return client.request({"intent": "ping"})
     except (NoAnswer, RequestFailed):
         return None
     finally:
