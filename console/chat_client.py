@@ -5,20 +5,27 @@ another host with an allowed CURVE console key when the home is in remote mode (
 `batos console --key NAME`). Each
 console has its own session (its history lives in the image). A line is translated into a
 payload by the console's small model (`console.translator`), or sent as a plain chat; slash
-commands need no model. While a request is in flight the console shows its progress
-(routed → thinking → writing-method → audit → trial → installed) and a spoken reply as the
-model writes it, piece by piece; between requests it shows,
-quietly, what other consoles cause (methods learned, objects changed) from the orchestrator's
-events. If the orchestrator restarts mid-request, the request is sent again with the same id —
-the ledger makes sure its effects happen once. When stdin is not a terminal, it reads one
-message per line and prints the replies (for scripts and tests).
+commands need no model. It asks the orchestrator first and says in one line when none
+answers. While a request is in flight the console shows its stage and how long it has waited
+(routed → thinking (BABS) 23 s → writing-method → audit → trial → installed) and a spoken
+reply as the model writes it, piece by piece; the request is
+sent once, and again (same id) only when the orchestrator says it does not know it — after a
+restart; the ledger makes sure its effects happen once (`kernel.client`). Ctrl-C cancels the
+request in hand and returns to the prompt: one no worker has started is withdrawn, one under
+way finishes and its reply is kept (`/history`). Ctrl-C at an empty prompt, `/quit` or Ctrl-D
+leave. Between requests it shows what other consoles cause (methods learned, objects
+changed) from the orchestrator's events, redrawing the prompt and what was typed. When stdin
+is not a terminal, it reads one message per line and prints the replies (for scripts and
+tests).
 """
+import contextlib
 import getpass
 import json
 import logging
 import os
 import re
 import shlex
+import signal
 import socket
 import sys
 import threading
@@ -28,7 +35,18 @@ import uuid
 import zmq
 
 from kernel import keys, protocol
-from kernel.client import Client, NoAnswer, RequestFailed, new_request_id
+from kernel.client import Cancelled, Client, ClusterSilent, NoAnswer, RequestFailed, \
+    new_request_id
+from kernel.errors import Terminated
+
+PROMPT = "you> "
+CLEAR_LINE = "\r\x1b[K"
+CANCELLED = {
+    "withdrawn": "cancelled: withdrawn before any persona started it",
+    "detached": "cancelled: {persona} is already at it; its reply will be kept (/history)",
+    "unknown": "cancelled: the orchestrator no longer knew it (answered already, or restarted)",
+    None: "cancelled; the orchestrator did not confirm (is the cluster up? batos status)",
+}
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +67,33 @@ Type a message to talk to the personas (ALFRED routes it), or a command:
   /history                     this session's conversation
   /explain                     how the last line was translated
   /help                        this text
-  /quit                        leave (Ctrl-D too)"""
+  /quit                        leave (Ctrl-D, or Ctrl-C at an empty prompt, too)
+Ctrl-C while a request is on its way cancels it and returns to the prompt."""
 
 
 class Console:
     """One person's console: a session, a client, the event stream and the translator."""
 
     def __init__(self, frontend, events, session=None, translator=None, out=sys.stdout,
-                 resend_after=15.0, timeout=600.0, curve=None):
-        self.frontend = frontend
-        self.curve = curve  # a kernel.keys.ClientCurve in remote mode, for both sockets
+                 timeout=600.0, curve=None):
         self.session = session or f"{getpass.getuser()}@{socket.gethostname()}-" \
                                   f"{uuid.uuid4().hex[:6]}"
         self.translator = translator
         self.out = out
-        self.resend_after = resend_after
-        self.timeout = timeout
-        self.client = Client(frontend, timeout=timeout, curve=curve)
+        # on a terminal the bottom line (the prompt, or the stage of the request in hand) is
+        # redrawn in place; elsewhere every line is printed once
+        self.terminal = out.isatty()
+        self.client = Client(frontend, timeout=timeout, curve=curve)  # timeout: per stage
         self.last_translation = None
         self.streamed = ""  # the reply text streamed so far for the request in flight
         self.last_chat = None  # the words of the last chat, for /route
         self.names, self.names_read = None, 0.0  # the lobby's names, for the translator
         self.lock = threading.Lock()
+        self.at_prompt = False
+        self.line_buffer = lambda: ""  # what is typed at the prompt (readline's, if any)
+        self.status = None  # the stage line being redrawn, on a terminal
+        self.stage = None
+        self.asked_at = 0.0
         self.events = _subscribe(events, curve)
         self.listening = True
         self.listener = threading.Thread(target=self.listen, name="events", daemon=True)
@@ -79,11 +102,17 @@ class Console:
     # -- output -----------------------------------------------------------------------------
 
     def say(self, text):
-        """Print a line (events may print from another thread), after ending a line of
-        streamed reply text."""
+        """Print a line (events may print from another thread); on a terminal, above the
+        bottom line, which is drawn again."""
         with self.lock:
             self._end_stream()
-            print(text, file=self.out, flush=True)
+            if not self.terminal:
+                print(text, file=self.out, flush=True)
+                return
+            bottom = self.status if self.status is not None else \
+                PROMPT + self.line_buffer() if self.at_prompt else ""
+            self.out.write(f"{CLEAR_LINE}{text}\n{bottom}")
+            self.out.flush()
 
     def _end_stream(self):
         if self.streamed:
@@ -114,33 +143,52 @@ class Console:
     # -- requests ---------------------------------------------------------------------------
 
     def request(self, payload):
-        """Send one request; resend it with the same id after silence; return the reply."""
+        """Send one request and return its reply, showing its stages on the way (the client
+        tracks it and sends it again only when the orchestrator has forgotten it)."""
         payload = {"id": new_request_id(), "session": self.session, **payload}
-        attempts = max(1, round(self.timeout / self.resend_after))
-        for attempt in range(attempts):
-            try:
-                return self.client.request(payload, on_progress=self.show_progress,
-                                           timeout=self.resend_after)
-            except NoAnswer:
-                if attempt == 0:
-                    self.say("  … no answer yet; asking again (same request, no duplicate "
-                             "effects)")
-                self.client.close()
-                self.client = Client(self.frontend, timeout=self.timeout, curve=self.curve)
-        raise NoAnswer(f"the cluster at {self.frontend} does not answer; is it up? "
-                       "(batos status)")
+        self.asked_at, self.stage = time.monotonic(), None
+        try:
+            return self.client.request(payload, on_progress=self.show_progress)
+        finally:
+            self.end_status()
 
     def show_progress(self, message):
-        """One line per stage of a request in flight; reply text as the model writes it."""
+        """The stage of the request in hand: one line per stage; on a terminal the current
+        one is redrawn with the seconds waited so far ("… thinking (BABS) 23 s"). Pieces of
+        a reply being written are shown as they come."""
         if message.get("stage") == "reply":
             self.stream(message.get("persona"), str(message.get("text", "")))
             return
-        self.say(f"  … {message.get('stage')} ({message.get('persona')})")
+        stage = (message.get("stage"), message.get("persona"))
+        text = f"  … {stage[0]}" + (f" ({stage[1]})" if stage[1] else "")
+        if not self.terminal:
+            if stage != self.stage:
+                self.say(text)
+            self.stage = stage
+            return
+        with self.lock:
+            if stage != self.stage and self.status is not None:
+                self.out.write("\n")  # the stage before keeps its line
+            self.stage = stage
+            self.status = f"{text} {time.monotonic() - self.asked_at:.0f} s"
+            self.out.write(CLEAR_LINE + self.status)
+            self.out.flush()
+
+    def end_status(self):
+        """The request in hand is over: its last stage line stays as it is."""
+        with self.lock:
+            if self.status is not None:
+                self.out.write("\n")
+                self.out.flush()
+            self.status = self.stage = None
 
     def stream(self, persona, text):
         """A piece of a reply being written, appended to the persona's line."""
         with self.lock:
             if not self.streamed:
+                if self.status is not None:  # the stage line keeps its line
+                    self.out.write("\n")
+                    self.status = None
                 print(f"{persona}: ", end="", file=self.out)
             self.streamed += text
             print(text, end="", file=self.out, flush=True)
@@ -185,8 +233,17 @@ class Console:
                 self.last_chat = line
         except RequestFailed as exc:
             self.say(f"error: {exc}" + (" (retrying may help)" if exc.transient else ""))
+        except ClusterSilent as exc:
+            self.say(f"error: {exc}; is the cluster up? (batos status)")
         except NoAnswer as exc:
             self.say(f"error: {exc}")
+        except Cancelled as cancelled:
+            self.say("  " + CANCELLED[cancelled.outcome].format(
+                persona=cancelled.persona or "a persona"))
+        except Terminated:
+            raise
+        except KeyboardInterrupt:  # Ctrl-C before anything was sent: nothing to cancel
+            self.say("  cancelled")
         return True
 
     def chat_with(self, persona, text):
@@ -294,15 +351,13 @@ class Console:
                 pass
         except ImportError:
             readline = None
+        if readline is not None:
+            self.line_buffer = readline.get_line_buffer
         self.say(f"BAT OS console — session {self.session}. /help for commands.")
         try:
-            while True:
-                try:
-                    line = input("you> ")
-                except EOFError:
-                    break
-                if not self.handle(line):
-                    break
+            with own_terminal():
+                while (line := self.prompt()) is not None and self.handle(line):
+                    pass
         finally:
             if readline is not None:
                 try:
@@ -310,11 +365,37 @@ class Console:
                 except OSError:
                     pass
 
+    def prompt(self):
+        """The next line typed; None to leave (Ctrl-D, or Ctrl-C at an empty prompt). Ctrl-C
+        drops a line being typed, as a shell does."""
+        while True:
+            self.at_prompt = True
+            try:
+                return input(PROMPT)
+            except EOFError:
+                self.out.write("\n")
+                return None
+            except Terminated:
+                raise
+            except KeyboardInterrupt:
+                typed = self.line_buffer()
+                self.out.write("\n")
+                if not typed.strip():
+                    return None
+            finally:
+                self.at_prompt = False
+
     def run_lines(self, stream):
-        """One message per line from a non-terminal stdin."""
-        for line in stream:
-            if not self.handle(line):
-                break
+        """One message per line from a non-terminal stdin; Ctrl-C while a request is on its
+        way cancels it, Ctrl-C between requests leaves."""
+        try:
+            for line in stream:
+                if not self.handle(line):
+                    break
+        except Terminated:
+            raise
+        except KeyboardInterrupt:
+            pass
 
     def close(self):
         """Stop listening and close the sockets."""
@@ -322,6 +403,37 @@ class Console:
         self.listener.join(2)
         self.events.close(0)
         self.client.close()
+
+
+@contextlib.contextmanager
+def own_terminal():
+    """Make the console's process group the terminal's foreground group while it runs, so
+    that Ctrl-C reaches the console alone — not a program that started it in its own group
+    (`make run`), which would wait for the console and then end, reporting an interrupt.
+    Ctrl-Z is ignored meanwhile: no shell would see the console stop."""
+    fd = sys.stdin.fileno()
+    group = os.getpgrp()
+    if group == os.getpid() or os.tcgetpgrp(fd) != group:
+        yield  # a group of its own already (a shell's job), or not in the foreground
+        return
+    os.setpgid(0, 0)
+    _give_terminal(fd, os.getpgrp())
+    stop = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTSTP, stop)
+        _give_terminal(fd, group)
+
+
+def _give_terminal(fd, group):
+    """Make `group` the foreground process group of terminal `fd` (SIGTTOU, which a process
+    outside the foreground gets for asking, is ignored meanwhile)."""
+    ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, group)
+    finally:
+        signal.signal(signal.SIGTTOU, ttou)
 
 
 def _subscribe(endpoint, curve=None):
@@ -334,17 +446,21 @@ def _subscribe(endpoint, curve=None):
     return socket
 
 
-def main(home, session=None, translate=True, resend_after=15.0, timeout=600.0, key=None):
+def main(home, session=None, translate=True, timeout=600.0, key=None):
     """Run a console for a home's cluster; interactive on a terminal, line by line otherwise.
     In remote mode it authenticates with console key `key` (default `$BATOS_KEY`, then the
-    home's `local` key; see `kernel.keys`)."""
+    home's `local` key; see `kernel.keys`). `timeout`: the seconds one stage of a request may
+    last. No orchestrator answering is a `ClusterSilent` within seconds, before anything else
+    (the translator's model) is loaded."""
     from console.translator import Translator
     curve = keys.client_curve(home, key)
     endpoints = {name: keys.connect_endpoint(endpoint)
                  for name, endpoint in home.orchestrator_endpoints.items()}
+    with Client(endpoints["frontend"], curve=curve) as probe:
+        probe.check()
     translator = Translator.from_config(home.config, home.personas) if translate else None
     console = Console(endpoints["frontend"], endpoints["events"], session, translator,
-                      resend_after=resend_after, timeout=timeout, curve=curve)
+                      timeout=timeout, curve=curve)
     try:
         if sys.stdin.isatty():
             console.run_interactive()

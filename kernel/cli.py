@@ -9,14 +9,16 @@ import argparse
 import datetime
 import json
 import logging
+import os
+import signal
 import sys
 
 from kernel import certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise
-from kernel.client import NoAnswer, RequestFailed, new_request_id
+from kernel.client import ClusterSilent, NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
-from kernel.errors import BatosError, ServerUnavailable, SlotError, TooLarge
-from kernel.home import Home, default_home_path, format_address
+from kernel.errors import BatosError, HomeError, ServerUnavailable, SlotError, TooLarge
+from kernel.home import Home, default_home_path, format_address, newest_run_home
 from kernel.uvm import check_slot_name
 from kernel import keys
 from kernel import backup as backups
@@ -268,7 +270,7 @@ def cmd_log(args):
     def render(rows, out):
         for row in rows:
             when = datetime.datetime.fromtimestamp(row["time"]).isoformat(" ", "seconds")
-            print(f"{when}  {row['user'] or '-':<12}  {row['note']}", file=out)
+            print(f"{when}  {row['tid']}  {row['user'] or '-':<12}  {row['note']}", file=out)
 
     emit(entries, args.json, render)
 
@@ -380,11 +382,10 @@ def cmd_awaken(args):
     brought down when the console closes, and when the command fails or is interrupted."""
     try:
         home = Home.open(args.home)
-        fresh = False
     except BatosError:
         home = Home.init(args.home)
-        fresh = True
         print(f"initialised {home.path}")
+    fresh = not home.image_path.exists()  # the cluster's workers awaken it as they start
     print("checking that the llama.cpp runtime runs the models on this CPU…")
     for result in runtime_probe.check_home(home):
         print(f"  {result.line()}")
@@ -394,8 +395,7 @@ def cmd_awaken(args):
         print("up: " + ", ".join(f"{name} ×{count}" for name, count in sorted(services.items())))
         image = open_image(home)
         try:
-            print("genesis: the image has awakened" if image.awakened or fresh
-                  else "the image was already awake")
+            print("genesis: the image has awakened" if fresh else "the image was already awake")
             show_lobby(image)
             image.run(make_demo_rect, note="new rect from traits", user=CLI_USER)
         finally:
@@ -404,11 +404,15 @@ def cmd_awaken(args):
             demonstrate(client)
         print()
         cmd_status(argparse.Namespace(home=str(home.path), json=False))
-        print("\nopening the console (/help for commands; /quit or Ctrl-D to leave and stop "
+        print("\nopening the console, a session of its own (/help for commands; Ctrl-C "
+              "cancels a request; /quit, Ctrl-D or Ctrl-C at an empty prompt leave and stop "
               "the cluster)")
         from console import chat_client
-        chat_client.main(home, session="awaken")
+        chat_client.main(home)
     print(f"\ncluster stopped. Bring it back with: batos up --home {home.path}")
+
+
+DEMO_SESSION = "awaken-demo"  # the console opened after the demo has a session of its own
 
 
 def make_demo_rect(lobby):
@@ -434,7 +438,7 @@ def demonstrate(client):
     for title, payload in steps:
         print(f"\n> {title}")
         try:
-            message = client.request({"id": new_request_id(), "session": "awaken", **payload},
+            message = client.request({"id": new_request_id(), "session": DEMO_SESSION, **payload},
                                      on_progress=ProgressLines())
         except (RequestFailed, NoAnswer) as exc:
             print(f"  error: {exc}")
@@ -501,8 +505,9 @@ def cmd_status(args):
     if not supervise.is_up(home):
         raise supervise.ClusterError(f"the cluster of {home.path} is not running "
                                      "(start it with: batos up)")
-    status = {"programs": supervise.programs(home),
-              "workers": supervise.live_services(home),
+    answer = supervise.ping(home) or {}
+    status = {"programs": supervise.programs(home), "workers": answer.get("services"),
+              "busy": answer.get("busy"),
               "ledger": with_image(home, lambda image: image.run(
                   lambda lobby: lobby.ledger.size()))}
 
@@ -512,8 +517,9 @@ def cmd_status(args):
                 f", last exit: {program['last_exit']}" if program["last_exit"] else "")
             print(f"{program['name']:<28} {program['state']:<10} pid {program['pid']}{crashes}",
                   file=out)
-        workers = data["workers"]
-        print("workers: " + (", ".join(f"{k} {v}" for k, v in sorted(workers.items()))
+        workers, busy = data["workers"], data["busy"] or {}
+        print("workers: " + (", ".join(f"{k} {v}" + (f" ({busy[k]} busy)" if busy.get(k) else "")
+                                       for k, v in sorted(workers.items()))
                              if workers is not None else "orchestrator not answering"), file=out)
         print(f"ledger: {data['ledger']} request(s) answered", file=out)
 
@@ -570,11 +576,21 @@ def print_keys(data, out):
 def cmd_console(args):
     from console import chat_client
     home = Home.open(args.home)
-    return chat_client.main(home, args.session, translate=not args.no_translate,
-                            resend_after=args.resend_after, timeout=args.timeout, key=args.key)
+    try:
+        return chat_client.main(home, args.session, translate=not args.no_translate,
+                                timeout=args.timeout, key=args.key)
+    except ClusterSilent as exc:
+        raise ClusterSilent(f"{exc}{cluster_hint(home)}") from None
+
+
+def cluster_hint(home):
+    """What to try when a home's cluster does not answer."""
+    return f"; is the cluster of {home.path} up? (batos status --home {home.path})"
 
 
 def cmd_ask(args):
+    """`batos ask`: the orchestrator is asked first (none answering: one line within
+    seconds), then the request; Ctrl-C cancels it (withdrawn if no worker started it)."""
     home = Home.open(args.home)
     payload = {"id": args.id or new_request_id(), "session": args.session, "intent": "chat",
                "text": args.text}
@@ -582,12 +598,13 @@ def cmd_ask(args):
         payload["persona"] = args.persona
     client = keys.frontend_client(home, args.key, timeout=args.timeout)
     try:
+        client.check()
         message = client.request(payload)
     except RequestFailed as exc:
         raise BatosError(f"{exc}" + (" (retrying may help)" if exc.transient else "")) \
             from None
     except NoAnswer as exc:
-        raise BatosError(f"{exc}; is the cluster up? (batos status)") from None
+        raise BatosError(f"{exc}{cluster_hint(home)}") from None
     finally:
         client.close()
     emit(message, args.json, lambda m, out: print(
@@ -649,8 +666,13 @@ def print_backups(files, repository, as_json):
 
 # -- entry point -------------------------------------------------------------------------------
 
+JSON_HELP = "print the result as one JSON document"
+PATH_HELP = "a lobby path such as rect or personas.BRICK"
+
+
 def build_parser():
-    """The `batos` argument parser with one sub-command per operation."""
+    """The `batos` argument parser with one sub-command per operation; every argument and
+    option has its help text."""
     parser = argparse.ArgumentParser(prog="batos", description="BAT OS: the living image.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     common = argparse.ArgumentParser(add_help=False)
@@ -668,33 +690,36 @@ def build_parser():
     add("awaken", cmd_awaken, "the main job: bring a home's cluster up, awaken the image, "
                               "show BRICK learning, bring it down")
     command = add("new", cmd_new, "create an object at PATH as a clone of --proto")
-    command.add_argument("path")
+    command.add_argument("path", help="where the new object goes: " + PATH_HELP)
     command.add_argument("--proto", default="traits", help="prototype path (default: traits)")
     command.add_argument("--slots", default="{}", help="JSON object of slot values")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("inspect", cmd_inspect, "show an object's slots, parents and methods")
-    command.add_argument("path")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("path", help="the object: " + PATH_HELP)
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("define", cmd_define, "audit and install a method on the object at PATH")
-    command.add_argument("path")
-    command.add_argument("selector")
+    command.add_argument("path", help="the object: " + PATH_HELP)
+    command.add_argument("selector", help="the method's name")
     source = command.add_mutually_exclusive_group(required=True)
     source.add_argument("--source", help="the method's source text")
     source.add_argument("--file", help="a file holding the method's source")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("send", cmd_send, "send a message to the object at PATH, learning the "
                                     "method if it is missing")
-    command.add_argument("path")
-    command.add_argument("selector")
+    command.add_argument("path", help="the receiver: " + PATH_HELP)
+    command.add_argument("selector", help="the message's name")
     command.add_argument("args", nargs="*", metavar="ARG", help="arguments as JSON values")
     command.add_argument("--expect", metavar="JSON", help="the result the caller expects; a "
                                                           "learned method must produce it")
-    command.add_argument("--json", action="store_true")
-    command = add("log", cmd_log, "the image's history: time, user and note of each transaction")
-    command.add_argument("--limit", type=int, default=100)
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
+    command = add("log", cmd_log, "the image's history: time, id (for the console's /undo), "
+                                  "user and note of each transaction, newest first")
+    command.add_argument("--limit", type=int, default=100,
+                         help="how many transactions to show (default: 100)")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("pack", cmd_pack, "drop old history from the image (through the server)")
-    command.add_argument("--days", type=float, default=0.0)
+    command.add_argument("--days", type=float, default=0.0,
+                         help="days of history to keep (default: 0, only the current state)")
     command = add("backup", cmd_backup, "back up the image with ZODB's repozo (incremental "
                                         "unless --full), while the server runs")
     command.add_argument("--to", metavar="DIR", help="backup repository (default: HOME/backups)")
@@ -703,7 +728,7 @@ def build_parser():
     command.add_argument("--quick", action="store_true", help="check only the last increment's "
                                                               "md5, not the whole image")
     command.add_argument("--list", action="store_true", help="list the backups and exit")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("restore", cmd_restore, "restore the image from backups (the server of the "
                                           "home must be stopped unless --to FILE)")
     command.add_argument("--from", dest="source", metavar="DIR",
@@ -713,58 +738,78 @@ def build_parser():
     command.add_argument("--to", metavar="FILE", help="restore into a new file instead of the "
                                                       "home's image")
     command.add_argument("--list", action="store_true", help="list the backups and exit")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     add("check", cmd_check, "check the image file: fstest, fsrefs and a load of every object")
     command = add("repair", cmd_repair, "move slot values that cannot be loaded into "
                                         "lobby.quarantine, in one transaction (through the "
                                         "server)")
     command.add_argument("--dry-run", action="store_true",
                          help="list what it would do and change nothing")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("certs", cmd_certs, "remote ZEO's certificates: init (CA, server, this "
                                       "home's client), new-client NAME, list")
-    command.add_argument("action", choices=["init", "new-client", "list"])
+    command.add_argument("action", choices=["init", "new-client", "list"],
+                         help="what to do (see above)")
     command.add_argument("name", nargs="?", help="the client to issue (new-client)")
     command.add_argument("--host", action="append", default=[],
                          help="another name the ZEO server is reached by (init; repeatable)")
     command.add_argument("--force", action="store_true", help="replace what exists")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     add("up", cmd_up, "start the cluster (supervisord: ZEO, orchestrator, workers)")
     add("down", cmd_down, "stop the cluster")
     command = add("status", cmd_status, "programs, live workers per persona, ledger size")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("restart", cmd_restart, "restart the workers of one persona")
-    command.add_argument("persona")
+    command.add_argument("persona", help="the persona whose workers restart, e.g. BRICK")
     command = add("ask", cmd_ask, "send one request to the cluster and print the reply")
-    command.add_argument("text")
+    command.add_argument("text", help="what to say")
     command.add_argument("--persona", help="the persona to ask (default: ALFRED routes)")
-    command.add_argument("--session", default="default")
+    command.add_argument("--session", default="default",
+                         help="the conversation it belongs to (default: default)")
     command.add_argument("--id", help="request id; re-sending an id never repeats effects")
-    command.add_argument("--timeout", type=float, default=300.0)
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--timeout", type=float, default=600.0,
+                         help="seconds one stage of the request (queued, thinking, …) may "
+                              "last before it is given up (default: 600)")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("console", cmd_console, "chat with the cluster (the Synaptic Console)")
     command.add_argument("--session", help="conversation to continue (default: a new one)")
     command.add_argument("--no-translate", action="store_true",
                          help="send lines as plain chat, without the console's model")
-    command.add_argument("--resend-after", type=float, default=15.0, help="seconds of "
-                         "silence before a request is sent again (same id, no duplicate effects)")
     command.add_argument("--timeout", type=float, default=600.0,
-                         help="seconds before a request is given up")
+                         help="seconds one stage of a request (queued, thinking, …) may last "
+                              "before it is given up (default: 600)")
     for command in (sub.choices["ask"], sub.choices["console"]):
         command.add_argument("--key", help="remote mode: the console key, a NAME in "
                              "HOME/keys/consoles or a .key_secret file (default: $BATOS_KEY, "
                              "then the home's own key)")
     command = add("keys", cmd_keys, "remote mode: CURVE keys of the consoles allowed to reach "
                                     "the orchestrator")
-    command.add_argument("action", choices=["list", "new", "allow", "revoke"])
+    command.add_argument("action", choices=["list", "new", "allow", "revoke"],
+                         help="what to do (see above)")
     command.add_argument("target", nargs="?", metavar="NAME|FILE|KEY",
                          help="new/revoke: a key name; allow: a public key file or a Z85 key")
     command.add_argument("--name", help="allow: the name it gets (default: the file's name)")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
-    command.add_argument("file")
-    command.add_argument("--json", action="store_true")
+    command.add_argument("file", help="a file holding the method's source")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     return parser
+
+
+def resolve_home(args):
+    """Set `args.home`: --home, else `$BATOS_HOME`, else ./var — unless ./var is no home and
+    `make run` made `var/run-*` homes: then `status` shows the newest, and for any other
+    command the returned hint (for a "no home" error) names it."""
+    newest = None if args.home else newest_run_home()
+    args.home = args.home or str(default_home_path())
+    if newest is None:
+        return ""
+    if args.command == "status":
+        print(f"batos: showing the newest home, {newest} (choose one with --home)",
+              file=sys.stderr)
+        args.home = str(newest)
+        return ""
+    return f"; the newest home here is {newest}: pass --home {newest}"
 
 
 def main(argv=None):
@@ -773,12 +818,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args.home = args.home or str(default_home_path())
+    hint = resolve_home(args)
     supervise.terminate_as_interrupt()  # SIGTERM runs the same clean-up as Ctrl-C
     try:
-        return args.handler(args) or 0
+        code = args.handler(args) or 0
+        sys.stdout.flush()  # a reader that went away is found here, not at exit
+        return code
+    except BrokenPipeError:  # `batos log | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE  # what a shell reports for a command ended by SIGPIPE
     except BatosError as exc:
-        print(f"batos: {exc}", file=sys.stderr)
+        print(f"batos: {exc}{hint if isinstance(exc, HomeError) else ''}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         print("batos: interrupted", file=sys.stderr)

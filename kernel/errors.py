@@ -13,6 +13,12 @@ class BatosError(Exception):
     transient = False
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM asked the process to end (raised in the main thread, as `KeyboardInterrupt` is
+    for SIGINT, so that the same clean-up runs). Unlike Ctrl-C in a console, which cancels a
+    request and returns to the prompt, it always ends the command."""
+
+
 class HomeError(BatosError):
     """A data directory is missing, foreign (not a BAT OS home) or corrupt. Final."""
 

@@ -69,6 +69,16 @@ def default_home_path():
     return pathlib.Path(os.environ.get(ENV_HOME) or DEFAULT_HOME)
 
 
+def newest_run_home():
+    """The newest `./var/run-*` home (`make run` makes one per run, named by its time), when
+    `./var` itself is not a home and `$BATOS_HOME` is unset; else None."""
+    base = pathlib.Path(DEFAULT_HOME)
+    if os.environ.get(ENV_HOME) or (base / CONFIG_NAME).exists():
+        return None
+    runs = sorted(path for path in base.glob("run-*") if (path / CONFIG_NAME).is_file())
+    return runs[-1] if runs else None
+
+
 def read_toml(path, what):
     """Parse a TOML file, turning any failure into a one-line `HomeError`."""
     try:

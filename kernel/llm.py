@@ -212,8 +212,11 @@ class LlamaModel(LanguageModel):
                         break
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
-        return Completion("".join(pieces), self.model_id, time.perf_counter() - started,
-                          usage["completion_tokens"])
+        completion = Completion("".join(pieces), self.model_id,
+                                time.perf_counter() - started, usage["completion_tokens"])
+        log.info("%s completed for %s: %d tokens in %.1f s", self.model_id, persona,
+                 completion.completion_tokens, completion.seconds)
+        return completion
 
     def choose(self, what, prefixes, text, persona="*"):
         names = list(prefixes)
@@ -260,11 +263,13 @@ class ScriptedModel(LanguageModel):
         return choice.strip(), {name: float(name == choice.strip()) for name in prefixes}
 
     def _reply(self, prompt, persona, user):
-        for who, pattern, reply, delay, expand in self.rules:
+        for number, (who, pattern, reply, delay, expand) in enumerate(self.rules):
             found = pattern.search(prompt) if who in ("*", persona) else None
             if found:
                 if delay:
                     time.sleep(delay)  # a rule may stand in for a slow model's latency
+                log.info("%s completed for %s by rule %d in %.1f s", self.model_id, persona,
+                         number, delay)
                 return (found.expand(reply) if expand else reply), delay
         raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
                           f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")

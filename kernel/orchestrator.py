@@ -5,7 +5,9 @@ request naming none goes first to the router persona (the `orchestrator` object 
 names it, ALFRED at genesis) as a `route` request, whose answer `{"persona": NAME}` decides
 the service. Workers of a service are served least recently used; a request held by a worker
 that stops heartbeating is re-dispatched; a request for a service with no live worker waits
-up to `service_wait` seconds and then gets an error. It reads the image (a ZEO client) only to
+up to `service_wait` seconds and then gets an error. A request in flight is one request
+(`Flight`): its id sent again, tracked or cancelled reaches the same flight, never a second
+run. It reads the image (a ZEO client) only to
 know which personas exist and who routes — at most once a second, and at once for a persona
 it has not seen — so a persona cloned at runtime is routable without a restart. See `kernel.protocol` for the wire format. In remote mode the frontend and
 events sockets are CURVE servers that admit only allowed console keys (`kernel.keys`).
@@ -31,21 +33,49 @@ from kernel.ratelimit import RateLimitFilter
 log = logging.getLogger(__name__)
 log.addFilter(RateLimitFilter())  # junk on a socket must not flood the log
 
-ROUTE_CLIENT = b""  # routing answers: no ZeroMQ peer can have an empty routing id
 ROUTE_NUMBERS = itertools.count()
 MAX_DELIVERIES = 3
 ROUTES_REMEMBERED = 1000  # routing choices kept to recognise corrections
 VIEW_SECONDS = 1.0  # how long the broker routes by one reading of the personas and router
+MAX_BURST = 1000  # messages read from one socket before the broker looks at its duties
+ANSWERED_KEPT = 10000  # request ids remembered with the persona that answered them
+
+
+@dataclasses.dataclass
+class Flight:
+    """A client's request from its arrival to its final answer: whom the answer goes to now
+    (the client that sent or tracked its id last; None once cancelled), how far it got, and
+    whether a worker has started it (then its effects happen whatever the client does)."""
+
+    request: dict
+    client: bytes = None
+    stage: str = "queued"
+    persona: str = None
+    started: bool = False
+
+    @property
+    def id(self):
+        """The client's request id."""
+        return self.request["id"]
 
 
 @dataclasses.dataclass
 class Pending:
-    """A request on its way: who asked, what, since when, and how often it was handed out."""
+    """What a service's queue or worker holds for a flight: its request, or the question which
+    persona should take it (`route`, with the personas `known` when it was asked), since when
+    it waits, and how often it was handed out."""
 
-    client: bytes
+    flight: Flight
     request: dict
     queued: float
     deliveries: int = 0
+    route: bool = False
+    known: list = None
+
+    @property
+    def tag(self):
+        """The frame a worker gets with the request and answers with: its own id."""
+        return self.request["id"].encode()
 
 
 @dataclasses.dataclass
@@ -91,7 +121,8 @@ class Orchestrator:
         self.service_wait = service_wait
         self.services = {}
         self.workers = {}
-        self.routes = {}
+        self.flights = {}  # request id → Flight, from arrival to final answer
+        self.answered = collections.OrderedDict()  # request id → persona, newest last
         self.routed = collections.OrderedDict()  # hash of a text → the persona routing chose
         self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
         self.running = True
@@ -115,11 +146,13 @@ class Orchestrator:
         poller.register(self.frontend, zmq.POLLIN)
         poller.register(self.backend, zmq.POLLIN)
         while self.running:
-            ready = dict(poller.poll(protocol.HEARTBEAT_INTERVAL * 1000 / 4))
-            if self.backend in ready:
-                self._safely(self.on_worker, self.backend.recv_multipart())
-            if self.frontend in ready:
-                frames = self.receive_client()
+            poller.poll(protocol.HEARTBEAT_INTERVAL * 1000 / 4)
+            self.drain_workers()
+            for _ in range(MAX_BURST):
+                try:
+                    frames = self.receive_client()
+                except zmq.Again:
+                    break
                 if frames is not None:
                     self._safely(self.on_client, frames)
             try:
@@ -127,12 +160,24 @@ class Orchestrator:
             except Exception:  # as for messages: a bug must not stop the broker
                 log.exception("failed to run the periodic duties")
 
+    def drain_workers(self):
+        """Handle every backend message already waiting (at most `MAX_BURST`); True when none
+        is left — only then is a worker's silence its own, not the broker's backlog."""
+        for _ in range(MAX_BURST):
+            try:
+                frames = self.backend.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return True
+            self._safely(self.on_worker, frames)
+        return False
+
     def receive_client(self):
-        """One frontend message; None (dropped, unanswered) in remote mode when its key is
-        no longer on the allow-list — revoking a key silences open connections too."""
+        """One waiting frontend message (`zmq.Again` if none); None (dropped, unanswered) in
+        remote mode when its key is no longer on the allow-list — revoking a key silences
+        open connections too."""
         if self.gatekeeper is None:
-            return self.frontend.recv_multipart()
-        frames = self.frontend.recv_multipart(copy=False)
+            return self.frontend.recv_multipart(zmq.NOBLOCK)
+        frames = self.frontend.recv_multipart(zmq.NOBLOCK, copy=False)
         if not self.gatekeeper.permits(frames[-1]):
             log.warning("dropping a request from a console key that is not allowed")
             return None
@@ -153,11 +198,7 @@ class Orchestrator:
         now = time.monotonic()
         if self.gatekeeper is not None:
             self.gatekeeper.refresh()
-        for worker in list(self.workers.values()):
-            if worker.expiry < now:
-                log.warning("worker %s of %s is silent; dropping it", worker.identity.hex(),
-                            worker.service)
-                self.drop_worker(worker)
+        self.drop_silent_workers()
         if now >= self.heartbeat_at:
             for worker in self.workers.values():
                 self.send_worker(worker.identity, protocol.HEARTBEAT)
@@ -167,9 +208,24 @@ class Orchestrator:
             while service.requests and service.requests[0].queued + self.service_wait < now \
                     and service.name not in serving:
                 pending = service.requests.popleft()
-                self.answer(pending.client, protocol.error(
+                self.fail(pending, protocol.error(
                     pending.request.get("id"), f"no live worker for persona {service.name} "
                     f"within {self.service_wait:g} s{self._why(service.name)}", retry=True))
+
+    def drop_silent_workers(self):
+        """Drop the workers silent for the liveness window — judged after reading what they
+        sent meanwhile, so a broker that was itself held up drops nobody."""
+        if not any(w.expiry < time.monotonic() for w in self.workers.values()):
+            return
+        if not self.drain_workers():
+            return  # a backlog still waits: judge once it is read
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            if worker.expiry < now:
+                log.warning("worker %s of %s is silent%s; dropping it", worker.identity.hex(),
+                            worker.service, " while holding a request" if worker.current
+                            else "")
+                self.drop_worker(worker)
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -192,43 +248,124 @@ class Orchestrator:
             log.info("answering a malformed request from client %s: %s", client.hex(), exc)
             self.answer(client, protocol.error(None, f"malformed request: {exc}"))
             return
-        if request["intent"] == "ping":
-            self.answer(client, protocol.reply(request["id"], services=self.live_workers()))
-            return
-        persona = request.get("persona")
-        if persona:
-            was = self.routed.get(hash(request.get("text")))
-            if was and was != persona and request["intent"] == "chat":
-                request.setdefault("corrects", was)  # a person overrides the router
-            self.to_persona(client, request, persona)
+        intent, request_id = request["intent"], request["id"]
+        if intent == "ping":
+            self.answer(client, protocol.reply(request_id, services=self.live_workers(),
+                                               busy=self.busy_workers()))
+        elif intent == "track":
+            self.track(client, request_id)
+        elif intent == "cancel":
+            self.cancel(client, request_id)
+        elif request_id in self.flights:  # sent again while in flight: the same request
+            self.attach(self.flights[request_id], client, request)
         else:
-            self.route(client, request)
+            self.take_off(client, request)
 
-    def route(self, client, request):
-        """Ask the router persona which persona should take `request`."""
+    # -- flights ----------------------------------------------------------------------------
+
+    def take_off(self, client, request):
+        """A new request: to the persona it names (or that answered its id before, whose
+        ledger replays it), else to the router first."""
+        flight = self.flights[request["id"]] = Flight(request, client)
+        if request.get("persona") and request["intent"] == "chat":
+            was = self.routed.get(hash(request.get("text")))
+            if was and was != request["persona"]:
+                request.setdefault("corrects", was)  # a person overrides the router
+        persona = request.get("persona") or self.answered.get(request["id"])
+        if persona:
+            self.to_persona(flight, persona)
+        else:
+            self.route(flight)
+
+    def attach(self, flight, client, request=None):
+        """`client` now waits for `flight`: it gets the current stage at once, the answer
+        later. A flight adopted from a worker learns its request from a re-send."""
+        flight.client = client
+        if request is not None and "intent" not in flight.request:
+            flight.request = request
+        self.tell(flight, protocol.progress(flight.id, flight.stage, flight.persona))
+
+    def track(self, client, request_id):
+        """Where is `request_id`? Attach the asker, or say the id is unknown."""
+        flight = self.flights.get(request_id)
+        if flight is None:
+            self.answer(client, protocol.progress(request_id, "unknown"))
+        else:
+            self.attach(flight, client)
+
+    def cancel(self, client, request_id):
+        """Withdraw a request no worker has started; detach the client of a started one (it
+        finishes, and its reply is kept in the ledger)."""
+        flight = self.flights.get(request_id)
+        if flight is None:
+            stage = "unknown"
+        elif flight.started:
+            flight.client, stage = None, "detached"
+        else:
+            del self.flights[request_id]
+            self.unqueue(flight)
+            stage = "withdrawn"
+        log.info("cancel of request %s: %s", request_id, stage)
+        self.answer(client, protocol.progress(request_id, stage,
+                                              flight.persona if flight else None))
+
+    def unqueue(self, flight):
+        """Take what waits for `flight` off every service's queue (its route question too)."""
+        for service in self.services.values():
+            service.requests = collections.deque(
+                p for p in service.requests if p.flight is not flight)
+
+    def finish(self, flight, message, persona=None):
+        """The final answer of `flight` (from `persona`'s worker, if one answered): to its
+        client, if any; the id is remembered with the persona for a later re-send."""
+        if self.flights.get(flight.id) is flight:
+            del self.flights[flight.id]
+        if persona is not None and message.get("type") == "reply":
+            self.answered[flight.id] = persona
+            self.answered.move_to_end(flight.id)
+            if len(self.answered) > ANSWERED_KEPT:
+                self.answered.popitem(last=False)
+        self.tell(flight, {**message, "id": flight.id})
+
+    def tell(self, flight, message):
+        """A message for the client waiting for `flight` (none once it was cancelled)."""
+        if flight.client is not None:
+            self.answer(flight.client, message)
+
+    def fail(self, pending, message):
+        """An error instead of an answer for what `pending` held."""
+        if pending.route:
+            self.on_route_answer(pending, message)
+        else:
+            self.finish(pending.flight, message)
+
+    def route(self, flight):
+        """Ask the router persona which persona should take `flight`'s request."""
         router, known = self.image_view()
-        token = f"{request['id']}#route{next(ROUTE_NUMBERS)}"  # clients may share an id
-        self.routes[token] = (client, request, known)
-        self.enqueue(router, ROUTE_CLIENT, {**request, "intent": "route", "persona": router,
-                                            "id": token})
+        flight.stage, flight.persona = "routing", router
+        token = f"{flight.id}#route{next(ROUTE_NUMBERS)}"  # each route question is its own
+        self.enqueue(router, Pending(flight, {**flight.request, "intent": "route",
+                                              "persona": router, "id": token},
+                                     time.monotonic(), route=True, known=known))
 
-    def to_persona(self, client, request, persona, known=None):
-        """Send `request` to `persona`'s service, if that persona exists (`known`: the names
-        already read for this request, else read now)."""
+    def to_persona(self, flight, persona, known=None):
+        """Send `flight`'s request to `persona`'s service, if that persona exists (`known`:
+        the names already read for this request, else read now)."""
         if known is None:
             known = self.image_view()[1]
         if known is not None and persona not in known:
             known = self.image_view(fresh=True)[1]  # made since the last read?
         if known is not None and persona not in known:
-            self.answer(client, protocol.error(request["id"], f"unknown persona {persona!r} "
-                                                              f"(known: {', '.join(known)})"))
+            self.finish(flight, protocol.error(flight.id, f"unknown persona {persona!r} "
+                                                          f"(known: {', '.join(known)})"))
             return
-        self.enqueue(persona, client, request)
+        flight.stage, flight.persona = "queued", persona
+        self.enqueue(persona, Pending(flight, flight.request, time.monotonic()))
 
-    def enqueue(self, name, client, request):
+    def enqueue(self, name, pending):
         """Queue a request on a service and dispatch what can be dispatched."""
         service = self.services.setdefault(name, Service(name))
-        service.requests.append(Pending(client, request, time.monotonic()))
+        service.requests.append(pending)
         self.dispatch(service)
 
     def dispatch(self, service):
@@ -238,35 +375,38 @@ class Orchestrator:
             pending = service.requests.popleft()
             pending.deliveries += 1
             worker.current = pending
-            self.send_worker(worker.identity, protocol.REQUEST, pending.client,
+            self.send_worker(worker.identity, protocol.REQUEST, pending.tag,
                              protocol.encode(pending.request))
-            if pending.deliveries > 1 and pending.client != ROUTE_CLIENT:
-                self.answer(pending.client, protocol.progress(
-                    pending.request.get("id"), "redelivered", service.name,
-                    delivery=pending.deliveries))
+            if pending.route:
+                continue
+            flight = pending.flight
+            flight.started, flight.stage, flight.persona = True, "working", service.name
+            log.info("request %s to a %s worker (delivery %d)", flight.id, service.name,
+                     pending.deliveries)
+            if pending.deliveries > 1:
+                self.tell(flight, protocol.progress(flight.id, "redelivered", service.name,
+                                                    delivery=pending.deliveries))
 
     def answer(self, client, message):
-        """Send a message to a client (or, for routing answers, handle it here)."""
-        if client == ROUTE_CLIENT:
-            self.on_route_answer(message)
-            return
+        """Send a message to a client."""
         self.frontend.send_multipart([client, protocol.CLIENT, protocol.encode(message)])
 
-    def on_route_answer(self, message):
-        """The router persona answered: send the original request to its choice."""
-        pending = self.routes.pop(message.get("id"), None)
-        if pending is None:
+    def on_route_answer(self, pending, message):
+        """The router persona answered: send the request to its choice (unless it was
+        withdrawn or adopted from a worker meanwhile)."""
+        flight = pending.flight
+        if self.flights.get(flight.id) is not flight or flight.started:
             return
-        client, request, known = pending
         persona = message.get("persona")
         if message.get("type") != "reply" or not persona or not isinstance(persona, str):
-            self.answer(client, protocol.error(request["id"], "routing failed: "
+            self.finish(flight, protocol.error(flight.id, "routing failed: "
                                                f"{message.get('error') or 'no persona chosen'}",
                                                retry=bool(message.get("retry"))))
             return
-        self.answer(client, protocol.progress(request["id"], "routed", persona))
-        self.remember_route(request.get("text"), persona)
-        self.to_persona(client, {**request, "persona": persona}, persona, known)
+        self.tell(flight, protocol.progress(flight.id, "routed", persona))
+        self.remember_route(flight.request.get("text"), persona)
+        flight.request = {**flight.request, "persona": persona}
+        self.to_persona(flight, persona, pending.known)
 
     def remember_route(self, text, persona):
         """Keep the newest routing choices, so that a re-send to another persona is seen as
@@ -289,8 +429,8 @@ class Orchestrator:
         if worker is not None:
             worker.expiry = time.monotonic() + protocol.HEARTBEAT_INTERVAL * \
                 protocol.HEARTBEAT_LIVENESS
-        if command == protocol.READY and len(body) == 1:
-            self.register(identity, body[0].decode("utf-8", "replace"))
+        if command == protocol.READY and len(body) in (1, 2):
+            self.register(identity, body[0].decode("utf-8", "replace"), *body[1:])
         elif worker is None:
             self.send_worker(identity, protocol.DISCONNECT)  # unknown: register first
         elif command in (protocol.REPLY, protocol.PROGRESS) and len(body) == 2:
@@ -303,8 +443,9 @@ class Orchestrator:
             log.warning("dropping an unknown command %r from worker %s", command,
                         identity.hex())
 
-    def register(self, identity, name):
-        """A worker is ready for service `name` (again, after any reconnect)."""
+    def register(self, identity, name, held=None):
+        """A worker is ready for service `name` (again, after any reconnect), or, with the
+        tag of a request it `held` when it registered, busy with that request."""
         known = self.image_view()[1]
         if known is not None and name not in known:
             known = self.image_view(fresh=True)[1]
@@ -316,18 +457,37 @@ class Orchestrator:
         if old is not None:
             self.drop_worker(old)
         service = self.services.setdefault(name, Service(name))
-        self.workers[identity] = Worker(identity, name, time.monotonic()
-                                        + protocol.HEARTBEAT_INTERVAL
-                                        * protocol.HEARTBEAT_LIVENESS)
-        service.waiting.append(identity)
+        worker = self.workers[identity] = Worker(identity, name, time.monotonic()
+                                                 + protocol.HEARTBEAT_INTERVAL
+                                                 * protocol.HEARTBEAT_LIVENESS)
+        if held is None:
+            service.waiting.append(identity)
+        else:
+            worker.current = self.adopt(service, held.decode("utf-8", "replace"))
         self.publish({"type": "worker", "service": name, "state": "ready"})
         self.dispatch(service)
 
-    def on_answer(self, worker, command, client, body):
+    def adopt(self, service, request_id):
+        """The `Pending` of a request a registering worker already holds: its flight, taken
+        off the queue if the client sent it again first; else a flight of its own that a
+        client's re-send or track attaches to — never a second run."""
+        flight = self.flights.get(request_id)
+        if flight is None or flight.started:  # unknown, or run by another worker too
+            flight = Flight({"id": request_id})
+            self.flights.setdefault(request_id, flight)
+        else:
+            self.unqueue(flight)
+        pending = Pending(flight, flight.request, time.monotonic(), deliveries=1)
+        flight.started, flight.stage, flight.persona = True, "working", service.name
+        log.info("request %s adopted from a %s worker that registered holding it", request_id,
+                 service.name)
+        return pending
+
+    def on_answer(self, worker, command, tag, body):
         """A worker's REPLY (it is idle again) or PROGRESS for the request it holds; one
-        for any other client is dropped: a worker answers only what it was given."""
+        for anything else is dropped: a worker answers only what it was given."""
         pending = worker.current
-        if pending is None or client != pending.client:
+        if pending is None or tag != pending.tag:
             log.warning("dropping a %s from worker %s of %s for a request it does not hold",
                         protocol.COMMAND_NAMES[command], worker.identity.hex(), worker.service)
             return
@@ -337,9 +497,12 @@ class Orchestrator:
             message = protocol.error(None, f"the {worker.service} worker sent a malformed "
                                            f"answer: {exc}")
         message["id"] = pending.request.get("id")  # whatever it says, it answers this one
+        flight = pending.flight
         if command == protocol.PROGRESS:
-            if client != ROUTE_CLIENT:
-                self.answer(client, message)
+            if not pending.route:
+                if message.get("stage") != "reply":  # a piece of reply text is no stage
+                    flight.stage, flight.persona = message.get("stage"), message.get("persona")
+                self.tell(flight, message)
             return
         worker.current = None  # idle again before relaying, which may fail
         service = self.services[worker.service]
@@ -348,7 +511,10 @@ class Orchestrator:
             events = message.pop("events", None)
             for event in events if isinstance(events, list) else ():
                 self.publish(event)
-            self.answer(client, message)
+            if pending.route:
+                self.on_route_answer(pending, message)
+            else:
+                self.finish(flight, message, worker.service)
         finally:
             self.dispatch(service)
 
@@ -364,13 +530,19 @@ class Orchestrator:
         if pending is not None and pending.deliveries >= MAX_DELIVERIES:
             log.error("request %s was lost with %d workers; giving up on it",
                       pending.request.get("id"), pending.deliveries)
-            self.answer(pending.client, protocol.error(
+            self.fail(pending, protocol.error(
                 pending.request.get("id"), f"request lost: {pending.deliveries} {worker.service}"
                 f" workers died while handling it{self._why(worker.service)}"))
+        elif pending is not None and "intent" not in pending.flight.request:
+            self.fail(pending, protocol.error(  # adopted; nobody sent it since: no request
+                pending.request.get("id"), f"request lost: the {worker.service} worker holding "
+                "it died; send it again", retry=True))
         elif pending is not None:
             log.warning("re-dispatching request %s held by a lost %s worker",
                         pending.request.get("id"), worker.service)
             pending.queued = time.monotonic()  # the wait for a live worker starts again
+            if not pending.route:
+                pending.flight.stage, pending.request = "queued", pending.flight.request
             service.requests.appendleft(pending)
         self.publish({"type": "worker", "service": worker.service, "state": "lost"})
         self.dispatch(service)
@@ -422,6 +594,11 @@ class Orchestrator:
     def live_workers(self):
         """Service name → live workers, for `ping` and `batos status`."""
         counts = collections.Counter(w.service for w in self.workers.values())
+        return {name: counts.get(name, 0) for name in sorted(self.services)}
+
+    def busy_workers(self):
+        """Service name → live workers holding a request (busy, not dead), for `ping`."""
+        counts = collections.Counter(w.service for w in self.workers.values() if w.current)
         return {name: counts.get(name, 0) for name in sorted(self.services)}
 
     def close(self):

@@ -52,8 +52,10 @@ class PersonaService:
                          "write_method": self.write_method, "log": self.log,
                          "undo": self.undo, "history": self.history}
 
-    def handle(self, request, progress=lambda stage, **fields: None):
-        """Answer one request with a BATOS/1 message; never raises."""
+    def handle(self, request, progress=lambda stage, persona=None, **fields: None):
+        """Answer one request with a BATOS/1 message; never raises. `progress(stage,
+        persona=None, **fields)` reports each stage (`persona`: who is at it, when not this
+        one; `text`: a piece of a reply being written)."""
         request_id = request.get("id")
         handler = self.handlers.get(request.get("intent"))
         if handler is None:
@@ -255,9 +257,13 @@ class PersonaService:
         return message
 
     def learner(self, progress):
-        """The `_doesNotUnderstand` engine for this worker (BRICK local or behind ZMQ)."""
+        """The `_doesNotUnderstand` engine for this worker (BRICK local or behind ZMQ); its
+        "writing-method" progress names the writer, the other stages this persona."""
+        writer = self.learner_settings.get("writer", "BRICK")
         return dnu.Learner(self.image, self.models, writer_factory=self.writer_factory,
-                           progress=progress, user=self.name, **self.learner_settings)
+                           progress=lambda stage: progress(
+                               stage, writer if stage == "writing-method" else None),
+                           user=self.name, **self.learner_settings)
 
 
 def _touched_objects(lobby, text, limit=3):

@@ -22,7 +22,8 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
              its effects: the reply stored in the image's ledger is returned instead)
     session  str, the conversation it belongs to (default "default")
     intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" |
-             "ping" | "log" | "undo" (txn) | "history" (the session's turns)
+             "log" | "undo" (txn) | "history" (the session's turns), served by a persona;
+             "ping", "track", "cancel", answered by the orchestrator itself (below)
     persona  optional str: the service to ask; without it the router persona chooses
     corrects optional str: the persona the router chose for this text before; the persona
              now asked records the text as a routing example (the orchestrator sets it when
@@ -34,23 +35,49 @@ Orchestrator → client:
   becomes an "error" and, for a request that changes the image, nothing of it commits):
     "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
     "error"     error (one line), retry (bool: true when trying again can help)
-    "progress"  stage ("routed", "thinking", "writing-method", "audit", "trial",
-                "installed"; "redelivered" with "delivery": N when the request is handed
-                to another worker because the one holding it died), persona
+    "progress"  stage ("routing", "routed", "queued", "working", "thinking",
+                "writing-method", "audit", "trial", "installed"; "redelivered" with
+                "delivery": N when the request is handed to another worker because the one
+                holding it died), persona (who is at it: "writing-method" names the writer)
+
+A request in flight is one request. From its arrival until its final answer ("reply" or
+"error") the orchestrator knows a request by its id:
+  - the same id sent again while in flight attaches the sender: it is never routed or run
+    again, the final answer goes to whoever sent or tracked the id last, and the sender gets
+    a "progress" note of the current stage at once;
+  - {"id": ID, "intent": "track"} asks where request ID is, and attaches the asker too: the
+    answer is a "progress" note of its current stage, or stage "unknown" when the
+    orchestrator does not know the id (it restarted, or the answer went out already) — then,
+    and only then, a client sends the request again (same id: the ledger replays effects
+    that happened; a request naming the persona it was routed to is not routed again);
+  - {"id": ID, "intent": "cancel"} answers a "progress" note: stage "withdrawn" (no worker
+    had started it; it never will), "detached" (a worker has it: it finishes, its effects
+    and reply are kept in the ledger, nobody is sent the answer) or "unknown".
+  - "ping" answers a "reply" with "services" (persona → live workers) and "busy" (persona →
+    workers holding a request).
+A waiting client tracks its request after every `HEARTBEAT_INTERVAL` of silence; silence for
+`CLIENT_LIVENESS` seconds, tracks unanswered, means the orchestrator is gone. A client's own
+timeout applies to one stage, not to the whole request.
 
 Worker → orchestrator (backend), after the ROUTER's identity frame:
   [WORKER, READY, service]            register (again after any reconnect)
+  [WORKER, READY, service, tag]       register while holding request `tag` (the orchestrator
+                                      restarted meanwhile): it adopts the request, and its
+                                      REPLY answers whoever waits for that id
   [WORKER, HEARTBEAT]                 liveness; also implied by any other message
-  [WORKER, REPLY, client, message-json]     the answer to a request it was given
-  [WORKER, PROGRESS, client, message-json]  a progress note for the client
+  [WORKER, REPLY, tag, message-json]     the answer to a request it was given
+  [WORKER, PROGRESS, tag, message-json]  a progress note for the client
   [WORKER, DISCONNECT]                leaving
 Orchestrator → worker:
-  [WORKER, REQUEST, client, request-json]
+  [WORKER, REQUEST, tag, request-json]   tag: opaque, echoed in the REPLY and PROGRESS
   [WORKER, HEARTBEAT]
   [WORKER, DISCONNECT]                forget me and register again
 
-Liveness: both sides send HEARTBEAT every `HEARTBEAT_INTERVAL` seconds when otherwise
-silent; a peer silent for `HEARTBEAT_LIVENESS` intervals is dead. A worker that dies holding
+Liveness: both sides send HEARTBEAT every `HEARTBEAT_INTERVAL` seconds; a peer silent for
+`HEARTBEAT_LIVENESS` intervals is dead. A worker heartbeats from a thread of its own while
+its request runs (llama.cpp releases the GIL while it computes), so a busy worker is never
+silent; the orchestrator judges silence only after reading every message already waiting
+for it, so its own stalls (a slow image read, a starved CPU) never make a worker look dead. A worker that dies holding
 a request has that request re-dispatched to another worker of the service; a request for a
 service with no live worker waits (bounded) and then gets an "error" reply. Any malformed
 frame gets an "error" reply when a sender can be named, and is otherwise dropped and logged —
@@ -79,12 +106,13 @@ EVENT = b"event"
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_LIVENESS = 3
+CLIENT_LIVENESS = HEARTBEAT_INTERVAL * HEARTBEAT_LIVENESS
 MAX_PAYLOAD = 256 * 1024
 MAX_REPLY = 1024 * 1024
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
-           "log", "undo", "history")
+           "log", "undo", "history", "track", "cancel")
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),

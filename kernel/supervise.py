@@ -28,7 +28,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from kernel import keys
 from kernel.client import NoAnswer, RequestFailed
-from kernel.errors import BatosError
+from kernel.errors import BatosError, Terminated
 from kernel.home import CONF_DIR
 
 CONF_NAME = "supervisord.conf"
@@ -208,10 +208,11 @@ def running(home, timeout=180.0, progress=print):
 
 
 def terminate_as_interrupt():
-    """Make SIGTERM raise `KeyboardInterrupt` in the main thread, as SIGINT does, so that a
-    command's clean-up (a cluster it brought up) runs whichever signal ends it."""
+    """Make SIGTERM raise `Terminated` (a `KeyboardInterrupt`) in the main thread, as SIGINT
+    raises `KeyboardInterrupt`, so that a command's clean-up (a cluster it brought up) runs
+    whichever signal ends it."""
     def interrupt(signum, _frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        raise Terminated(signal.Signals(signum).name)
     signal.signal(signal.SIGTERM, interrupt)
 
 
@@ -238,9 +239,16 @@ def _not_ready(home, expected):
 
 def live_services(home, timeout=5.0):
     """Persona → live workers, from the orchestrator (None if it does not answer)."""
+    answer = ping(home, timeout)
+    return answer["services"] if answer else None
+
+
+def ping(home, timeout=5.0):
+    """The orchestrator's `ping` answer — live and busy workers per persona — or None if it
+    does not answer within `timeout` seconds."""
     client = keys.frontend_client(home, timeout=timeout)
     try:
-        return client.request({"intent": "ping"})["services"]
+        return client.request({"intent": "ping"})
     except (NoAnswer, RequestFailed):
         return None
     finally:

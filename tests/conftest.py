@@ -14,20 +14,24 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import selectors
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
 import transaction
+import zmq
 import ZODB
 
-from kernel import genesis
-from kernel.home import Home, format_address
+from kernel import genesis, protocol
+from kernel.home import Home, format_address, free_port
 from kernel.image import connect, default_personas
+from kernel.orchestrator import Orchestrator
 from zeo_server import launcher
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -192,14 +196,16 @@ def actors(zeo):
         actor.close()
 
 
-def run_batos(*args, home=None, check=False, timeout=120, env=None):
+BATOS = [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())"]
+
+
+def run_batos(*args, home=None, check=False, timeout=120, env=None, cwd=REPO):
     """Run the real `batos` command line in a subprocess; return the CompletedProcess."""
     env = dict(os.environ, **(env or {}))
-    command = [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())"]
     if home is not None:
         args = args + ("--home", str(home))
-    result = subprocess.run(command + list(args), capture_output=True, text=True,
-                            timeout=timeout, env=env, cwd=REPO)
+    result = subprocess.run(BATOS + list(args), capture_output=True, text=True,
+                            timeout=timeout, env=env, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"batos {args} failed: {result.stderr}")
     return result
@@ -253,3 +259,96 @@ def bounds(monkeypatch):
     for field in dataclasses.fields(limits.Limits):
         monkeypatch.setattr(limits.LIMITS, field.name, field.default)
     return limits.LIMITS
+
+
+@pytest.fixture
+def busy_cpu():
+    """Two processes spinning on the CPU (the machine has two cores) for the whole test, as
+    other programs, or models, keep a machine busy."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield spinners
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+def logged(home, pattern, programs="worker-*"):
+    """How many lines of the home's program logs (`programs`: a glob) match `pattern`."""
+    regex = re.compile(pattern)
+    return sum(1 for path in home.log_dir.glob(f"{programs}.log")
+               for line in path.read_text(errors="replace").splitlines() if regex.search(line))
+
+
+class Broker:
+    """A real orchestrator serving in a thread of the test process, without an image (it then
+    routes to ALFRED and accepts any persona name)."""
+
+    def __init__(self, endpoints, service_wait=1.0):
+        self.endpoints = endpoints
+        self.context = zmq.Context()  # its own: terminating it frees the ports at once
+        self.orchestrator = Orchestrator(endpoints["front"], endpoints["back"],
+                                         endpoints["ev"], service_wait=service_wait,
+                                         context=self.context)
+        self.thread = threading.Thread(target=self.orchestrator.serve, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        """Stop serving and unbind, as an orchestrator that ends does."""
+        self.orchestrator.stop()
+        self.thread.join(10)
+        self.orchestrator.close()
+        self.context.term()
+
+
+@pytest.fixture
+def broker():
+    """A `Broker` on free loopback ports; yields (orchestrator, endpoints)."""
+    endpoints = {name: f"tcp://127.0.0.1:{free_port()}" for name in ("front", "back", "ev")}
+    served = Broker(endpoints)
+    yield served.orchestrator, endpoints
+    served.stop()
+
+
+class RawWorker:
+    """A worker speaking BATOS/1 by hand, so tests control its every frame; `held`: the tag
+    of a request it registers holding (after an orchestrator restart)."""
+
+    def __init__(self, endpoint, service, held=None):
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+        self.socket.send_multipart([protocol.WORKER, protocol.READY, service.encode(),
+                                    *filter(None, [held])])
+
+    def next_request(self, timeout=10.0):
+        """The next REQUEST (tag, request), heartbeating meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.socket.send_multipart([protocol.WORKER, protocol.HEARTBEAT])
+            if self.socket.poll(100):
+                frames = self.socket.recv_multipart()
+                if frames[1] == protocol.REQUEST:
+                    return frames[2], json.loads(frames[3])
+        raise AssertionError("no request came")
+
+    def heartbeat_until(self, condition, timeout=30.0):
+        """Heartbeat (as a live worker does) until `condition()`; fail on any REQUEST."""
+        def done():
+            self.socket.send_multipart([protocol.WORKER, protocol.HEARTBEAT])
+            while self.socket.poll(0):
+                frames = self.socket.recv_multipart()
+                assert frames[1] != protocol.REQUEST, f"an unexpected request: {frames}"
+            return condition()
+        wait_until(done, timeout=timeout, interval=0.1)
+
+    def progress(self, tag, stage, persona):
+        """A progress note for the request it holds."""
+        self.socket.send_multipart([protocol.WORKER, protocol.PROGRESS, tag, protocol.encode(
+            protocol.progress(None, stage, persona))])
+
+    def answer(self, client, message):
+        self.socket.send_multipart([protocol.WORKER, protocol.REPLY, client,
+                                    protocol.encode(message)])
+
+    def close(self):
+        self.socket.close(0)

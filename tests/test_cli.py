@@ -1,8 +1,10 @@
 """kernel.cli: the `batos` command on a real home and ZEO server, and its one-line errors."""
+import argparse
 import io
 import json
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -11,9 +13,9 @@ import time
 
 import pytest
 
-from conftest import REPO, one_line_error, run_batos, wait_until
+from conftest import BATOS, REPO, one_line_error, run_batos, wait_until
 from kernel import supervise
-from kernel.cli import ProgressLines
+from kernel.cli import ProgressLines, build_parser
 from kernel.home import Home
 
 AREA = "def area(self):\n    return self.width * self.height\n"
@@ -141,6 +143,44 @@ def test_init_twice_is_one_line(home):
 def test_home_comes_from_the_environment(home, zeo, monkeypatch):
     monkeypatch.setenv("BATOS_HOME", str(home.path))
     assert run_batos("send", "personas.ALFRED", "role", check=True).stdout == '"steward"\n'
+
+
+def test_without_a_home_status_takes_make_runs_newest_and_others_name_it(tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.delenv("BATOS_HOME", raising=False)
+    for stamp in ("20261201-090000", "20261202-080000"):  # what `make run` makes
+        Home.init(tmp_path / "var" / f"run-{stamp}")
+    newest = "var/run-20261202-080000"
+    status = run_batos("status", cwd=tmp_path)
+    assert status.stderr.splitlines() == [
+        f"batos: showing the newest home, {newest} (choose one with --home)",
+        f"batos: the cluster of {tmp_path / newest} is not running (start it with: batos up)"]
+    line = one_line_error(run_batos("log", cwd=tmp_path))
+    assert line.endswith(f"; the newest home here is {newest}: pass --home {newest}")
+
+
+def test_log_shows_the_ids_undo_takes_and_ends_quietly_when_its_reader_does(home, zeo, image):
+    for n in range(1200):  # more than a pipe holds: the log is still being written when
+        with image.transaction(note=f"step {n}") as lobby:  # `head` goes away
+            lobby.step = n
+    newest = image.history(1)[0]
+    first = run_batos("log", "--limit", "1", home=home.path, check=True).stdout.split()
+    assert first[2:] == [newest["tid"], "-", "step", "1199"]  # date, time, id, user, note
+    piped = subprocess.run(f"{shlex.join(BATOS)} log --limit 2000 --home {home.path} | head -1"
+                           f"; echo \"status ${{PIPESTATUS[0]}}\"", shell=True,
+                           executable="/bin/bash", capture_output=True, text=True, cwd=REPO,
+                           timeout=120)
+    assert piped.stderr == ""
+    assert piped.stdout.splitlines()[1] == "status 141"  # as if SIGPIPE ended it, quietly
+
+
+def test_every_argument_and_option_has_help():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {action.option_strings or action.dest}"
+               for name, command in commands.choices.items() for action in command._actions
+               if not action.help and not isinstance(action, argparse._HelpAction)]
+    assert missing == []
 
 
 def test_audit_prints_line_anchored_violations(tmp_path):

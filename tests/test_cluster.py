@@ -4,6 +4,7 @@ The scripted backend stands in for the models (determinism); everything else is 
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import threading
 import pytest
 import zmq
 
-from conftest import REPO, run_batos, running_cluster, wait_until
+from conftest import BATOS, REPO, logged, one_line_error, run_batos, running_cluster, wait_until
 from kernel import protocol, supervise
 from kernel.client import Client, RequestFailed
 from kernel.home import Home
@@ -30,6 +31,8 @@ RULES = [
     {"persona": "BRICK", "match": "Write the method area",
      "reply": "def area(self):\n    return self.width * self.height\n"},
     # chat: the plan chosen for the text, then a spoken answer
+    {"match": r"choose plan[\s\S]*\n\nbump counter within a minute\Z", "delay": 60.0,
+     "reply": "send counter bump"},  # a slow model, at real-model speed
     {"match": r"choose plan[\s\S]*\n\nslow bump counter\Z", "delay": 4.0,
      "reply": "send counter bump"},
     {"match": r"choose plan[\s\S]*\n\nbump counter\Z", "reply": "send counter bump"},
@@ -176,9 +179,13 @@ def test_a_method_learned_through_brick_is_callable_through_robin(cluster):
                             "target": "rect", "selector": "perimeter"})
         assert called["result"] == 14 and "learned" not in called
         # and a miss inside ROBIN's worker sends the mandate to BRICK's service
+        notes = []
         chat = c.request({"id": "learn-3", "session": "learn", "text": "rect area please",
-                          "persona": "ROBIN"})
+                          "persona": "ROBIN"}, on_progress=notes.append)
         assert chat["result"] == [12] and chat["learned"][0]["selector"] == "area"
+        stages = [(n["stage"], n["persona"]) for n in notes]
+        assert ("writing-method", "BRICK") in stages and ("trial", "ROBIN") in stages
+        assert ("writing-method", "ROBIN") not in stages
         assert chat["learned"][0]["source"].startswith("def area(self):")
 
 
@@ -280,6 +287,11 @@ def test_a_second_instance_runs_side_by_side(cluster, tmp_path):
     finally:
         assert run_batos("down", home=other.path).returncode == 0
     assert not supervise.is_up(other) and supervise.is_up(home)
+    # a stopped cluster is one line within seconds (the 60 s here is only a safety net)
+    line = one_line_error(run_batos("ask", "hi", home=other.path, timeout=60))
+    frontend = other.orchestrator_endpoints["frontend"]
+    assert line == (f"batos: no answer from the orchestrator at {frontend} within 3 s; is "
+                    f"the cluster of {other.path} up? (batos status --home {other.path})")
 
 
 
@@ -326,3 +338,57 @@ def test_up_that_fails_stops_what_it_started_and_says_why(tmp_path):
     pid = int((home.run_dir / "supervisord.pid").read_text()) \
         if (home.run_dir / "supervisord.pid").exists() else None
     assert pid is None or not os.path.exists(f"/proc/{pid}")
+
+
+# -- at real-model speed (issue 19) -----------------------------------------------------------
+
+def test_a_request_that_takes_a_minute_is_answered_once_and_no_worker_is_dropped(cluster,
+                                                                                  busy_cpu):
+    home, _env, image = cluster
+    before, drops = counter(image), logged(home, "dropping it", "orchestrator")
+    notes = []
+    with client(home, timeout=300) as c:  # ALFRED routes it to ROBIN
+        answer = c.request({"id": "minute-1", "session": "minute",
+                            "text": "bump counter within a minute"},
+                           on_progress=notes.append)
+    assert answer["reply"] == f"The bump of counter is {before + 1}." \
+        and answer["result"] == [before + 1]
+    assert len(notes) > 30  # tracked every second of silence …
+    assert not [n for n in notes if n["stage"] == "redelivered"]
+    assert logged(home, r"request minute-1 to a ROBIN worker", "orchestrator") == 1  # … sent once
+    assert logged(home, r"took request minute-1 ") == 1  # run by one worker, once
+    assert logged(home, rf"completed for ROBIN by rule "
+                        rf"{rule_number('bump counter within a minute')} ") == 1
+    assert logged(home, "dropping it", "orchestrator") == drops  # no worker was dropped
+    assert ledger_ids(image, "minute-") == ["minute-1"] and counter(image) == before + 1
+
+
+def test_a_cluster_that_dies_mid_request_is_reported_in_seconds(cluster):
+    home, env, image = cluster
+    before = counter(image)
+    asking = subprocess.Popen(BATOS + ["ask", "slow bump counter", "--persona", "ROBIN", "--id",
+                                       "dying-1", "--home", str(home.path)], cwd=REPO,
+                              env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: logged(home, "took request dying-1 "), timeout=60)
+        with supervise.supervisor(home) as server:
+            server.stopProcess("orchestrator")
+        _out, err = asking.communicate(timeout=60)
+    finally:
+        asking.kill()
+        with supervise.supervisor(home) as server:
+            server.startProcess("orchestrator")
+    assert asking.returncode == 1
+    assert err.startswith(f"batos: no answer from the orchestrator at "
+                          f"{home.orchestrator_endpoints['frontend']} for ")
+    assert "(request dying-1); is the cluster of" in err
+    wait_until(lambda: (supervise.live_services(home, timeout=1.0) or {}).get("ROBIN"),
+               timeout=60)
+    wait_until(lambda: counter(image) == before + 1, timeout=60)  # the worker finished it
+
+
+def rule_number(text):
+    """The number of the rule that chooses the plan for `text` (the scripted model logs it)."""
+    return next(n for n, rule in enumerate(RULES) if "persona" not in rule and re.search(
+        rule["match"], f"choose plan\n[reply] -\n\n{text}"))

@@ -1,20 +1,25 @@
 """The Synaptic Console against a running cluster: in a real terminal (tmux) and line by line.
 
-The models (personas' and the console's) follow a script; supervisord, ZEO, the orchestrator,
-the workers and the terminal are real.
+The models (personas' and the console's) follow a script whose `delay`s stand in for a slow
+model; supervisord, ZEO, the orchestrator, the workers and the terminal are real, and tests of
+waiting keep the CPU busy with other processes.
 """
+import codecs
+import json
 import os
 import re
 import selectors
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO, run_batos, running_cluster, wait_until
+from conftest import REPO, logged, run_batos, running_cluster, wait_until
 from kernel import supervise
+from kernel.home import Home
 
 RULES = [
     {"persona": "console", "match": "choose intent", "reply": "chat"},
@@ -24,8 +29,11 @@ RULES = [
     {"match": r"choose plan[\s\S]*\n\nwhat is the rect area\??\Z", "reply": "send rect area"},
     {"match": r"choose plan[\s\S]*\n\nslow bump counter\Z", "delay": 4.0,
      "reply": "send counter bump"},
-    {"match": r"choose plan[\s\S]*\n\nping events\Z", "reply": "remember"},
+    {"match": r"choose plan[\s\S]*\n\nremember ping events\Z", "reply": "remember"},
     {"match": "choose plan", "reply": "reply"},
+    {"match": r"User: slow hello (\d)\Z", "delay": 3.0, "expand": True, "reply": "hello \\1"},
+    {"match": r"User: very slow\Z", "delay": 8.0, "reply": "slowly done"},
+    {"match": r"User: never mind\Z", "reply": "minded"},
     {"match": r"User: ", "reply": "hello"},
 ]
 BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
@@ -43,55 +51,66 @@ def cluster(tmp_path_factory):
         yield home, env, image
 
 
+def model_calls(home, text, planned=False):
+    """How often a worker's model answered the chat line `text` — spoke, or (`planned`)
+    chose its plan (each answer is logged with the number of the rule that gave it)."""
+    prompt = f"choose plan\n[reply] -\n\n{text}" if planned else f"User: {text}"
+    number = next(n for n, rule in enumerate(RULES)
+                  if "persona" not in rule and re.search(rule["match"], prompt))
+    return logged(home, rf"completed for \w+ by rule {number} ")
+
+
 def console_command(home, *extra):
     return [sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())",
             "console", "--home", str(home.path), *extra]
 
 
 class LineConsole:
-    """A console whose stdin is a pipe: one message per line, replies on stdout."""
+    """A console whose stdin is a pipe: one message per line, replies on stdout (read as it
+    comes, unbuffered: a line read ahead into a buffer would wait for the next output)."""
 
     def __init__(self, home, env, *extra):
-        self.process = subprocess.Popen(console_command(home, *extra), cwd=REPO, text=True,
+        self.process = subprocess.Popen(console_command(home, *extra), cwd=REPO,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, env=dict(os.environ, **env))
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.process.stdout, selectors.EVENT_READ)
-        self.seen, self.pending, self.unread = [], "", []
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.partial = ""
+        self.seen = []  # every line so far
+        self.checked = 0  # how many of them `expect` has looked at
 
     def send(self, line):
-        self.process.stdin.write(line + "\n")
+        self.process.stdin.write(line.encode() + b"\n")
         self.process.stdin.flush()
 
     def expect(self, pattern, timeout=60.0):
-        """Read lines until one matches `pattern`; return it. The pipe is read unbuffered:
-        a buffered reader may hold a whole line that select() then never reports."""
+        """The next line (after those looked at before) matching `pattern`."""
         def found():
-            while self.unread or self.selector.select(0.1):
-                if not self.unread:
-                    chunk = os.read(self.process.stdout.fileno(), 65536).decode()
-                    if not chunk:
-                        raise AssertionError("console ended; it said: " + "".join(self.seen))
-                    *self.unread, self.pending = (self.pending + chunk).split("\n")
-                    continue
-                line = self.unread.pop(0)
-                self.seen.append(line + "\n")
-                if re.search(pattern, line):
+            while self.checked < len(self.seen):
+                self.checked += 1
+                if re.search(pattern, self.seen[self.checked - 1]):
                     return True
+            if self.selector.select(0.1):
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                if not chunk:
+                    raise AssertionError("console ended; it said: " + "".join(self.seen))
+                *lines, self.partial = (self.partial + self.decoder.decode(chunk)).split("\n")
+                self.seen += [line + "\n" for line in lines]
             return False
         try:
-            wait_until(found, timeout=timeout)
+            wait_until(found, timeout=timeout, interval=0)
         except AssertionError:
             raise AssertionError(f"{pattern!r} never appeared; the console said:\n"
                                  + "".join(self.seen)) from None
-        return self.seen[-1]
+        return self.seen[self.checked - 1]
 
     def wait_until_listening(self, home, env):
         """PUB/SUB drops what is published before a subscriber has joined: ping from another
         session until this console hears one."""
         def heard():
-            run_batos("ask", "ping events", "--persona", "ROBIN", "--session", "pinger",
-                      home=home.path, env=env, check=True)
+            run_batos("ask", "remember ping events", "--persona", "ROBIN", "--session",
+                      "pinger", home=home.path, env=env, check=True)
             try:
                 self.expect(r"~ elsewhere: .*\(remember\)", timeout=3)
             except AssertionError:
@@ -107,17 +126,35 @@ class LineConsole:
 
 
 class Terminal:
-    """A real terminal: the console running in a tmux session."""
+    """A real terminal: the console (or `command`) running in a tmux session, whose screen
+    stays when the command ends."""
 
-    def __init__(self, home, env, name):
+    def __init__(self, home, env, name, command=None):
         self.name = name
         command = shlex.join(["env", *(f"{k}={v}" for k, v in env.items()),
-                              *console_command(home, "--session", name)])
+                              *(command or console_command(home, "--session", name))])
         subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "60",
-                        command], check=True, cwd=REPO)
+                        ";", "set-option", "-t", name, "remain-on-exit", "on"], check=True,
+                       cwd=REPO)
+        subprocess.run(["tmux", "respawn-pane", "-k", "-t", name, command], check=True,
+                       cwd=REPO)
 
     def type(self, text):
         subprocess.run(["tmux", "send-keys", "-t", self.name, text, "Enter"], check=True)
+
+    def keys(self, *keys):
+        """Press keys (tmux names: "C-c"), or type text without Enter."""
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def ended(self):
+        """True once the command in the terminal has ended."""
+        return subprocess.run(["tmux", "display-message", "-p", "-t", self.name,
+                               "#{pane_dead}"], capture_output=True, text=True,
+                              check=True).stdout.strip() == "1"
+
+    def bottom(self):
+        """The last line of the screen that is not empty."""
+        return [line for line in self.screen().splitlines() if line.strip()][-1]
 
     def screen(self):
         return subprocess.run(["tmux", "capture-pane", "-p", "-S", "-200", "-t", self.name],
@@ -188,7 +225,8 @@ def test_a_persona_addressed_or_chosen_again_answers_and_routing_learns_from_it(
 def test_the_console_recovers_when_the_orchestrator_restarts_mid_request(cluster):
     home, env, image = cluster
     before = image.run(lambda lobby: lobby.counter.count)
-    console = LineConsole(home, env, "--session", "restart", "--resend-after", "3")
+    calls = model_calls(home, "slow bump counter", planned=True)
+    console = LineConsole(home, env, "--session", "restart")
     try:
         console.send("slow bump counter")
         console.expect(r"… thinking")  # the request is in a worker's hands now
@@ -197,6 +235,8 @@ def test_the_console_recovers_when_the_orchestrator_restarts_mid_request(cluster
             server.startProcess("orchestrator")
         console.expect(r"\w+: The bump of counter is", timeout=120)
         assert image.run(lambda lobby: lobby.counter.count) == before + 1
+        # the new orchestrator adopted it from the worker: the model did not run again
+        assert model_calls(home, "slow bump counter", planned=True) == calls + 1
         console.send("/history")
         console.expect(r"you: slow bump counter")
     finally:
@@ -206,7 +246,124 @@ def test_the_console_recovers_when_the_orchestrator_restarts_mid_request(cluster
 def test_a_console_says_clearly_when_the_cluster_is_down(tmp_path):
     from kernel.home import Home
     home = Home.init(tmp_path / "down")
-    result = subprocess.run(console_command(home, "--no-translate", "--resend-after", "1",
-                                            "--timeout", "2"), input="hello\n", text=True,
-                            capture_output=True, cwd=REPO, timeout=60)
-    assert "does not answer; is it up? (batos status)" in result.stdout
+    result = subprocess.run(console_command(home, "--no-translate"), input="hello\n",
+                            text=True, capture_output=True, cwd=REPO, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("batos: no answer from the orchestrator at tcp://")
+    assert f"is the cluster of {home.path} up? (batos status --home {home.path})" \
+        in result.stderr
+
+
+# -- at real-model speed (issue 19) -----------------------------------------------------------
+
+def test_three_consoles_asking_at_once_all_get_their_answers(cluster, busy_cpu):
+    home, env, _image = cluster
+    before = model_calls(home, "slow hello 1")
+    consoles = [LineConsole(home, env, "--session", f"three-{n}") for n in range(3)]
+    try:
+        for n, console in enumerate(consoles):
+            console.send(f"slow hello {n}")
+        for n, console in enumerate(consoles):  # one BRICK worker: they take turns
+            console.expect(rf"^BRICK: hello {n}$", timeout=180)
+        assert any("… queued (BRICK)" in line for console in consoles for line in console.seen)
+        assert model_calls(home, "slow hello 1") == before + 3  # once each, none again
+    finally:
+        for console in consoles:
+            console.close()
+
+
+def test_ctrl_c_cancels_a_request_while_the_cluster_serves_other_consoles(cluster, busy_cpu):
+    home, env, _image = cluster
+    assert shutil.which("tmux"), "tmux is missing: `make test` installs it"
+    witness = LineConsole(home, env, "--session", "ctrl-c-witness")
+    terminal = Terminal(home, env, "batos-console-ctrl-c")
+    try:
+        terminal.expect(r"you>")
+        before = model_calls(home, "very slow")
+        terminal.type("very slow")  # started, then cancelled: it finishes, its reply is kept
+        terminal.expect(r"… thinking \(BRICK\) \d+ s")
+        terminal.keys("C-c")
+        terminal.expect(r"cancelled: BRICK is already at it; its reply will be kept")
+        assert terminal.bottom() == "you>"
+        witness.send("slow hello 5")  # queued behind the very slow one, and answered
+        terminal.type("never mind")  # queued too, then withdrawn: it never runs
+        terminal.expect(r"… queued \(BRICK\)")
+        terminal.keys("C-c")
+        terminal.expect(r"cancelled: withdrawn before any persona started it")
+        witness.expect(r"^BRICK: hello 5$", timeout=180)
+        terminal.type("hi there")
+        terminal.expect(r"BRICK: hello\n", timeout=120)
+        assert model_calls(home, "very slow") == before + 1 and model_calls(home,
+                                                                            "never mind") == 0
+        terminal.type("/history")
+        terminal.expect(r"BRICK: slowly done")
+        terminal.keys("C-c")  # at an empty prompt: leave
+        wait_until(terminal.ended, timeout=30)
+    finally:
+        terminal.close()
+        witness.close()
+
+
+def test_an_event_redraws_the_prompt_and_what_was_typed(cluster):
+    home, env, _image = cluster
+    terminal = Terminal(home, env, "batos-console-redraw")
+    try:
+        terminal.expect(r"you>")
+        terminal.keys("hel")
+        listening = LineConsole(home, env, "--session", "redraw-witness")
+        try:
+            listening.wait_until_listening(home, env)  # events reach consoles now
+        finally:
+            listening.close()
+        terminal.expect(r"~ elsewhere: ROBIN changed the image \(remember\)")
+        assert terminal.bottom() == "you> hel"
+        terminal.type("lo")
+        terminal.expect(r"you> hello\n(.*\n)*BRICK: hello")
+    finally:
+        terminal.close()
+
+
+def test_a_line_console_cancels_on_sigint_and_leaves_on_the_next(cluster):
+    home, env, _image = cluster
+    console = LineConsole(home, env, "--session", "sigint")
+    try:
+        console.send("very slow")
+        console.expect(r"… thinking \(BRICK\)", timeout=120)
+        console.process.send_signal(signal.SIGINT)
+        console.expect(r"cancelled: BRICK is already at it")
+        console.send("hi")
+        console.expect(r"^BRICK: hello$", timeout=120)
+        console.process.send_signal(signal.SIGINT)  # between requests: leave
+        assert console.process.wait(30) == 0
+    finally:
+        console.close()
+
+
+def test_make_runs_console_cancels_on_ctrl_c_and_leaving_it_stops_the_cluster(tmp_path):
+    """`batos awaken` (what `make run` runs) on a brand-new home: the demo, then a console
+    of its own session where Ctrl-C cancels; Ctrl-C at the empty prompt brings it all down."""
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES))
+    home = Home.init(tmp_path / "home")  # made, never served
+    env = {"BATOS_LLM": f"scripted:{rules}"}
+    terminal = Terminal(home, env, "batos-awaken-ctrl-c", command=[
+        sys.executable, "-c", "import sys; from kernel.cli import main; sys.exit(main())",
+        "awaken", "--home", str(home.path)])
+    try:
+        screen = terminal.expect(r"you>", timeout=300)
+        assert "genesis: the image has awakened" in screen
+        assert "BAT OS console — session awaken" not in screen  # not the demo's session
+        terminal.type("very slow")
+        terminal.expect(r"… thinking \(BRICK\)", timeout=120)
+        terminal.keys("C-c")
+        terminal.expect(r"cancelled: BRICK is already at it")
+        assert supervise.is_up(home)
+        terminal.type("/personas")
+        terminal.expect(r"personas: ALFRED, BABS, BRICK, ROBIN")
+        terminal.keys("C-c")
+        terminal.expect(r"cluster stopped", timeout=120)
+        wait_until(terminal.ended, timeout=60)
+        assert not supervise.is_up(home)
+    finally:
+        terminal.close()
+        supervise.stop(home)

@@ -6,7 +6,9 @@ A real ZEO server, a real `batos-orchestrator` process and a real ROBIN worker (
 model) serve the whole module. Hypothesis generates at least `EXAMPLES` inputs per socket;
 every `GOOD_EVERY` inputs a good request must still get ROBIN's answer. Requests that are
 valid but cannot be served at once (no worker for their persona) are not waited for one by
-one: their answers are collected as they come and all must have come by the end.
+one: their answers are collected as they come and all must have come by the end. A request
+is one request while in flight: an id sent again meanwhile gets one answer in all, and an
+id cancelled needs none (BATOS/1).
 """
 import collections
 import dataclasses
@@ -361,7 +363,8 @@ class FrontendFuzz:
         self.cluster = cluster
         self.socket = cluster.dealer(cluster.frontend)
         self.good = cluster.client()
-        self.outstanding = collections.Counter()  # valid request id → answers still due
+        self.outstanding = set()  # valid request ids whose answer is still due
+        self.asked = set()  # every valid request id sent
         self.sent = collections.Counter()
 
     def check(self, sent):
@@ -380,7 +383,12 @@ class FrontendFuzz:
             assert message["retry"] is False, (sent, message)
         else:
             self.socket.send_multipart(sent.frames)
-            self.outstanding[sent.request_id] += 1
+            intent = json.loads(sent.frames[1]).get("intent")
+            if intent == "cancel":  # withdrawn, or left to finish unseen: no answer is due
+                self.outstanding.discard(sent.request_id)
+            elif intent != "track":  # a track is answered by a progress note only
+                self.outstanding.add(sent.request_id)
+                self.asked.add(sent.request_id)
         while self.socket.poll(0):
             self.settle(self.receive())
         if sum(self.sent.values()) % GOOD_EVERY == 0:
@@ -407,16 +415,14 @@ class FrontendFuzz:
         if message["type"] == "progress":
             return
         assert message["type"] in ("reply", "error"), message
-        assert self.outstanding[message["id"]] > 0, f"an answer nobody waits for: {message}"
-        self.outstanding[message["id"]] -= 1
-        if not self.outstanding[message["id"]]:
-            del self.outstanding[message["id"]]
+        assert message["id"] in self.asked, f"an answer nobody asked for: {message}"
+        self.outstanding.discard(message["id"])  # a re-send's answer may come after it
 
     def drain(self):
         """Wait for the answers still due (at most the service wait each, in parallel)."""
         while self.outstanding:
             assert self.socket.poll((SERVICE_WAIT + ANSWER_TIMEOUT) * 1000), \
-                f"valid requests never answered: {dict(self.outstanding)}"
+                f"valid requests never answered: {sorted(self.outstanding)}"
             message = self.receive()
             assert message.get("id") is not None, f"an unexpected error: {message}"
             self.settle(message)

@@ -4,6 +4,7 @@ No image: the orchestrator then routes to ALFRED and accepts any persona name.
 """
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -17,47 +18,7 @@ from kernel import protocol
 from kernel.client import Client, RequestFailed
 from kernel.home import Home, free_port
 from kernel.orchestrator import Orchestrator
-from tests.conftest import REPO
-
-
-@pytest.fixture
-def broker():
-    endpoints = {name: f"tcp://127.0.0.1:{free_port()}" for name in ("front", "back", "ev")}
-    orchestrator = Orchestrator(endpoints["front"], endpoints["back"], endpoints["ev"],
-                                service_wait=1.0)
-    thread = threading.Thread(target=orchestrator.serve, daemon=True)
-    thread.start()
-    yield orchestrator, endpoints
-    orchestrator.stop()
-    thread.join(10)
-    orchestrator.close()
-
-
-class RawWorker:
-    """A worker speaking BATOS/1 by hand, so tests control its every frame."""
-
-    def __init__(self, endpoint, service):
-        self.socket = zmq.Context.instance().socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.connect(endpoint)
-        self.socket.send_multipart([protocol.WORKER, protocol.READY, service.encode()])
-
-    def next_request(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.socket.send_multipart([protocol.WORKER, protocol.HEARTBEAT])
-            if self.socket.poll(100):
-                frames = self.socket.recv_multipart()
-                if frames[1] == protocol.REQUEST:
-                    return frames[2], json.loads(frames[3])
-        raise AssertionError("no request came")
-
-    def answer(self, client, message):
-        self.socket.send_multipart([protocol.WORKER, protocol.REPLY, client,
-                                    protocol.encode(message)])
-
-    def close(self):
-        self.socket.close(0)
+from tests.conftest import REPO, RawWorker
 
 
 def ask(endpoint, payload, results, timeout=20.0):
@@ -243,3 +204,131 @@ def test_the_orchestrator_takes_its_request_bound_from_the_home(home, zeo):
     finally:
         process.terminate()
         process.wait(30)
+
+
+# -- a request in flight is one request (issue 19) --------------------------------------------
+
+def recv(socket, timeout=10.0):
+    """The next message a raw client gets."""
+    assert socket.poll(timeout * 1000), "no answer"
+    return json.loads(socket.recv_multipart()[1])
+
+
+def test_a_request_sent_again_while_in_flight_is_attached_never_run_again(broker):
+    _, endpoints = broker
+    worker = RawWorker(endpoints["back"], "ROBIN")
+    wait_for_workers(endpoints, "ROBIN", 1)
+    first, again = raw_client(endpoints["front"]), raw_client(endpoints["front"])
+    payload = protocol.encode({"id": "once", "text": "hi", "persona": "ROBIN"})
+    first.send_multipart([protocol.CLIENT, payload])
+    tag, request = worker.next_request()
+    assert request["id"] == "once"
+    again.send_multipart([protocol.CLIENT, payload])  # e.g. a console that reconnected
+    note = recv(again)
+    assert (note["type"], note["stage"], note["persona"]) == ("progress", "working", "ROBIN")
+    worker.answer(tag, protocol.reply("once", reply="hi"))
+    assert recv(again)["reply"] == "hi"  # the answer goes to whoever waits for the id now
+    first.send_multipart([protocol.CLIENT, protocol.encode({"id": "after", "text": "hi",
+                                                            "persona": "ROBIN"})])
+    assert worker.next_request()[1]["id"] == "after"  # "once" was never queued again
+    for socket in (first, again):
+        socket.close()
+    worker.close()
+
+
+def test_track_and_cancel_a_started_and_a_queued_request(broker):
+    _, endpoints = broker
+    worker = RawWorker(endpoints["back"], "BRICK")
+    wait_for_workers(endpoints, "BRICK", 1)
+    client = raw_client(endpoints["front"])
+
+    def ask(request_id, intent="chat"):
+        client.send_multipart([protocol.CLIENT, protocol.encode(
+            {"id": request_id, "intent": intent, "text": "hi", "persona": "BRICK"})])
+
+    ask("started")
+    tag, _request = worker.next_request()
+    worker.progress(tag, "thinking", "BRICK")
+    assert recv(client)["stage"] == "thinking"
+    ask("queued")  # the one BRICK worker is busy: it waits
+    for request_id, intent, stage in [("started", "track", "thinking"),
+                                      ("queued", "track", "queued"),
+                                      ("nobody", "track", "unknown"),
+                                      ("queued", "cancel", "withdrawn"),
+                                      ("started", "cancel", "detached"),
+                                      ("queued", "track", "unknown")]:
+        ask(request_id, intent)
+        note = recv(client)
+        assert (note["id"], note["type"], note["stage"]) == (request_id, "progress", stage)
+    worker.answer(tag, protocol.reply("started", reply="nobody hears this"))
+    ask("next")
+    tag, request = worker.next_request()
+    assert request["id"] == "next"  # the withdrawn request never reached the worker
+    worker.answer(tag, protocol.reply("next", reply="hi"))
+    answer = recv(client)  # nothing for the detached one came before it
+    assert (answer["id"], answer["reply"]) == ("next", "hi")
+    client.close()
+    worker.close()
+
+
+def test_a_worker_registering_with_a_request_in_hand_answers_it_once(broker):
+    """After an orchestrator restart, a busy worker registers naming the request it holds:
+    the client's re-send attaches to it instead of running it again."""
+    _, endpoints = broker
+    worker = RawWorker(endpoints["back"], "ROBIN", held=b"kept")
+    client = raw_client(endpoints["front"])
+    wait_for_workers(endpoints, "ROBIN", 1)
+    client.send_multipart([protocol.CLIENT, protocol.encode(
+        {"id": "kept", "text": "hi", "persona": "ROBIN"})])
+    assert recv(client)["stage"] == "working"
+    worker.answer(b"kept", protocol.reply("kept", reply="done once"))
+    assert recv(client)["reply"] == "done once"
+    client.send_multipart([protocol.CLIENT, protocol.encode(
+        {"id": "after", "text": "hi", "persona": "ROBIN"})])
+    assert worker.next_request()[1]["id"] == "after"
+    client.close()
+    worker.close()
+
+
+def test_an_orchestrator_held_up_longer_than_the_liveness_window_drops_no_worker(home, zeo):
+    """SIGSTOP stands in for whatever holds the broker up (a slow image read, a starved CPU):
+    its workers kept heartbeating meanwhile, so none is dropped and the request one holds is
+    answered once, not re-dispatched."""
+    home = Home.open(home.path)
+    endpoints = home.orchestrator_endpoints
+    log_path = home.log_dir / "orchestrator.log"
+    with open(log_path, "ab") as output:
+        process = subprocess.Popen([sys.executable, "-m", "kernel.orchestrator", "--home",
+                                    str(home.path)], cwd=REPO, stdin=subprocess.DEVNULL,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    workers = [RawWorker(endpoints["backend"], name) for name in ("ALFRED", "ROBIN", "BABS")]
+    client = raw_client(endpoints["frontend"])
+    try:
+        wait_for_workers({"front": endpoints["frontend"]}, "BABS", 1)
+        client.send_multipart([protocol.CLIENT, protocol.encode(
+            {"id": "held", "text": "hi", "persona": "ROBIN"})])
+        tag, _request = workers[1].next_request()
+        process.send_signal(signal.SIGSTOP)
+        try:
+            held_up = time.monotonic() + 2 * protocol.CLIENT_LIVENESS
+            while time.monotonic() < held_up:  # the stall itself; the workers live on
+                for worker in workers:
+                    worker.socket.send_multipart([protocol.WORKER, protocol.HEARTBEAT])
+                time.sleep(protocol.HEARTBEAT_INTERVAL / 4)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        workers[1].answer(tag, protocol.reply("held", reply="answered once"))
+        messages = [recv(client, timeout=30)]
+        while messages[-1]["type"] == "progress":
+            messages.append(recv(client, timeout=30))
+        assert messages[-1]["reply"] == "answered once"
+        assert not [m for m in messages if m.get("stage") == "redelivered"]
+        with Client(endpoints["frontend"], timeout=30) as asker:
+            assert asker.check()["services"] == {"ALFRED": 1, "BABS": 1, "ROBIN": 1}
+        assert "dropping it" not in log_path.read_text()
+    finally:
+        process.terminate()
+        process.wait(30)
+        client.close()
+        for worker in workers:
+            worker.close()
