@@ -95,11 +95,14 @@ def plans(lobby, text):
     plans need their words: a statement telling a fact ("remember that …", "my bike is red")
     can be remembered; a question about the person's own things ("… my …", "do you
     remember …"), or one that stored memories share words with, can be recalled — and is
-    nothing but a recall when both hold, or when a memory answers it word for word."""
+    nothing but a recall when both hold, or when a memory answers it word for word (unless
+    it names an object of the lobby)."""
     question, recalled = is_question(text), memory.recall(lobby, text, limit=1)
     asks_own = question and (MEMORY_WORDS.search(text) or PERSONAL.search(text))
     recall = Plan("recall", ({"op": "recall", "query": clip(text, 400)},))
-    if (asks_own and recalled) or (question and recalled and recalled[0]["complete"]):
+    named = targets(lobby, text)[:MAX_TARGETS]
+    if not named and ((asks_own and recalled) or (question and recalled
+                                                  and recalled[0]["complete"])):
         return [recall]
     found = [Plan("reply")]
     if not question and (MEMORY_WORDS.search(text) or PERSONAL_FACT.search(text)):
@@ -107,7 +110,7 @@ def plans(lobby, text):
     if asks_own or (question and recalled):
         found.append(recall)
     numbers = [number(n) for n in NUMBER.findall(text)]
-    for target, obj in targets(lobby, text)[:MAX_TARGETS]:
+    for target, obj in named:
         words = selector_words(text, obj, target)
         for selector in words[:MAX_SELECTORS]:
             args = numbers if not obj.responds_to(selector) else []
