@@ -200,4 +200,3 @@ class Client:
 
     def __exit__(self, *exc):
         self.close()
-

@@ -7,10 +7,11 @@ the service. Workers of a service are served least recently used; a request held
 that stops heartbeating is re-dispatched; a request for a service with no live worker waits
 up to `service_wait` seconds and then gets an error. A request in flight is one request
 (`Flight`): its id sent again, tracked or cancelled reaches the same flight, never a second
-run. It reads the image (a ZEO client) only to
-know which personas exist and who routes — at most once a second, and at once for a persona
-it has not seen — so a persona cloned at runtime is routable without a restart. See `kernel.protocol` for the wire format. In remote mode the frontend and
-events sockets are CURVE servers that admit only allowed console keys (`kernel.keys`).
+run. It reads the image (a ZEO client) only to know which personas exist and who routes —
+at most once a second, and at once for a persona it has not seen — so a persona cloned at
+runtime is routable without a restart. See `kernel.protocol` for the wire format. In remote
+mode the frontend and events sockets are CURVE servers that admit only allowed console keys
+(`kernel.keys`).
 What it drops or refuses it logs through a rate limit (`kernel.ratelimit`); tests/
 test_fuzz_wire.py throws thousands of generated bad frames at both sockets.
 """
@@ -80,12 +81,17 @@ class Pending:
 
 @dataclasses.dataclass
 class Worker:
-    """A registered worker: its service, when it expires, and the request it holds."""
+    """A registered worker: its service, when it was last heard of, the request it holds."""
 
     identity: bytes
     service: str
-    expiry: float
+    heard: float
     current: Pending = None
+
+    @property
+    def expiry(self):
+        """When its silence makes it dead."""
+        return self.heard + protocol.HEARTBEAT_INTERVAL * protocol.HEARTBEAT_LIVENESS
 
 
 @dataclasses.dataclass
@@ -427,8 +433,7 @@ class Orchestrator:
         identity, command, body = frames[0], frames[2], frames[3:]
         worker = self.workers.get(identity)
         if worker is not None:
-            worker.expiry = time.monotonic() + protocol.HEARTBEAT_INTERVAL * \
-                protocol.HEARTBEAT_LIVENESS
+            self.heard(worker)
         if command == protocol.READY and len(body) in (1, 2):
             self.register(identity, body[0].decode("utf-8", "replace"), *body[1:])
         elif worker is None:
@@ -442,6 +447,17 @@ class Orchestrator:
         else:
             log.warning("dropping an unknown command %r from worker %s", command,
                         identity.hex())
+
+    def heard(self, worker):
+        """A message from `worker`: alive until the liveness window passes again. A gap of
+        more than two heartbeats since its last message read is logged (the broker's own
+        stalls count too; bench/consoles.py reports the longest)."""
+        now = time.monotonic()
+        if now - worker.heard > 2 * protocol.HEARTBEAT_INTERVAL:
+            log.info("no message from worker %s of %s read for %.1f s%s", worker.identity.hex(),
+                     worker.service, now - worker.heard,
+                     " (holding a request)" if worker.current else "")
+        worker.heard = now
 
     def register(self, identity, name, held=None):
         """A worker is ready for service `name` (again, after any reconnect), or, with the
@@ -457,9 +473,7 @@ class Orchestrator:
         if old is not None:
             self.drop_worker(old)
         service = self.services.setdefault(name, Service(name))
-        worker = self.workers[identity] = Worker(identity, name, time.monotonic()
-                                                 + protocol.HEARTBEAT_INTERVAL
-                                                 * protocol.HEARTBEAT_LIVENESS)
+        worker = self.workers[identity] = Worker(identity, name, time.monotonic())
         if held is None:
             service.waiting.append(identity)
         else:
