@@ -5,16 +5,19 @@ The system part is the persona's codex plus fixed instructions; it comes first a
 same between requests, so llama.cpp keeps it in the model's KV cache and only the request is
 evaluated anew (one `Llama` per model id per process, see `ModelRegistry`). A GBNF grammar or a
 JSON schema constrains the output — that is what makes a 135M-parameter model write usable
-methods.
+methods. `LanguageModel.score(prompt, continuations)` is the other way to use a model: its
+log-likelihood of each of a few known texts, for choosing among them instead of generating.
 
 `BATOS_LLM=scripted:PATH` replaces every model of the process with `ScriptedModel`: a JSON
 list of rules `{"persona": NAME or "*", "match": regex over the prompt, "reply": text}`, first
 match wins (an optional `"delay"` in seconds stands in for a slow model; with
-`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`). It is the tests' one
-double, never a default.
+`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`; a list of replies is
+answered in turn, over and over, as a model sampling different answers would). It is the
+tests' one double, never a default; it scores every continuation alike.
 """
 import dataclasses
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -28,6 +31,13 @@ from kernel.errors import BatosError, ConfigError
 log = logging.getLogger(__name__)
 
 ENV_BACKEND = "BATOS_LLM"
+
+# llama.cpp's OpenMP threads spin while they wait for each other. On two cores shared with
+# other processes one of them is often descheduled, and then a token takes a time slice or
+# more: measured, 40 tokens in 26 s once, a task's 115 decodes in 148 s against 5.4 s with
+# passive waiting. The runtime reads this when llama_cpp is first imported (an explicit
+# setting in the environment wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class LLMError(BatosError):
@@ -133,6 +143,11 @@ class LanguageModel:
         """The model's answer to `user` under the `system` prefix, as a `Completion`."""
         raise NotImplementedError
 
+    def score(self, prompt, continuations, persona="*"):
+        """The model's log-likelihood (nats) of each text of `continuations` right after the
+        raw text `prompt`: how a model *chooses* among known options instead of generating."""
+        raise NotImplementedError
+
 
 class LlamaModel(LanguageModel):
     """A GGUF model run by llama-cpp-python; one instance keeps its KV cache between calls."""
@@ -146,6 +161,8 @@ class LlamaModel(LanguageModel):
         self.spec = spec
         self.model_id = spec.model_id
         self._llama_cpp = llama_cpp
+        import numpy  # llama-cpp-python's own dependency
+        self._numpy = numpy
         started = time.perf_counter()
         try:
             self.llama = llama_cpp.Llama(model_path=str(path), n_ctx=spec.n_ctx,
@@ -191,6 +208,54 @@ class LlamaModel(LanguageModel):
                           time.perf_counter() - started, usage.get("prompt_tokens", 0),
                           usage.get("completion_tokens", 0))
 
+    def score(self, prompt, continuations, persona="*"):
+        base = self.llama.tokenize(prompt.encode(), add_bos=True, special=True)
+        with self._lock:
+            try:
+                return [self._log_likelihood(base, self.llama.tokenize(
+                    text.encode(), add_bos=False, special=False)) for text in continuations]
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"{self.model_id} failed to score: {exc}") from None
+
+    def _log_likelihood(self, base, tokens):
+        """Sum of log P(token) over `tokens` after `base`. Reuses the KV cache for the part of
+        `base` evaluated last time, and asks llama.cpp for logits only of the scored tokens
+        (a model made with `logits_all` would pay a vocabulary row for every token)."""
+        llama, numpy = self.llama, self._numpy
+        if not tokens:
+            return 0.0
+        shared = 0
+        for cached, token in zip(llama.input_ids[:min(llama.n_tokens, len(base) - 1)], base):
+            if cached != token:
+                break
+            shared += 1
+        llama.n_tokens = shared  # llama.eval drops the KV cache past this point
+        llama.eval(base[shared:])  # the logits of base's last token stay in the context
+        rows = [numpy.ctypeslib.as_array(llama._ctx.get_logits_ith(-1),
+                                         shape=(llama.n_vocab(),)).copy()]
+        if len(tokens) > 1:
+            rows.extend(self._decode_with_logits(tokens[:-1]))
+        total = 0.0
+        for row, token in zip(rows, tokens):
+            top = row.max()
+            total += float(row[token] - top - numpy.log(numpy.exp(row - top).sum()))
+        llama._requires_eval = True  # the context's logits are no longer those of input_ids
+        return total
+
+    def _decode_with_logits(self, tokens):
+        """Evaluate `tokens` after the cached ones in one batch, with a logits row for each."""
+        llama, numpy = self.llama, self._numpy
+        if len(tokens) > llama.n_batch:
+            raise ValueError(f"{len(tokens)} tokens to score; at most {llama.n_batch}")
+        llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+        llama._batch.set_batch(batch=tokens, n_past=llama.n_tokens, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        rows = numpy.ctypeslib.as_array(llama._ctx.get_logits(),
+                                        shape=(len(tokens) * llama.n_vocab(),))
+        llama.input_ids[llama.n_tokens:llama.n_tokens + len(tokens)] = tokens
+        llama.n_tokens += len(tokens)
+        return list(rows.reshape(len(tokens), llama.n_vocab()).copy())
+
 
 class ScriptedModel(LanguageModel):
     """The test double: replies chosen by the first rule whose persona and regex match."""
@@ -205,23 +270,36 @@ class ScriptedModel(LanguageModel):
                 from None
         if not isinstance(rules, list) or not all(
                 isinstance(r, dict) and isinstance(r.get("match"), str)
-                and isinstance(r.get("reply"), str) for r in rules):
+                and _is_reply(r.get("reply")) for r in rules):
             raise ModelUnavailable(f"{ENV_BACKEND}: {path} must be a JSON list of "
                                    '{"persona", "match", "reply"} rules')
-        self.rules = [(r.get("persona", "*"), re.compile(r["match"], re.S), r["reply"],
+        self.rules = [(r.get("persona", "*"), re.compile(r["match"], re.S),
+                       itertools.cycle([r["reply"]] if isinstance(r["reply"], str)
+                                       else r["reply"]),
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
                  max_tokens=128, temperature=None):
         prompt = f"{system}\n\n{user}"
-        for who, pattern, reply, delay, expand in self.rules:
+        for who, pattern, replies, delay, expand in self.rules:
             found = pattern.search(prompt) if who in ("*", persona) else None
             if found:
                 if delay:
                     time.sleep(delay)  # a rule may stand in for a slow model's latency
+                reply = next(replies)
                 return Completion(found.expand(reply) if expand else reply, self.model_id, delay)
         raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
                           f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")
+
+    def score(self, prompt, continuations, persona="*"):
+        """Every continuation is equally likely: the double has no preferences."""
+        return [0.0 for _ in continuations]
+
+
+def _is_reply(reply):
+    """A rule's reply: a text, or a non-empty list of texts answered in turn."""
+    return isinstance(reply, str) or (isinstance(reply, list) and reply
+                                      and all(isinstance(r, str) for r in reply))
 
 
 class ModelRegistry:
