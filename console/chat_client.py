@@ -6,9 +6,10 @@ another host with an allowed CURVE console key when the home is in remote mode (
 console has its own session (its history lives in the image). A line is translated into a
 payload by the console's small model (`console.translator`), or sent as a plain chat; slash
 commands need no model. While a request is in flight the console shows its progress
-(routed → thinking → writing-method → audit → trial → installed); between requests it shows,
-quietly, what other consoles cause (methods learned, objects changed) from the orchestrator's
-events. If the orchestrator restarts mid-request, the request is sent again with the same id —
+(routed → thinking → writing-method → audit → trial → judging → installed); between requests
+it shows, quietly, what other consoles cause (methods learned, objects changed) from the
+orchestrator's events. A method learned as provisional (`kernel.dnu`) says so wherever it
+shows; `/confirm PATH SELECTOR` makes it final. If the orchestrator restarts mid-request, the request is sent again with the same id —
 the ledger makes sure its effects happen once. When stdin is not a terminal, it reads one
 message per line and prints the replies (for scripts and tests).
 """
@@ -30,6 +31,7 @@ HELP = """\
 Type a message to talk to the personas (ALFRED routes it), or a command:
   /send PATH SELECTOR [ARG…]   send a message to an object (arguments as JSON)
   /inspect PATH                an object's slots, parents and methods
+  /confirm PATH SELECTOR       make a provisional learned method final
   /personas                    who is there
   /log                         the image's recent transactions (ids for /undo)
   /undo TXN                    undo a transaction (e.g. a learned method)
@@ -81,7 +83,10 @@ class Console:
                 continue
             if event.get("type") == "installed":
                 self.say(f"  ~ elsewhere: {event.get('target')}.{event.get('selector')} was "
-                         f"learned")
+                         f"learned" + (" (provisional)" if event.get("provisional") else ""))
+            elif event.get("type") == "confirmed":
+                self.say(f"  ~ elsewhere: {event.get('target')}.{event.get('selector')} was "
+                         f"confirmed")
             elif event.get("type") == "committed":
                 self.say(f"  ~ elsewhere: {event.get('persona')} changed the image "
                          f"({', '.join(event.get('ops', []))})")
@@ -120,8 +125,11 @@ class Console:
         if result not in (None, [], ""):
             self.say(f"{persona} ⇒ {json.dumps(result, ensure_ascii=False)}")
         for learned in message.get("learned", []):
+            provisional = (f"; PROVISIONAL — /confirm {learned['target']} "
+                           f"{learned['selector']} makes it final") \
+                if learned.get("provisional") else ""
             self.say(f"  ✓ installed {learned['target']}.{learned['selector']} "
-                     f"({learned['attempts']} attempt(s))")
+                     f"({learned['attempts']} attempt(s){provisional})")
             for line in (learned.get("source") or "").rstrip().splitlines():
                 self.say(f"    | {line}")
         if message.get("replayed"):
@@ -180,6 +188,10 @@ class Console:
         elif name == "inspect" and len(args) == 1:
             self.show_object(self.request({"intent": "inspect", "target": args[0],
                                            "persona": "ALFRED"})["result"])
+        elif name == "confirm" and len(args) == 2:
+            self.request({"intent": "confirm", "target": args[0], "selector": args[1],
+                          "persona": "ALFRED"})
+            self.say(f"confirmed {args[0]}.{args[1]}: it is final now")
         elif name == "personas":
             status = self.request({"intent": "status", "persona": "ALFRED"})["result"]
             self.say("personas: " + ", ".join(status["personas"]))
@@ -212,7 +224,9 @@ class Console:
         for name, value in description["slots"].items():
             self.say(f"  {name} = {json.dumps(value, ensure_ascii=False)[:70]}")
         for selector, method in description["methods"].items():
-            self.say(f"  {selector}()  {method.get('kind')}")
+            provisional = (method.get("provenance") or {}).get("provisional")
+            self.say(f"  {selector}()  {method.get('kind')}"
+                     + ("  PROVISIONAL (/confirm makes it final)" if provisional else ""))
 
     # -- loops ------------------------------------------------------------------------------
 

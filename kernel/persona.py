@@ -45,7 +45,7 @@ class PersonaService:
         self.handlers = {"chat": self.chat, "send": self.send, "inspect": self.inspect,
                          "status": self.status, "route": self.route, "audit": self.audit,
                          "write_method": self.write_method, "log": self.log,
-                         "undo": self.undo, "history": self.history}
+                         "undo": self.undo, "history": self.history, "confirm": self.confirm}
 
     def handle(self, request, progress=lambda stage: None):
         """Answer one request with a BATOS/1 message; never raises."""
@@ -123,10 +123,25 @@ class PersonaService:
         return self.execute(request, parsed["reply"], parsed["commands"], progress)
 
     def send(self, request, progress):
-        """A direct message to an object, learning the method if it is missing."""
+        """A direct message to an object, learning the method if it is missing (and learning
+        a provisional one again when the request's expectation contradicts it)."""
         command = {"op": "send", "target": request["target"], "selector": request["selector"],
                    "args": request.get("args", [])}
+        if "expect" in request:
+            self.learner(progress).check(command["target"], command["selector"],
+                                         command["args"], request["expect"])
         return self.execute(request, "", [command], progress)
+
+    def confirm(self, request, progress):
+        """Make a provisional learned method final (`/confirm PATH SELECTOR`)."""
+        target, selector = request.get("target", ""), request.get("selector", "")
+        description = self.image.run(
+            lambda lobby: dnu.confirm(lobby, target, selector, by=request["session"]),
+            note=f"{self.name} confirmed {target}.{selector} for {request['session']}",
+            user=self.name)
+        return protocol.reply(request["id"], persona=self.name, result=description,
+                              events=[{"type": "confirmed", "target": target,
+                                       "selector": selector, "session": request["session"]}])
 
     def inspect(self, request, progress):
         """An object's slots, parents and methods."""
@@ -168,8 +183,11 @@ class PersonaService:
         """BRICK: one method for a mandate sent by any worker."""
         model, codex = self.model()
         writer = dnu.MethodWriter(self.name, codex, model)
-        source, _completion = writer.write(dnu.Mandate.from_record(request["mandate"]),
-                                           request.get("feedback", []),
+        mandate = dnu.Mandate.from_record(request["mandate"])
+        if "sources" in request:  # judging candidates rather than writing one
+            return protocol.reply(request["id"], persona=self.name, model=writer.model_id,
+                                  scores=writer.score(mandate, request["sources"]))
+        source, _completion = writer.write(mandate, request.get("feedback", []),
                                            request.get("temperature"))
         return protocol.reply(request["id"], persona=self.name, source=source,
                               model=writer.model_id)
@@ -193,7 +211,7 @@ class PersonaService:
                     request.get("expect", dnu.NO_EXPECTATION))
                 learned.append({"selector": command["selector"], "target": command["target"],
                                 "source": outcome.source, "attempts": outcome.attempts,
-                                "waited": outcome.waited})
+                                "waited": outcome.waited, "provisional": outcome.provisional})
                 continue
             if message.get("replayed"):
                 return message
@@ -297,3 +315,10 @@ class RemoteWriter:
                                       "temperature": temperature}, timeout=self.timeout)
         self.model_id = answer.get("model", self.model_id)
         return answer.get("source", ""), None
+
+    def score(self, mandate, sources):
+        """Ask BRICK's service for the channel scores of finished candidates."""
+        answer = self.client.request({"intent": "write_method", "persona": self.persona,
+                                      "mandate": mandate.record(), "sources": sources},
+                                     timeout=self.timeout)
+        return answer["scores"]
