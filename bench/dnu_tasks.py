@@ -133,34 +133,43 @@ def judge(image, path, task, result):
         return check(lobby)
 
 
-def run_open_tasks(image, learner, tasks):
-    """Every task of part 3 WITHOUT an expectation; a row per task."""
+def run_open_tasks(image, learner, tasks, label):
+    """Every task of part 3 WITHOUT an expectation; a row per task, printed as it ends."""
+    print(f"\n{len(tasks)} {label} tasks WITHOUT an expectation:", flush=True)
     rows = []
     for n, task in enumerate(tasks):
-        path = f"open{n}"
-        new_object(image, path, task.slots)
-        started = time.perf_counter()
-        try:
-            outcome = learner.send(path, task.selector, list(task.args))
-        except dnu.LearningFailed as failure:
-            rows.append((task, "failed", time.perf_counter() - started, failure.outcome.reason))
-            continue
-        seconds = time.perf_counter() - started
-        right = judge(image, path, task, outcome.result)
-        kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
-            ("correct, provisional" if right else "wrong, provisional")
-        covenant = task.kind != "state" or "self._p_changed = True" in (outcome.source or "")
-        rows.append((task, kind if covenant else "wrong and final", seconds, outcome.source))
+        rows.append(open_task(image, learner, task, f"open{n}"))
+        print_row(*rows[-1])
     return rows
 
 
-def print_open(rows, label):
-    """The rows of part 3, by kind, then the totals."""
-    print(f"\n{len(rows)} {label} tasks WITHOUT an expectation:")
-    for task, kind, seconds, source in rows:
-        line = (source or "").strip().splitlines()
-        shown = " / ".join(l.strip() for l in line[1:])[:64] if len(line) > 1 else " ".join(line)
-        print(f"  {kind:<21} {task.kind:<9} {task.selector:<17} {seconds:5.1f} s  {shown}")
+def open_task(image, learner, task, path):
+    """One task of part 3: (task, outcome kind, seconds, source or reason)."""
+    new_object(image, path, task.slots)
+    started = time.perf_counter()
+    try:
+        outcome = learner.send(path, task.selector, list(task.args))
+    except dnu.LearningFailed as failure:
+        return task, "failed", time.perf_counter() - started, failure.outcome.reason
+    seconds = time.perf_counter() - started
+    right = judge(image, path, task, outcome.result)
+    if task.kind == "state" and "self._p_changed = True" not in (outcome.source or ""):
+        right = False  # a command must keep the Covenant
+    kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
+        ("correct, provisional" if right else "wrong, provisional")
+    return task, kind, seconds, outcome.source
+
+
+def print_row(task, kind, seconds, source):
+    """One task's line: how it ended, how long it took, the method's body."""
+    lines = (source or "").strip().splitlines()
+    shown = " / ".join(l.strip() for l in lines[1:])[:64] if len(lines) > 1 else " ".join(lines)
+    print(f"  {kind:<21} {task.kind:<9} {task.selector:<17} {seconds:5.1f} s  {shown}",
+          flush=True)
+
+
+def print_open(rows):
+    """The totals of part 3, overall and by kind of task."""
     counts = collections.Counter(kind for _task, kind, _s, _src in rows)
     by_kind = collections.defaultdict(collections.Counter)
     for task, kind, _s, _src in rows:
@@ -197,7 +206,7 @@ def main(argv=None):
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)
                 if args.part in ("all", "open"):
-                    open_rows = run_open_tasks(image, learner, open_tasks)
+                    open_rows = run_open_tasks(image, learner, open_tasks, args.tasks)
             finally:
                 image.close()
         finally:
@@ -218,7 +227,7 @@ def main(argv=None):
                       "target": 0.95, "met": rate >= 0.95})
         figures["expect_median_seconds"] = round(statistics.median(r[3] for r in rows), 2)
     if open_rows:
-        counts = print_open(open_rows, args.tasks)
+        counts = print_open(open_rows)
         total = len(open_rows)
         correct = counts["correct"] / total
         right = (counts["correct"] + counts["correct, provisional"]) / total

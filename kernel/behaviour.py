@@ -10,13 +10,14 @@ canonically (2 and 2.0 alike, True never 1), make the candidate's *signature*. C
 with the same signature behave the same on every call seen: they form one cluster, and the
 clusters — not the texts — are what `_doesNotUnderstand` weighs.
 """
+import ast
 import dataclasses
 import json
 import logging
 import random
 import string
 
-from kernel.grammars import kind_of
+from kernel.grammars import ARITHMETIC, TEXT_METHODS, kind_of
 from kernel.values import plain
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,13 @@ def _canonical(value):
 
 
 def outcome(result, before, after):
-    """One call's behaviour: what it returned and which own slots it changed (and to what)."""
+    """One call's behaviour: what it returned and which own slots it changed (and to what).
+    A call that changed slots is its changes: whether a command also returns the new value
+    or nothing is no difference in behaviour."""
     changed = {k: canonical(v) for k, v in after.items()
                if k not in before or canonical(before[k]) != canonical(v)}
     changed.update({k: "<deleted>" for k in before if k not in after})
-    return ("ok", canonical(result), tuple(sorted(changed.items())))
+    return ("ok", None if changed else canonical(result), tuple(sorted(changed.items())))
 
 
 def failure(exc):
@@ -137,6 +140,57 @@ def changes_state(signature):
     return any(part[2] for part in signature)
 
 
+# -- neighbours ------------------------------------------------------------------------------
+
+OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+             ast.Mod: "%", ast.Pow: "**"}
+COMPARES = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+AGGREGATES = ("sum", "max", "min", "len", "sorted")
+MAX_NEIGHBOURS = 12
+
+
+def neighbours(source, limit=MAX_NEIGHBOURS):
+    """Methods one small change away from `source`: another arithmetic operator, comparison,
+    text method or aggregate. They are the contrasts a behaviour is judged against — the
+    model, asked which of them its selector names best, must prefer the behaviour itself."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    made = []
+    for index, node in enumerate(ast.walk(tree)):
+        for change in _changes(node):
+            mutant = ast.parse(source)
+            target = list(ast.walk(mutant))[index]
+            change(target)
+            text = ast.unparse(mutant) + "\n"
+            if text not in made and text != ast.unparse(tree) + "\n":
+                made.append(text)
+    return made[:limit]
+
+
+def _changes(node):
+    """Single edits of `node`: each a function that applies one to a copy of it."""
+    def setter(field, value):
+        return lambda target: setattr(target, field, value)
+
+    if isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in OPERATORS:
+        return [setter("op", op()) for op in OPERATORS if op is not type(node.op)
+                and OPERATORS[op] in ARITHMETIC]
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        return [lambda target, op=op: setattr(target, "ops", [op()]) for op in COMPARES
+                if op is not type(node.ops[0])]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in TEXT_METHODS and not node.args:
+        return [lambda target, m=m: setattr(target.func, "attr", m) for m in TEXT_METHODS
+                if m != node.func.attr]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in AGGREGATES and len(node.args) == 1:
+        return [lambda target, f=f: setattr(target.func, "id", f) for f in AGGREGATES
+                if f != node.func.id]
+    return []
+
+
 # -- clusters ----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -145,6 +199,8 @@ class Candidate:
 
     source: str
     temperature: float = None
+    view: int = 0                # which of the mandate's prompts it was written for
+    sampled: bool = True         # written by the model, not a neighbour made to judge it
     problem: str = None          # why it cannot be installed (audit, trial), else None
     signature: tuple = ()        # one outcome per call: the real one first
     result: object = None        # the real call's result, plain
@@ -166,15 +222,22 @@ class Cluster:
     @property
     def votes(self):
         """How many samples (duplicates included) behaved this way."""
-        return len(self.members)
+        return sum(1 for m in self.members if m.sampled)
 
     @property
     def representative(self):
-        """The member to install: the most often written text, then the shortest."""
+        """The member to install: the most often written text, then the shortest (a sampled
+        one before a neighbour)."""
         counts = {}
         for member in self.members:
-            counts[member.source] = counts.get(member.source, 0) + 1
-        return min(self.members, key=lambda m: (-counts[m.source], len(m.source)))
+            counts[member.source] = counts.get(member.source, 0) + member.sampled
+        return min(self.members, key=lambda m: (-counts[m.source], not m.sampled,
+                                                len(m.source)))
+
+    @property
+    def views(self):
+        """How many different prompts led to this behaviour."""
+        return len({m.view for m in self.members if m.sampled})
 
     @property
     def channel(self):
@@ -189,4 +252,5 @@ def clusters(candidates):
     for candidate in candidates:
         if candidate.valid:
             groups.setdefault(candidate.signature, []).append(candidate)
-    return sorted((Cluster(s, m) for s, m in groups.items()), key=lambda c: -c.votes)
+    return sorted((Cluster(s, m) for s, m in groups.items()),
+                  key=lambda c: (-c.votes, -len(c.members)))

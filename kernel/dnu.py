@@ -49,7 +49,7 @@ import time
 
 from kernel import behaviour, guardian, library, methods, paths, sandbox
 from kernel.errors import BatosError, MessageNotUnderstood
-from kernel.grammars import method_grammar, parameter_names
+from kernel.grammars import header, method_grammar, parameter_names
 from kernel.llm import LLMError
 from kernel.values import matches, plain
 
@@ -58,11 +58,16 @@ log = logging.getLogger(__name__)
 NO_EXPECTATION = object()
 
 # Each attempt samples one candidate per temperature, first the most likely.
-DEFAULT_TEMPERATURES = (0.2, 0.6, 0.9, 1.2)
-DEFAULT_SECONDS = 20.0        # time to keep sampling while the candidates disagree
+DEFAULT_TEMPERATURES = (0.2, 0.5, 0.8, 1.1)
+DEFAULT_SECONDS = 10.0        # time to keep sampling while the candidates disagree
+DEFAULT_EXAMPLES = 6          # the image's nearest methods a mandate carries as examples
+DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
-FINAL_SHARE = 0.6             # share of the valid samples a behaviour needs to be final
-FINAL_VOTES = 3               # and at least this many samples
+FINAL_VOTES = 3               # samples a behaviour needs to be final
+FINAL_MARGIN = 2              # and this many times the votes of any other behaviour
+CHANNEL_WEIGHT = 1.0          # the channel score's weight against the log of the votes
+NEIGHBOUR_VOTES = 0.5         # what a neighbour no sample wrote counts as
+SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel score is computed
 
 WRITER_INSTRUCTIONS = """\
 You write exactly one Python method for an object of a living object system.
@@ -72,7 +77,10 @@ A method named like a question returns the answer. A method named like a command
 self._p_changed = True.
 Answer with the method only."""
 
-CHANNEL_PROMPT = "{source}\n# The name of this method is"
+# The channel: the model reads a candidate's code, its own name hidden, and is asked for a
+# name. On 25 tuning cases (the right method against three near misses) this form ranked the
+# right one first 17 times; other phrasings 8-15 (bench/README.md).
+CHANNEL_PROMPT = "{source}\n\n# A good name for this method is"
 
 
 def learner_settings(settings):
@@ -82,7 +90,8 @@ def learner_settings(settings):
             "wait_seconds": float(settings.get("wait_seconds", 300)),
             "temperatures": tuple(settings.get("temperatures", DEFAULT_TEMPERATURES)),
             "seconds": float(settings.get("seconds", DEFAULT_SECONDS)),
-            "examples": int(settings.get("examples", 3))}
+            "examples": int(settings.get("examples", DEFAULT_EXAMPLES)),
+            "views": int(settings.get("views", DEFAULT_VIEWS))}
 
 
 def _uses_its_inputs(source, mandate):
@@ -157,6 +166,14 @@ class Mandate:
         task = library.task_text(self.selector, self.slots, self.args)
         return "\n\n".join(list(self.examples) + [task])
 
+    def views(self, count):
+        """The mandate as `count` prompts, each showing BRICK other examples (the nearest
+        first shared out, each prompt's closest example last): agreement that survives a
+        change of examples is behaviour the model means, not an example copied."""
+        ranked = list(reversed(self.examples))  # most alike first
+        return [dataclasses.replace(self, examples=tuple(reversed(ranked[view::count])))
+                for view in range(count)]
+
     def record(self):
         """Plain data for provenance and the mandate ledger."""
         data = {"path": self.path, "receiver": self.receiver, "selector": self.selector,
@@ -201,7 +218,7 @@ class MethodWriter:
     """BRICK at work: mandate in, one grammar-constrained method definition out; and the
     model's judgement of finished candidates (the channel score)."""
 
-    def __init__(self, persona, codex, model, max_tokens=160):
+    def __init__(self, persona, codex, model, max_tokens=96):
         self.persona = persona
         self.codex = codex
         self.model = model
@@ -213,19 +230,22 @@ class MethodWriter:
         user = mandate.prompt()
         if feedback:
             user += "\n" + "\n".join(feedback) + "\nWrite a corrected method."
-        grammar = method_grammar(mandate.selector, mandate.slots, mandate.args)
+        grammar = method_grammar(mandate.selector, mandate.slots, mandate.args,
+                                 with_header=False)
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
                                          persona=self.persona, grammar=grammar,
-                                         max_tokens=self.max_tokens, temperature=temperature)
+                                         max_tokens=self.max_tokens, temperature=temperature,
+                                         start=header(mandate.selector, mandate.args))
         source = completion.text.strip("\n")
         return (source + "\n" if source else ""), completion
 
     def score(self, mandate, sources):
-        """The model's log-likelihood of the selector's words after each source: how well
-        the code, read back, is named by the message that asked for it."""
-        name = " " + mandate.selector.replace("_", " ")
-        return [self.model.score(CHANNEL_PROMPT.format(source=source.rstrip()), [name],
-                                 persona=self.persona)[0] for source in sources]
+        """The model's log-likelihood of the selector as the name of each source (its own
+        name hidden): how well the code, read back, is named by the message that asked."""
+        anonymous = f"def {mandate.selector}("
+        return [self.model.score(
+            CHANNEL_PROMPT.format(source=source.rstrip().replace(anonymous, "def method(", 1)),
+            [" " + mandate.selector], persona=self.persona)[0] for source in sources]
 
 
 @dataclasses.dataclass
@@ -247,14 +267,16 @@ class Verdict:
                                for c in clusters[:5]]}
 
 
-def decide(candidates):
+def decide(candidates, prompts=1):
     """The behaviour to install from judged `candidates` (channel scores filled in), or None
-    when none ran.
+    when none ran; `prompts` is how many different prompts (views) they were written for.
 
     Behaviours that ignore their inputs (the same answer on every call, no change) count only
     when nothing else ran. The behaviour chosen has the most votes, the channel score breaking
-    ties and overruling a slim majority; it is final only with `FINAL_SHARE` of the votes and
-    `FINAL_VOTES` samples, and when no other behaviour has a better channel score.
+    ties and, for a neighbour no sample wrote, outweighing the votes. It is final only when it
+    has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any other, written for at
+    least two of the prompts when there were several, and when no other behaviour — its
+    neighbours one change away included — reads more like the selector.
     """
     groups = behaviour.clusters(candidates)
     if not groups:
@@ -262,26 +284,32 @@ def decide(candidates):
     varying = [c for c in groups if not _constant(c.signature)] or groups
     valid = sum(c.votes for c in varying)
     best = max(varying, key=lambda c: _weight(c, valid))
-    best_channel = max((c.channel for c in varying if c.channel is not None), default=None)
-    share = best.votes / valid
-    if best is not varying[0] and best.votes < varying[0].votes:
-        reason = "the model's reading of the selector overruled a slimmer majority"
-    elif share < FINAL_SHARE or best.votes < FINAL_VOTES:
+    runner_up = max((c.votes for c in varying if c is not best), default=0)
+    rival = max((c.channel for c in varying if c is not best and c.channel is not None),
+                default=None)
+    if not best.votes:
+        reason = "no sample behaved this way; the model reads the selector best from it"
+    elif best.votes < FINAL_VOTES or best.votes < FINAL_MARGIN * runner_up:
         reason = f"only {best.votes} of {valid} samples behaved this way"
-    elif best_channel is not None and best.channel is not None and best.channel < best_channel:
-        reason = "another behaviour reads more like the selector"
+    elif prompts > 1 and best.views < 2:
+        reason = "only the samples of one prompt behaved this way"
+    elif rival is not None and best.channel is not None and rival > best.channel:
+        reason = "a behaviour one change away reads more like the selector"
     elif _constant(best.signature):
         reason = "it gives the same answer whatever the inputs"
     else:
-        return Verdict(best, True, f"{best.votes} of {valid} samples agree, and the selector "
-                                   "reads best for this behaviour")
+        return Verdict(best, True, f"{best.votes} of {valid} samples from {best.views} "
+                                   "prompt(s) agree on it")
     return Verdict(best, False, reason)
 
 
 def _weight(cluster, valid):
-    """A cluster's weight: the log of its share of the votes plus its channel score."""
-    channel = cluster.channel if cluster.channel is not None else 0.0
-    return math.log(cluster.votes / valid) + channel
+    """A cluster's weight: the log of its share of the votes (a neighbour no sample wrote
+    counts half a vote) plus its channel score (an unscored cluster weighs nothing)."""
+    if cluster.channel is None:
+        return -math.inf
+    return math.log((cluster.votes or NEIGHBOUR_VOTES) / valid) \
+        + CHANNEL_WEIGHT * cluster.channel
 
 
 def _constant(signature):
@@ -296,7 +324,8 @@ class Learner:
 
     def __init__(self, image, models, writer="BRICK", attempts=3, wait_seconds=300.0,
                  user="batos", temperatures=DEFAULT_TEMPERATURES, writer_factory=None,
-                 progress=None, seconds=DEFAULT_SECONDS, examples=3):
+                 progress=None, seconds=DEFAULT_SECONDS, examples=DEFAULT_EXAMPLES,
+                 views=DEFAULT_VIEWS):
         self.image = image
         self.models = models
         self.writer_name = writer
@@ -307,6 +336,7 @@ class Learner:
         self.wait_seconds = wait_seconds
         self.seconds = seconds
         self.examples = examples
+        self.views = max(1, views)
         self.user = user
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -411,14 +441,17 @@ class Learner:
         path = mandate.path
         calls = [behaviour.Call({}, mandate.args)] if mandate.has_expectation else \
             behaviour.probe_calls(mandate.selector, mandate.slots, mandate.args)
-        deadline = time.monotonic() + self.seconds
+        started = time.monotonic()
+        deadline = started + self.seconds
         candidates, feedback, problem = [], [], None
+        views = mandate.views(self.views)
         for attempt in range(1, self.attempts + 1):
             outcome.attempts = attempt
-            for number, temperature in enumerate(self.temperatures, 1):
-                source, _completion = writer.write(mandate, feedback, temperature)
+            for number, (view, temperature) in enumerate(self._plan(len(views), attempt), 1):
+                source, _completion = writer.write(views[view], feedback, temperature)
                 outcome.model = writer.model_id
                 candidate = self._judge(path, mandate, source, calls, temperature)
+                candidate.view = view
                 candidates.append(candidate)
                 outcome.history.append({"attempt": attempt, "candidate": number,
                                         "source": source, "problem": candidate.problem,
@@ -430,10 +463,11 @@ class Learner:
                     problem = candidate.problem
                     log.info("attempt %d.%d for %s.%s failed: %s", attempt, number, path,
                              mandate.selector, problem)
-            verdict = None if mandate.has_expectation else self._decide(writer, mandate,
-                                                                         candidates)
-            if verdict is not None and (verdict.final or time.monotonic() > deadline
-                                        or attempt == self.attempts):
+            verdict = None if mandate.has_expectation else self._decide(
+                writer, mandate, candidates, len({v.examples for v in views}), calls)
+            per_attempt = (time.monotonic() - started) / attempt
+            if verdict is not None and (verdict.final or attempt == self.attempts
+                                        or time.monotonic() + per_attempt > deadline):
                 valid = sum(1 for c in candidates if c.valid)
                 outcome.evidence = verdict.evidence(behaviour.clusters(candidates), valid)
                 self._install(claim, mandate, verdict.cluster.representative.source, outcome,
@@ -444,18 +478,35 @@ class Learner:
         return self._fail(claim, outcome, f"no working method after {self.attempts} attempts; "
                                            f"last: {problem}")
 
-    def _decide(self, writer, mandate, candidates):
-        """`decide`, after scoring the channel of every behaviour's representative."""
+    def _plan(self, views, attempt):
+        """(view, temperature) of each candidate of an attempt: the temperatures shared out
+        among the views, one view's candidates after another, the last view of an attempt
+        first in the next (its prompt is still in the model's cache)."""
+        order = range(views) if attempt % 2 else reversed(range(views))
+        return [(view, t) for view in order for t in self.temperatures[view::views]]
+
+    def _decide(self, writer, mandate, candidates, prompts, calls):
+        """`decide`, after judging the neighbours of the most voted behaviour (one change
+        away from it) and scoring the channel of the behaviours and neighbours."""
         self.progress("judging")
         groups = behaviour.clusters(candidates)
-        unscored = [c.representative for c in groups if c.representative.channel is None]
+        if not groups:
+            return None
+        known = {c.source for c in candidates}
+        for source in behaviour.neighbours(groups[0].representative.source):
+            if source not in known:
+                neighbour = self._judge(mandate.path, mandate, source, calls)
+                neighbour.sampled = False
+                candidates.append(neighbour)
+        groups = behaviour.clusters(candidates)
+        scored = [c for c in groups if not c.votes] + [c for c in groups if c.votes][
+            :SCORED_BEHAVIOURS]
+        unscored = [c.representative for c in scored if c.representative.channel is None]
         if unscored:
             scores = writer.score(mandate, [c.source for c in unscored])
             for candidate, score in zip(unscored, scores):
-                for same in candidates:
-                    if same.source == candidate.source:
-                        same.channel = score
-        return decide(candidates)
+                candidate.channel = score
+        return decide(candidates, prompts)
 
     def _claim(self, lobby, path, selector, args, expect, relearn=False):
         receiver = paths.resolve(lobby, path)

@@ -123,16 +123,23 @@ change ::= "    " numslot (" = " num | " " ("+=" | "-=" | "*=") " " num) "\n" | 
 """
 
 
-def method_grammar(selector, slots, args):
-    """The GBNF for one method `selector` over `slots` (name → value), called with `args`."""
+def header(selector, args):
+    """A method's def line for a call with `args`: `def scaled(self, x):` and a newline."""
+    return f"def {selector}(self" + "".join(f", {p}" for p in parameter_names(len(args))) \
+        + "):\n"
+
+
+def method_grammar(selector, slots, args, with_header=True):
+    """The GBNF for one method `selector` over `slots` (name → value), called with `args`;
+    without its def line when the model is given it (`with_header=False`)."""
     params = parameter_names(len(args))
-    header = f"def {selector}(self" + "".join(f", {p}" for p in params) + "):\n"
+    start = literal(header(selector, args)) + " " if with_header else ""
     refs = references(slots, args)
     slot_names = writable_slots(slots)
     numeric_args = [name for name, value in zip(params, args)
                      if isinstance(value, int) and not isinstance(value, bool)]
     rules = [
-        f"root ::= {literal(header)} body",
+        f"root ::= {start}body",
         f"arith ::= {alternatives(ARITHMETIC)}",
         f"compare ::= {alternatives(COMPARISONS)}",
         f"textmethod ::= {alternatives(TEXT_METHODS)}",

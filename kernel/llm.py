@@ -139,8 +139,11 @@ class LanguageModel:
     model_id = "?"
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None):
-        """The model's answer to `user` under the `system` prefix, as a `Completion`."""
+                 max_tokens=128, temperature=None, start=""):
+        """The model's answer to `user` under the `system` prefix, as a `Completion`. A
+        `start` is the beginning of the answer, given rather than generated (one forced
+        token costs a whole decode); the grammar constrains what follows it, and the text
+        returned begins with it."""
         raise NotImplementedError
 
     def score(self, prompt, continuations, persona="*"):
@@ -192,8 +195,9 @@ class LlamaModel(LanguageModel):
         return self._grammars[key]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None):
+                 max_tokens=128, temperature=None, start=""):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
+        prompt += start
         constraint = self._grammar(grammar, json_schema)
         started = time.perf_counter()
         with self._lock:  # one llama context: one completion at a time
@@ -204,7 +208,7 @@ class LlamaModel(LanguageModel):
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
         usage = answer.get("usage", {})
-        return Completion(answer["choices"][0]["text"], self.model_id,
+        return Completion(start + answer["choices"][0]["text"], self.model_id,
                           time.perf_counter() - started, usage.get("prompt_tokens", 0),
                           usage.get("completion_tokens", 0))
 
@@ -279,7 +283,7 @@ class ScriptedModel(LanguageModel):
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None):
+                 max_tokens=128, temperature=None, start=""):
         prompt = f"{system}\n\n{user}"
         for who, pattern, replies, delay, expand in self.rules:
             found = pattern.search(prompt) if who in ("*", persona) else None

@@ -25,7 +25,9 @@ def test_signatures_treat_equal_values_alike_and_booleans_apart():
     assert behaviour.canonical(True) != behaviour.canonical(1)
     assert behaviour.canonical((1, 2)) == behaviour.canonical([1, 2.0])
     assert behaviour.outcome(6, {"count": 5}, {"count": 6}) == (
-        "ok", behaviour.canonical(6), (("count", behaviour.canonical(6)),))
+        "ok", None, (("count", behaviour.canonical(6)),))  # a command is what it changes
+    assert behaviour.outcome(None, {"count": 5}, {"count": 6}) == \
+        behaviour.outcome(6, {"count": 5}, {"count": 6})
     assert behaviour.outcome(None, {"count": 5}, {"count": 5})[2] == ()
 
 

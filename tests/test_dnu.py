@@ -196,9 +196,9 @@ def test_candidates_that_disagree_install_a_provisional_method_that_says_so(rect
     env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [HALF, FULL]}])
     outcome = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
     assert outcome["learned"] and outcome["provisional"] and outcome["attempts"] == 3
-    behaviours = outcome["evidence"]["behaviours"]
-    assert {b["source"] for b in behaviours} == {HALF, FULL}
-    assert all(b["votes"] == 6 for b in behaviours) and outcome["result"] in (7, 14)
+    sampled = [b for b in outcome["evidence"]["behaviours"] if b["votes"]]
+    assert {b["source"] for b in sampled} == {HALF, FULL}  # and neighbours, with no votes
+    assert all(b["votes"] == 6 for b in sampled) and outcome["result"] in (7, 14)
     provenance = inspect(rect)["perimeter"]["provenance"]
     assert provenance["provisional"] is True and provenance["evidence"]["final"] is False
     human = run_batos("inspect", "rect", home=rect.path, check=True).stdout
