@@ -65,8 +65,7 @@ DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
 FINAL_VOTES = 3               # samples a behaviour needs to be final
 FINAL_MARGIN = 2              # and this many times the votes of any other behaviour
-CHANNEL_WEIGHT = 1.0          # the channel score's weight against the log of the votes
-NEIGHBOUR_VOTES = 0.5         # what a neighbour no sample wrote counts as
+NEIGHBOUR_MARGIN = 0.5        # nats a neighbour must read better to replace the voted
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel score is computed
 
 WRITER_INSTRUCTIONS = """\
@@ -272,8 +271,7 @@ def decide(candidates, prompts=1):
     when none ran; `prompts` is how many different prompts (views) they were written for.
 
     Behaviours that ignore their inputs (the same answer on every call, no change) count only
-    when nothing else ran. The behaviour chosen has the most votes, the channel score breaking
-    ties and, for a neighbour no sample wrote, outweighing the votes. It is final only when it
+    when nothing else ran. The behaviour chosen is `_choose`'s. It is final only when it
     has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any other, written for at
     least two of the prompts when there were several, and when no other behaviour — its
     neighbours one change away included — reads more like the selector.
@@ -283,7 +281,7 @@ def decide(candidates, prompts=1):
         return None
     varying = [c for c in groups if not _constant(c.signature)] or groups
     valid = sum(c.votes for c in varying)
-    best = max(varying, key=lambda c: _weight(c, valid))
+    best = _choose(varying)
     runner_up = max((c.votes for c in varying if c is not best), default=0)
     rival = max((c.channel for c in varying if c is not best and c.channel is not None),
                 default=None)
@@ -303,13 +301,23 @@ def decide(candidates, prompts=1):
     return Verdict(best, False, reason)
 
 
-def _weight(cluster, valid):
-    """A cluster's weight: the log of its share of the votes (a neighbour no sample wrote
-    counts half a vote) plus its channel score (an unscored cluster weighs nothing)."""
-    if cluster.channel is None:
-        return -math.inf
-    return math.log((cluster.votes or NEIGHBOUR_VOTES) / valid) \
-        + CHANNEL_WEIGHT * cluster.channel
+def _choose(clusters):
+    """The most voted behaviour, the channel breaking ties; a neighbour no sample wrote
+    replaces it only when the model reads the selector better from it by `NEIGHBOUR_MARGIN`
+    nats. (Measured on the tuning set: across unrelated candidates the channel is noise,
+    between near misses it picks the right one two times in three.)"""
+    top = max(c.votes for c in clusters)
+    best = max((c for c in clusters if c.votes == top), key=_channel)
+    neighbours = [c for c in clusters if not c.votes and c.channel is not None]
+    challenger = max(neighbours, key=_channel, default=None)
+    if challenger is not None and best.channel is not None \
+            and challenger.channel - best.channel >= NEIGHBOUR_MARGIN:
+        return challenger
+    return best
+
+
+def _channel(cluster):
+    return -math.inf if cluster.channel is None else cluster.channel
 
 
 def _constant(signature):

@@ -56,11 +56,14 @@ def test_agreement_is_final_and_disagreement_is_provisional():
     assert dnu.decide([behaviour.Candidate("x", problem="rejected")]) is None
 
 
-def test_the_channel_score_can_overrule_a_slim_majority_but_not_make_it_final():
-    candidates = [candidate("a", 7, 11, 6, channel=-9.0)] * 3 + \
-                 [candidate("b", 14, 22, 12, channel=-2.0)] * 2
-    verdict = dnu.decide(candidates)
-    assert verdict.cluster.representative.source == "b" and not verdict.final
+def test_the_channel_breaks_ties_and_a_better_read_neighbour_is_chosen_but_not_final():
+    tie = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + \
+          [candidate("b", 14, 22, 12, channel=-2.0)] * 2
+    assert dnu.decide(tie).cluster.representative.source == "b"
+    neighbour = candidate("c", 14, 22, 12, channel=-2.0)
+    neighbour.sampled = False
+    verdict = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour])
+    assert verdict.cluster.representative.source == "c" and not verdict.final
 
 
 def test_a_behaviour_that_ignores_its_inputs_is_never_final():
