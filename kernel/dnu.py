@@ -74,7 +74,33 @@ Read the object's slots as self.<slot>. Use the call's arguments by their parame
 A method named like a question returns the answer. A method named like a command
 (add, increment, deposit, reset, clear, ...) changes the object's slots and then writes
 self._p_changed = True.
-Answer with the method only."""
+Answer with the method only.
+
+Example:
+Slots: price = 10, quantity = 3
+Write the method total, called as total().
+def total(self):
+    return self.price * self.quantity
+
+Example:
+Slots: radius = 2
+Write the method scaled, called as scaled(x) with x = 5.
+def scaled(self, x):
+    return self.radius * x
+
+Example:
+Slots: first = 'Ada', last = 'Lovelace'
+Write the method full_name, called as full_name().
+def full_name(self):
+    return self.first + ' ' + self.last
+
+Example:
+Slots: visits = 4
+Write the method record_visit, called as record_visit().
+def record_visit(self):
+    self.visits = self.visits + 1
+    self._p_changed = True
+    return self.visits"""
 
 # The channel: the model reads a candidate's code, its own name hidden, and is asked for a
 # name. On 25 tuning cases (the right method against three near misses) this form ranked the
