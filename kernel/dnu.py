@@ -63,6 +63,7 @@ DEFAULT_SECONDS = 10.0        # time to keep sampling while the candidates disag
 DEFAULT_EXAMPLES = 6          # the image's nearest methods a mandate carries as examples
 DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
+WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
 FINAL_VOTES = 3               # samples a behaviour needs to be final
 FINAL_MARGIN = 2              # and this many times the votes of any other behaviour
 NEIGHBOUR_MARGIN = 0.5        # nats a neighbour must read better to replace the voted
@@ -260,7 +261,8 @@ class MethodWriter:
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
                                          persona=self.persona, grammar=grammar,
                                          max_tokens=self.max_tokens, temperature=temperature,
-                                         start=header(mandate.selector, mandate.args))
+                                         start=header(mandate.selector, mandate.args),
+                                         seconds=WRITE_SECONDS)
         source = completion.text.strip("\n")
         return (source + "\n" if source else ""), completion
 

@@ -95,7 +95,7 @@ def writable_slots(slots):
 
 EXPRESSION_RULES = r"""
 expr ::= num | txt | cond | seq
-num ::= numterm | numterm " " arith " " num
+num ::= numterm (" " arith " " numterm)*
 numterm ::= numatom | "-" numatom
 numatom ::= numref | const | "(" num ")" | numcall | numsref "[" index "]" | "len(" sized ")" | "len(" txtref ".split())" | txtref ".count(" txt ")"
 numcall ::= ("abs(" | "round(" | "int(" | "float(") num ")" | "round(" num ", " [0-9] ")" | ("max(" | "min(") num ", " num (", " num)? ")" | ("sum(" | "max(" | "min(") numsref ")"

@@ -139,11 +139,11 @@ class LanguageModel:
     model_id = "?"
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, start=""):
+                 max_tokens=128, temperature=None, start="", seconds=None):
         """The model's answer to `user` under the `system` prefix, as a `Completion`. A
         `start` is the beginning of the answer, given rather than generated (one forced
         token costs a whole decode); the grammar constrains what follows it, and the text
-        returned begins with it."""
+        returned begins with it. Generation stops after `seconds`, if given."""
         raise NotImplementedError
 
     def score(self, prompt, continuations, persona="*"):
@@ -195,15 +195,20 @@ class LlamaModel(LanguageModel):
         return self._grammars[key]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, start=""):
+                 max_tokens=128, temperature=None, start="", seconds=None):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
         prompt += start
+        started = time.monotonic()
+        # a grammar state can grow so ambiguous that each token takes seconds: stop there
+        overdue = self._llama_cpp.StoppingCriteriaList(
+            [lambda _ids, _logits: time.monotonic() - started > seconds]) if seconds else None
         constraint = self._grammar(grammar, json_schema)
         started = time.perf_counter()
         with self._lock:  # one llama context: one completion at a time
             try:
                 answer = self.llama.create_completion(
                     prompt, max_tokens=max_tokens, stop=stops or None, grammar=constraint,
+                    stopping_criteria=overdue,
                     temperature=self.spec.temperature if temperature is None else temperature)
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
@@ -283,7 +288,7 @@ class ScriptedModel(LanguageModel):
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, start=""):
+                 max_tokens=128, temperature=None, start="", seconds=None):
         prompt = f"{system}\n\n{user}"
         for who, pattern, replies, delay, expand in self.rules:
             found = pattern.search(prompt) if who in ("*", persona) else None
