@@ -49,7 +49,7 @@ import time
 
 from kernel import behaviour, guardian, library, methods, paths, sandbox
 from kernel.errors import BatosError, MessageNotUnderstood
-from kernel.grammars import header, method_grammar, parameter_names
+from kernel.grammars import BODIES, header, method_grammar, parameter_names
 from kernel.llm import LLMError
 from kernel.values import matches, plain
 
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 NO_EXPECTATION = object()
 
 # Each attempt samples one candidate per temperature, first the most likely.
-DEFAULT_TEMPERATURES = (0.2, 0.5, 0.8, 1.1)
+DEFAULT_TEMPERATURES = (0.2, 0.6, 0.9, 1.2)
 DEFAULT_SECONDS = 10.0        # time to keep sampling while the candidates disagree
 DEFAULT_EXAMPLES = 6          # the image's nearest methods a mandate carries as examples
 DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
@@ -252,12 +252,15 @@ class MethodWriter:
         self.max_tokens = max_tokens
 
     def write(self, mandate, feedback, temperature=None):
-        """The model's method for `mandate`, told what went wrong in earlier attempts."""
+        """The model's method for `mandate`, told what went wrong in earlier attempts. With
+        an expectation the first attempt writes one `return` (measured: 28/29 of the
+        expectation tasks that way; the whole language at once, 22/29)."""
         user = mandate.prompt()
         if feedback:
             user += "\n" + "\n".join(feedback) + "\nWrite a corrected method."
+        bodies = ("query",) if mandate.has_expectation and not feedback else BODIES
         grammar = method_grammar(mandate.selector, mandate.slots, mandate.args,
-                                 with_header=False)
+                                 with_header=False, bodies=bodies)
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
                                          persona=self.persona, grammar=grammar,
                                          max_tokens=self.max_tokens, temperature=temperature,
@@ -480,7 +483,7 @@ class Learner:
         started = time.monotonic()
         deadline = started + self.seconds
         candidates, feedback, problem = [], [], None
-        views = mandate.views(self.views)
+        views = mandate.views(1 if mandate.has_expectation else self.views)
         for attempt in range(1, self.attempts + 1):
             outcome.attempts = attempt
             for number, (view, temperature) in enumerate(self._plan(len(views), attempt), 1):

@@ -114,7 +114,6 @@ itemcond ::= "n " compare " " num | "n % " const " " compare " " const
 """
 
 STATEMENT_RULES = r"""
-body ::= query | ifelse | loop | command
 query ::= "    return " expr "\n"
 ifelse ::= "    if " cond ":\n        return " expr "\n" ("    else:\n        return " | "    return ") expr "\n"
 loop ::= "    total = " const "\n    for n in " numsref ":\n        " ("if " itemcond ":\n            ")? "total = total " arith " " (item | const) "\n    return total" (" " arith " " num)? "\n"
@@ -129,9 +128,13 @@ def header(selector, args):
         + "):\n"
 
 
-def method_grammar(selector, slots, args, with_header=True):
+BODIES = ("query", "ifelse", "loop", "command")
+
+
+def method_grammar(selector, slots, args, with_header=True, bodies=BODIES):
     """The GBNF for one method `selector` over `slots` (name → value), called with `args`;
-    without its def line when the model is given it (`with_header=False`)."""
+    without its def line when the model is given it (`with_header=False`); with only some
+    of the `BODIES` forms if asked (`("query",)`: one `return`)."""
     params = parameter_names(len(args))
     start = literal(header(selector, args)) + " " if with_header else ""
     refs = references(slots, args)
@@ -157,6 +160,7 @@ def method_grammar(selector, slots, args, with_header=True):
         "seqslot ::= " + alternatives(['self.' + n for kind in ("nums", "txts", "list")
                                        for n in slot_names[kind]]),
     ]
+    rules.append(f"body ::= {' | '.join(bodies)}")
     return gbnf.prune("\n".join(rules) + STATEMENT_RULES + EXPRESSION_RULES.replace(
         "{chars}", _at_most(MAX_STRING, "chr")))
 
