@@ -22,13 +22,16 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
              its effects: the reply stored in the image's ledger is returned instead)
     session  str, the conversation it belongs to (default "default")
     intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" |
-             "log" | "undo" (txn) | "history" (the session's turns), served by a persona;
+             "log" | "undo" (txn) | "history" (the session's turns) | "confirm" (target,
+             selector: a provisional learned method becomes final), served by a persona;
              "ping", "track", "cancel", answered by the orchestrator itself (below)
     persona  optional str: the service to ask; without it the router persona chooses
     corrects optional str: the persona the router chose for this text before; the persona
              now asked records the text as a routing example (the orchestrator sets it when
              a routed text is re-sent naming another persona)
-    text     str for chat; for send/inspect: target (lobby path), selector, args (list)
+    text     str for chat; for send/inspect: target (lobby path), selector, args (list);
+             for send optionally expect (the result the caller expects); write_method with
+             sources (list of method texts) asks for their scores instead of a method
 Orchestrator → client:
   [CLIENT, message-json] with "id" (the request's, when known) and "type" (a persona's
   reply is at most `[orchestrator] max_reply_bytes`, by default `MAX_REPLY`; a bigger one
@@ -36,7 +39,7 @@ Orchestrator → client:
     "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
     "error"     error (one line), retry (bool: true when trying again can help)
     "progress"  stage ("routing", "routed", "queued", "working", "thinking",
-                "writing-method", "audit", "trial", "installed"; "redelivered" with
+                "writing-method", "audit", "trial", "judging", "installed"; "redelivered" with
                 "delivery": N when the request is handed to another worker because the one
                 holding it died), persona (who is at it: "writing-method" names the writer)
 
@@ -86,7 +89,8 @@ it never ends a process. A worker's REPLY or PROGRESS counts only for the reques
 image; anything else from a worker is dropped and logged (rate-limited). A message from a
 peer that never registered gets DISCONNECT.
 
-Events (PUB): [b"event", event-json] with "type" ("installed", "committed", "worker"), …
+Events (PUB): [b"event", event-json] with "type" ("installed" — with "provisional" —,
+"confirmed", "committed", "worker"), …
 """
 import json
 import logging
@@ -112,11 +116,12 @@ MAX_REPLY = 1024 * 1024
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
-           "log", "undo", "history", "track", "cancel")
+           "log", "undo", "history", "track", "cancel", "confirm")
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
-                  "expect": object, "txn": str, "limit": int, "corrects": str}
+                  "sources": list, "expect": object, "txn": str, "limit": int,
+                  "corrects": str}
 
 
 class ProtocolError(BatosError):
