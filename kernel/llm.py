@@ -170,6 +170,12 @@ class LanguageModel:
         generating (`kernel.scoring`)."""
         raise NotImplementedError
 
+    def answers(self, system, user, texts, start="", persona="*"):
+        """The model's log-likelihood of each of `texts` as its answer to `user` under the
+        `system` prefix, after the given `start` (as `complete` would begin it): how likely
+        it was to write each of several known answers."""
+        raise NotImplementedError
+
 
 class LlamaModel(LanguageModel):
     """A GGUF model run by llama-cpp-python; one instance keeps its KV cache between calls."""
@@ -247,16 +253,25 @@ class LlamaModel(LanguageModel):
                  completion.completion_tokens, completion.seconds)
         return completion
 
+    def answers(self, system, user, texts, start="", persona="*"):
+        prompt = format_prompt(self.spec.chat_format, system, user)[0] + start
+        with self._lock:
+            return self._scoring().score_texts(prompt, list(texts))
+
     def likelihoods(self, prefixes, text, persona="*", what="likelihoods"):
         scores = []
         with self._lock:
-            if self._scorer is None:
-                from kernel.scoring import ChannelScorer
-                self._scorer = ChannelScorer(self.llama, threads=self.spec.threads)
-            for first in range(0, len(prefixes), self._scorer.max_prefixes):
-                scores += self._scorer.score(
-                    prefixes[first:first + self._scorer.max_prefixes], text)
+            scorer = self._scoring()
+            for first in range(0, len(prefixes), scorer.max_prefixes):
+                scores += scorer.score(prefixes[first:first + scorer.max_prefixes], text)
         return scores
+
+    def _scoring(self):
+        """The model's `ChannelScorer`, made on first use (its own llama.cpp context)."""
+        if self._scorer is None:
+            from kernel.scoring import ChannelScorer
+            self._scorer = ChannelScorer(self.llama, threads=self.spec.threads)
+        return self._scorer
 
 
 class ScriptedModel(LanguageModel):
@@ -299,6 +314,10 @@ class ScriptedModel(LanguageModel):
     def likelihoods(self, prefixes, text, persona="*", what="likelihoods"):
         """Every option is equally likely: the double has no preferences of its own."""
         return [0.0 for _ in prefixes]
+
+    def answers(self, system, user, texts, start="", persona="*"):
+        """Every answer is equally likely."""
+        return [0.0 for _ in texts]
 
     def _reply(self, prompt, persona, user):
         for number, (who, pattern, replies, delay, expand) in enumerate(self.rules):

@@ -214,8 +214,9 @@ class PersonaService:
         writer = dnu.MethodWriter(self.name, codex, model)
         mandate = dnu.Mandate.from_record(request["mandate"])
         if "sources" in request:  # judging candidates rather than writing one
+            judge = writer.fit if request.get("judge") == "fit" else writer.score
             return protocol.reply(request["id"], persona=self.name, model=writer.model_id,
-                                  scores=writer.score(mandate, request["sources"]))
+                                  scores=judge(mandate, request["sources"]))
         source, _completion = writer.write(mandate, request.get("feedback", []),
                                            request.get("temperature"))
         return protocol.reply(request["id"], persona=self.name, source=source,
@@ -389,9 +390,14 @@ class RemoteWriter:
         self.model_id = answer.get("model", self.model_id)
         return answer.get("source", ""), None
 
-    def score(self, mandate, sources):
-        """Ask BRICK's service for the channel scores of finished candidates."""
+    def score(self, mandate, sources, judge="channel"):
+        """Ask BRICK's service for the channel scores of finished candidates (or, with
+        `judge="fit"`, how likely it was to write each: `MethodWriter.fit`)."""
         answer = self.client.request({"intent": "write_method", "persona": self.persona,
-                                      "mandate": mandate.record(), "sources": sources},
-                                     timeout=self.timeout)
+                                      "mandate": mandate.record(), "sources": sources,
+                                      "judge": judge}, timeout=self.timeout)
         return answer["scores"]
+
+    def fit(self, mandate, sources):
+        """`MethodWriter.fit`, asked of BRICK's service."""
+        return self.score(mandate, sources, judge="fit")

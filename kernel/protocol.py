@@ -32,6 +32,7 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
     text     str for chat; for send/inspect: target (lobby path), selector, args (list);
              for send optionally expect (the result the caller expects); write_method with
              sources (list of method texts) asks for their scores instead of a method
+             (judge "channel", the default, or "fit")
 Orchestrator → client:
   [CLIENT, message-json] with "id" (the request's, when known) and "type" (a persona's
   reply is at most `[orchestrator] max_reply_bytes`, by default `MAX_REPLY`; a bigger one
@@ -39,7 +40,7 @@ Orchestrator → client:
     "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
     "error"     error (one line), retry (bool: true when trying again can help)
     "progress"  stage ("routing", "routed", "queued", "working", "thinking",
-                "writing-method", "audit", "trial", "judging", "installed"; "redelivered" with
+                "writing-method", "audit", "trial", "judging", "searching", "installed"; "redelivered" with
                 "delivery": N when the request is handed to another worker because the one
                 holding it died), persona (who is at it: "writing-method" names the writer)
 
@@ -120,7 +121,7 @@ INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method"
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
-                  "sources": list, "expect": object, "txn": str, "limit": int,
+                  "sources": list, "judge": str, "expect": object, "txn": str, "limit": int,
                   "corrects": str}
 
 

@@ -23,6 +23,15 @@ class ScoringError(BatosError):
     not fit the context). Final."""
 
 
+def _spaces_to_texts(prefixes, texts):
+    """"- " + "Set …" is tokenized "-", " Set" in running text: a trailing space of the
+    prefixes goes with the texts, else every option is scored on a token boundary the model
+    never saw."""
+    if not any(prefix.endswith(" ") for prefix in prefixes):
+        return prefixes, texts
+    return [prefix.rstrip(" ") for prefix in prefixes], [" " + text for text in texts]
+
+
 def log_softmax(row):
     """The log-probabilities of one row of logits."""
     shifted = row - row.max()
@@ -64,18 +73,28 @@ class ChannelScorer:
         text's first `n_batch` tokens count."""
         if len(prefixes) > self.max_prefixes:
             raise ScoringError(f"at most {self.max_prefixes} options can be scored at once")
-        if any(prefix.endswith(" ") for prefix in prefixes):
-            # "- " + "Set …" is tokenized "-", " Set" in running text: the space goes with
-            # the text, else every option is scored on a token boundary the model never saw
-            prefixes = [prefix.rstrip(" ") for prefix in prefixes]
-            text = " " + text
+        prefixes, (text,) = _spaces_to_texts(prefixes, [text])
         continuation = self.tokens(text)[:self.n_batch]
-        if not continuation:
-            return [0.0] * len(prefixes)
         with self._lock:
             for seq, prefix in enumerate(prefixes):
                 self._hold(seq, self.tokens(prefix, bos=True))
-            return self._continue(len(prefixes), continuation)
+            return self._continue([continuation] * len(prefixes))
+
+    def score_texts(self, prefix, texts):
+        """log P(text | prefix) for each of `texts` after ONE prefix (how likely a model was
+        to write each of several known answers). The prefix is decoded once and shared by
+        every sequence, so `max_prefixes` texts are scored in each batch."""
+        (prefix,), texts = _spaces_to_texts([prefix], texts)
+        tokens = self.tokens(prefix, bos=True)
+        scores = []
+        with self._lock:
+            self._hold(0, tokens)
+            for seq in range(1, min(len(texts), self.max_prefixes)):
+                self._share(seq)
+            for first in range(0, len(texts), self.max_prefixes):
+                scores += self._continue([self.tokens(text)[:self.n_batch] for text in
+                                          texts[first:first + self.max_prefixes]])
+        return scores
 
     def _hold(self, seq, tokens):
         """Make sequence `seq` hold exactly `tokens` (decoded once, kept between calls)."""
@@ -90,23 +109,37 @@ class ChannelScorer:
         self._last[seq] = log_softmax(self._row(len(chunk) - 1))
         self._cached[seq] = tokens
 
-    def _continue(self, count, continuation):
-        """Evaluate `continuation` after each held prefix; sum its tokens' log-probabilities."""
-        totals = [float(self._last[seq][continuation[0]]) for seq in range(count)]
-        if len(continuation) == 1:
-            return totals
-        per_batch = max(1, self.n_batch // len(continuation))
-        for first in range(0, count, per_batch):
-            seqs = range(first, min(count, first + per_batch))
-            entries = [(seq, len(self._cached[seq]) + k, token, k < len(continuation) - 1)
-                       for seq in seqs for k, token in enumerate(continuation)]
+    def _share(self, seq):
+        """Make sequence `seq` hold what sequence 0 holds, without decoding it again."""
+        if self._cached[seq] == self._cached[0]:
+            return
+        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, 0, -1)
+        self._llama_cpp.llama_memory_seq_cp(self.memory, 0, seq, 0, -1)
+        self._cached[seq], self._last[seq] = self._cached[0], self._last[0]
+
+    def _continue(self, continuations):
+        """Evaluate continuation i after the prefix held by sequence i, as few batches as
+        `n_batch` allows; sum each one's tokens' log-probabilities."""
+        totals = [float(self._last[seq][tokens[0]]) if tokens else 0.0
+                  for seq, tokens in enumerate(continuations)]
+        pending = [seq for seq, tokens in enumerate(continuations) if len(tokens) > 1]
+        while pending:
+            seqs, used = [], 0
+            while pending and (not seqs or used + len(continuations[pending[0]])
+                               <= self.n_batch):
+                seqs.append(pending.pop(0))
+                used += len(continuations[seqs[-1]])
+            entries = [(seq, len(self._cached[seq]) + k, token,
+                        k < len(continuations[seq]) - 1)
+                       for seq in seqs for k, token in enumerate(continuations[seq])]
             try:
                 self._fill(entries)
-                for index, seq in enumerate(seqs):
-                    base = index * len(continuation)
-                    for k, token in enumerate(continuation[1:]):
-                        totals[seq] += float(log_softmax(self._row(base + k))[token])
-            finally:  # the prefixes stay; the text goes, so the next batch has room
+                offset = 0  # the batch index of each sequence's first token
+                for seq in seqs:
+                    for k, token in enumerate(continuations[seq][1:]):
+                        totals[seq] += float(log_softmax(self._row(offset + k))[token])
+                    offset += len(continuations[seq])
+            finally:  # the prefixes stay; the texts go, so the next batch has room
                 for seq in seqs:
                     self._llama_cpp.llama_memory_seq_rm(self.memory, seq,
                                                         len(self._cached[seq]), -1)

@@ -261,3 +261,31 @@ def test_a_command_is_learned_with_the_covenant_and_changes_the_receiver(home, z
     inspected = json.loads(run_batos("inspect", "counter", "--json", home=home.path,
                                      check=True).stdout)
     assert inspected["slots"]["count"] == 6  # the trial changed nothing, the send once
+
+
+def test_when_no_sample_meets_the_expectation_the_search_proposes_and_the_model_chooses(
+        rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method perimeter",
+                             "reply": "def perimeter(self):\n    return self.width + self.height\n"}])
+    outcome = json.loads(send(rect, "rect", "perimeter", "--expect", "14", env=env,
+                              check=True).stdout)
+    assert outcome["result"] == 14 and outcome["learned"] and not outcome["provisional"]
+    assert outcome["attempts"] == 3
+    searched = [step for step in outcome["history"] if step["candidate"] == "search"]
+    assert searched and searched[-1]["source"] == outcome["source"]
+    assert searched[-1]["problem"] is None and searched[-1]["proposals"] > 1
+    assert inspect(rect)["perimeter"]["source"] == outcome["source"]
+
+
+def test_a_method_that_writes_an_input_s_value_instead_of_reading_it_is_sent_back(
+        rect, tmp_path):
+    env = script(tmp_path, [
+        {"match": "instead of reading it",
+         "reply": "def scaled(self, x):\n    return self.width * x\n"},
+        {"match": "Write the method scaled",
+         "reply": "def scaled(self, x):\n    return self.width * 5\n"}])
+    outcome = json.loads(send(rect, "rect", "scaled", "5", "--expect", "15", env=env,
+                              check=True).stdout)
+    assert outcome["source"].endswith("return self.width * x\n")
+    assert outcome["history"][0]["problem"] == ("it writes 5, the value of x, instead of "
+                                                "reading it")

@@ -43,15 +43,22 @@ def test_the_default_model_learns_area_and_perimeter(home, zeo):
 
 @pytest.mark.real_model
 def test_a_command_is_learned_and_its_change_committed_with_the_covenant(home, zeo):
+    """SmolLM2 writes `increment` as a command or as `return self.count + 1` about equally
+    often (bench/README.md); whichever is installed, a command keeps the Covenant and
+    changes the slot once, and a guess between the two is provisional."""
     run_batos("new", "counter", "--slots", '{"count": 5}', home=home.path, check=True)
     outcome = send(home, "counter", "increment")
-    assert outcome["learned"] and "self._p_changed = True" in outcome["source"]
-    assert outcome["source"].splitlines()[-1].strip() in ("self._p_changed = True",
-                                                         "return self.count")
+    assert outcome["learned"]
     counter = inspect(home, "counter")
-    assert counter["slots"]["count"] == 6  # changed once: by the send, not by the trials
-    assert counter["methods"]["increment"]["provenance"]["evidence"]["behaviours"][0][
-        "changes_state"]
+    evidence = counter["methods"]["increment"]["provenance"]["evidence"]
+    if any(b["changes_state"] for b in evidence["behaviours"] if b["source"] ==
+           outcome["source"]):
+        assert "self._p_changed = True" in outcome["source"]
+        assert counter["slots"]["count"] != 5  # changed by the send, once
+        assert counter["slots"]["count"] == outcome["result"] or outcome["result"] is None
+    else:
+        assert counter["slots"]["count"] == 5 and outcome["provisional"]
+    assert any(b["changes_state"] for b in evidence["behaviours"])  # commands were written
 
 
 @pytest.mark.real_model
@@ -66,3 +73,18 @@ def test_without_an_expectation_a_wrong_method_is_never_installed_as_final(home,
                   check=True)
         outcome = send(home, f"shape{n}", selector)
         assert outcome["result"] == right or outcome["provisional"], outcome
+
+
+@pytest.mark.real_model
+def test_the_default_model_chooses_among_searched_methods_that_meet_the_expectation(home, zeo):
+    """No samples at all (`temperatures = []`): the method comes from the search, chosen by
+    the real model's likelihood of each proposal."""
+    config = home.path / "batos.toml"
+    config.write_text(config.read_text().replace("temperatures = [0.2, 0.6, 0.9, 1.2]",
+                                                 "temperatures = []"))
+    run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path,
+              check=True)
+    outcome = send(home, "rect", "perimeter", "--expect", "14")
+    assert outcome["result"] == 14 and outcome["learned"] and not outcome["provisional"]
+    assert [step["candidate"] for step in outcome["history"]] == ["search"]
+    assert outcome["source"] == "def perimeter(self):\n    return 2 * (self.width + self.height)\n"

@@ -39,3 +39,14 @@ def test_too_many_options_is_a_clear_error_and_a_long_text_counts_its_start(scor
     start = scorer.score(["Words:\n- ", "Numbers:\n- "], "word " * 64)
     assert scorer.score(["Words:\n- ", "Numbers:\n- "], "word " * 500) == \
         pytest.approx(start, abs=1e-2)
+
+
+@pytest.mark.real_model
+def test_many_texts_after_one_prefix_score_as_each_would_alone(scorer):
+    prefix = "def area(self):\n"
+    texts = ["    return self.width * self.height", "    return 1", "    pass",
+             "    return self.width + self.height + self.depth", "    x"]
+    together = scorer.score_texts(prefix, texts)
+    alone = [scorer.score([prefix], text)[0] for text in texts]
+    assert together == pytest.approx(alone, abs=1e-2)
+    assert together[0] > together[3]
