@@ -289,3 +289,18 @@ def test_a_method_that_writes_an_input_s_value_instead_of_reading_it_is_sent_bac
     assert outcome["source"].endswith("return self.width * x\n")
     assert outcome["history"][0]["problem"] == ("it writes 5, the value of x, instead of "
                                                 "reading it")
+
+
+def test_a_method_that_writes_the_expected_result_is_sent_back(rect, tmp_path):
+    env = script(tmp_path, [
+        {"match": "instead of computing it",
+         "reply": "def grown(self, x):\n    return self.width + x\n"},
+        {"match": "Write the method grown",
+         "reply": "def grown(self, x):\n    self.width = self.width + x\n"
+                  "    self._p_changed = True\n    return 8\n"}])
+    outcome = json.loads(send(rect, "rect", "grown", "5", "--expect", "8", env=env,
+                              check=True).stdout)
+    assert outcome["source"].endswith("return self.width + x\n")
+    assert outcome["history"][0]["problem"] == ("it writes the expected result 8 instead of "
+                                                "computing it")
+    assert inspect(rect)["grown"]["source"] == outcome["source"]
