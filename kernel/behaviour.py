@@ -205,6 +205,7 @@ class Candidate:
     signature: tuple = ()        # one outcome per call: the real one first
     result: object = None        # the real call's result, plain
     channel: float = None        # the model's log-likelihood of the selector after the code
+    fit: float = None            # the model's log-likelihood of the code after the mandate
 
     @property
     def valid(self):
