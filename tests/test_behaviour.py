@@ -56,14 +56,25 @@ def test_agreement_is_final_and_disagreement_is_provisional():
     assert dnu.decide([behaviour.Candidate("x", problem="rejected")]) is None
 
 
-def test_the_channel_breaks_ties_and_a_better_read_neighbour_is_chosen_but_not_final():
+def test_the_fit_then_the_channel_breaks_ties():
     tie = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + \
           [candidate("b", 14, 22, 12, channel=-2.0)] * 2
     assert dnu.decide(tie).cluster.representative.source == "b"
+    likelier = candidate("a", 7, 11, 6, channel=-9.0)
+    likelier.fit = -3.0
+    rival = candidate("b", 14, 22, 12, channel=-2.0)
+    rival.fit = -8.0
+    assert dnu.decide([likelier] * 2 + [rival] * 2).cluster.representative.source == "a"
+
+
+def test_a_better_read_neighbour_replaces_only_a_behaviour_without_a_clear_majority():
     neighbour = candidate("c", 14, 22, 12, channel=-2.0)
     neighbour.sampled = False
-    verdict = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour])
+    weak = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + [candidate("b", 1, 2, 3)]
+    verdict = dnu.decide(weak + [neighbour])
     assert verdict.cluster.representative.source == "c" and not verdict.final
+    strong = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour])
+    assert strong.cluster.representative.source == "a" and not strong.final
 
 
 def test_a_behaviour_that_ignores_its_inputs_is_never_final():
