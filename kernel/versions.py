@@ -241,10 +241,11 @@ def _method_state(table, selector):
 
 # -- revert ---------------------------------------------------------------------------------------
 
-def revert(image, path, selector, to=None, user="batos"):
+def revert(image, path, selector, to=None, user="batos", record=None):
     """Install version `to` (a number from `method_versions`, or `REMOVE`; default: the
     version before the current one, or removal when there is none) of `selector` again, in
-    one new transaction. Returns what was done, with the transaction's note."""
+    one new transaction. Returns what was done, with the transaction's note; `record(lobby,
+    done)`, if given, runs in the same transaction (a worker's ledger entry)."""
     known = method_versions(image, path, selector)
     versions = known["versions"]
     current = versions[-1]
@@ -281,11 +282,18 @@ def revert(image, path, selector, to=None, user="batos"):
         author = (target["provenance"] or {}).get("author", user)
         return holder.define(selector, target["source"], author=author, **provenance)
 
-    image.run(apply, note=note, user=user)
-    return {"path": path, "selector": selector, "holder": known["holder"],
+    done = {"path": path, "selector": selector, "holder": known["holder"],
             "to": target["version"] if target is not None else REMOVE,
             "from": current["version"], "note": note,
             "source": target["source"] if target is not None else None}
+
+    def apply_and_record(lobby):
+        apply(lobby)
+        if record is not None:
+            record(lobby, done)
+
+    image.run(apply_and_record, note=note, user=user)
+    return done
 
 
 def _target(versions, to):
