@@ -145,8 +145,8 @@ _ABSENT = object()
 def method_versions(image, path, selector, limit=None):
     """Every version of `selector` on the object at `path` (or on the ancestor that holds it
     now), oldest first; `limit` keeps the newest. A `NoVersions` when it never had one."""
-    holder_oid, holder, table_oid = _current(image, lambda lobby: _holder(lobby, path,
-                                                                         selector))
+    holder_oid, holder, table_oid, inherited = _current(image, lambda lobby: _holder(
+        lobby, path, selector))
     if table_oid is None:
         raise NoVersions(f"{path} has never had a method {selector!r} (it has no methods)")
     versions = _table_versions(image, table_oid, selector)
@@ -159,20 +159,21 @@ def method_versions(image, path, selector, limit=None):
         version["version"] = number
     versions[-1]["current"] = True
     shown = versions if limit is None else versions[-limit:]
-    return {"path": path, "selector": selector, "holder": holder,
+    return {"path": path, "selector": selector, "holder": holder, "inherited": inherited,
             "holder_oid": f"{u64(holder_oid):#x}", "versions": shown,
             "older": len(shown) < len(versions)}
 
 
 def _holder(lobby, path, selector):
     """The object whose own method table holds `selector` now (the object at `path` when
-    none does), its label and its table's oid."""
-    obj = paths.resolve(lobby, path)
+    none does), its label, its table's oid and whether it is an ancestor."""
+    start = obj = paths.resolve(lobby, path)
     found = obj.lookup(selector)
     if found is not None and found[2]:
         obj = found[0]
     table = obj._methods
-    return obj._p_oid, obj.label, (table._p_oid if table is not None else None)
+    return (obj._p_oid, obj.label, (table._p_oid if table is not None else None),
+            obj is not start)
 
 
 def _table_versions(image, table_oid, selector):
@@ -328,7 +329,7 @@ def method_lines(data, diff=False):
     """Human lines for `method_versions`' result; with `diff`, each version after the first
     as its differences from the one before."""
     lines = [f"{data['path']}.{data['selector']}"
-             + (f" (held by {data['holder']})" if data["holder"] != data["path"] else "")
+             + (f" (held by {data['holder']})" if data.get("inherited") else "")
              + f": {len(data['versions'])} version(s)"
              + (", older ones not shown" if data["older"] else "")]
     previous = None
