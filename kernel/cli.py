@@ -4,6 +4,10 @@ Every command takes `--home DIR` (default `$BATOS_HOME`, then `./var`). Commands
 Living Image connect to the home's ZEO server and say so in one line when none answers. Bad
 input — a missing path, a foreign or corrupt data directory, malformed JSON — is one clear line
 on stderr and a non-zero exit, with nothing written.
+
+`inspect` and `send` take `--at WHEN` for the image as it was, read-only (`kernel.timetravel`);
+`history` and `revert` show and reinstall the versions of an object's slots and methods
+(`kernel.versions`); `undo` is ZODB's undo of one whole transaction.
 """
 import argparse
 import datetime
@@ -796,8 +800,9 @@ def build_parser():
     command.add_argument("--at", metavar="WHEN", help=AT_HELP + "; a missing method is an "
                                                      "error there, never learned")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("log", cmd_log, "the image's history: time, id (for the console's /undo), "
-                                  "user and note of each transaction, newest first")
+    command = add("log", cmd_log, "the image's history: time (UTC), id (for batos undo, the "
+                                  "console's /undo and --at), user and note of each "
+                                  "transaction, newest first")
     command.add_argument("--limit", type=int, default=100,
                          help="how many transactions to show (default: 100)")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
