@@ -18,6 +18,11 @@ AREA = "def area(self):\n    return self.width * self.height\n"
 PERIMETER = "def perimeter(self):\n    return 2 * (self.width + self.height)\n"
 BUMP = ("def bump(self):\n    self.count = self.count + 1\n    self._p_changed = True\n"
         "    return self.count\n")
+GROW = ("def grow(self):\n    for i in range(2):\n        self.count = self.count + 1\n"
+        "    return self.count\n")  # a loop: it runs in a disposable process
+PUSH = ("def push(self):\n    self.items.append(9)\n    self._p_changed = True\n"
+        "    return len(self.items)\n")
+TOTAL = "def total(self):\n    t = 0\n    for i in self.items:\n        t = t + i\n    return t\n"
 SWALLOW = ("def quiet(self):\n    try:\n        self.count = 99\n    except Exception:\n"
            "        return 'caught'\n    return 'changed'\n")
 
@@ -103,15 +108,19 @@ def test_a_miss_in_the_past_is_one_final_error_and_learns_nothing(image, learner
 
 def test_a_view_of_the_past_refuses_every_change_and_the_present_stays(image):
     def make(lobby):
-        lobby.counter = lobby.traits.clone(count=1)
+        lobby.counter = lobby.traits.clone(count=1, items=[1, 2])
         lobby.counter._label = "counter"
-        lobby.counter.define("bump", BUMP)
-        lobby.counter.define("quiet", SWALLOW)
+        for selector, source in (("bump", BUMP), ("quiet", SWALLOW), ("grow", GROW),
+                                 ("push", PUSH), ("total", TOTAL)):
+            lobby.counter.define(selector, source)
     image.run(make, note="counter")
     then = newest_tid(image)
     image.run(lambda lobby: setattr(lobby.counter, "count", 2), note="count 2")
+    image.run(lambda lobby: setattr(lobby.counter, "items", [5]), note="items")
     log = image.history(5)
-    for selector in ("bump", "quiet"):  # the second catches the refusal: still refused
+    assert send_at(image, "counter", "total", then) == 3  # a loop, in the past
+    # "quiet" catches the refusal: still refused; "grow" changes it from its own process
+    for selector in ("bump", "quiet", "grow", "push"):
         with pytest.raises(ReadOnlyPast, match="read-only: the message tried to change it"):
             send_at(image, "counter", selector, then)
     with pytest.raises(ReadOnlyPast):
@@ -122,6 +131,7 @@ def test_a_view_of_the_past_refuses_every_change_and_the_present_stays(image):
             past.lobby.fresh = past.lobby.traits.clone()
     with timetravel.view(image, then) as past:  # the same moment again: as it was
         assert past.lobby.counter.count == 1 and "fresh" not in past.lobby.slot_names()
+        assert past.lobby.counter.items == [1, 2]
         assert past.connection.before is not None and past.connection.isReadOnly()
     assert image.run(lambda lobby: lobby.counter.count) == 2
     assert image.history(5) == log
