@@ -49,15 +49,15 @@ class BadVersion(BatosError):
 
 
 class VersionsMoved(BatosError):
-    """The method changed between reading its versions and reverting it. Transient: run the
-    revert again, on the versions as they are now."""
-
-    transient = True
+    """The method changed (another process) between reading its versions and reverting it;
+    nothing was changed. Final for this revert — retrying its transaction meets the same
+    change — but running the command again reads the versions afresh."""
 
 
 # -- transactions -------------------------------------------------------------------------------
 
 def _text(value):
+    """Transaction metadata arrives as bytes from the storage; show it as text."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
 
 
@@ -294,6 +294,7 @@ def revert(image, path, selector, to=None, user="batos", record=None):
             record(lobby, done)
 
     image.run(apply_and_record, note=note, user=user)
+    log.info("%s: %s (was version %s)", user, note, current["version"])
     return done
 
 
