@@ -5,21 +5,21 @@ another host with an allowed CURVE console key when the home is in remote mode (
 `batos console --key NAME`). Each
 console has its own session (its history lives in the image). A line is translated into a
 payload by the console's small model (`console.translator`), or sent as a plain chat; slash
-commands need no model. It asks the orchestrator first and says in one line when none
-answers. While a request is in flight the console shows its stage and how long it has waited
-(routed → thinking (BABS) 23 s → writing-method → audit → trial → installed) and a spoken
-reply as the model writes it, piece by piece; the request is
-sent once, and again (same id) only when the orchestrator says it does not know it — after a
-restart; the ledger makes sure its effects happen once (`kernel.client`). Ctrl-C cancels the
-request in hand and returns to the prompt: one no worker has started is withdrawn, one under
-way finishes and its reply is kept (`/history`). Ctrl-C at an empty prompt, `/quit` or Ctrl-D
-leave. Between requests it shows what other consoles cause (methods learned, objects
-changed) from the orchestrator's events, redrawing the prompt and what was typed. `/at WHEN`
+commands need no model. It asks the orchestrator first and says in one line when none answers.
+While a request is in flight the console shows its stage and how long it has waited (routed →
+thinking (BABS) 23 s → writing-method → audit → trial → judging → installed) and a spoken reply
+as the model writes it, piece by piece; the request is sent once, and again (same id) only when
+the orchestrator says it does not know it — after a restart; the ledger makes sure its effects
+happen once (`kernel.client`). Ctrl-C cancels the request in hand and returns to the prompt:
+one no worker has started is withdrawn, one under way finishes and its reply is kept
+(`/history`). Ctrl-C at an empty prompt, `/quit` or Ctrl-D leave. Between requests it shows
+what other consoles cause (methods learned, objects changed) from the orchestrator's events,
+redrawing the prompt and what was typed. When stdin is not a terminal, it reads one message per
+line and prints the replies (for scripts and tests). A method learned as provisional
+(`kernel.dnu`) says so wherever it shows; `/confirm PATH SELECTOR` makes it final. `/at WHEN`
 turns /inspect and /send to the image as it was (read-only, `kernel.timetravel`; the prompt
 names the moment) until `/now`; `/history PATH [SELECTOR]` and `/revert` show and reinstall
-versions (`kernel.versions`). When stdin
-is not a terminal, it reads one message per line and prints the replies (for scripts and
-tests).
+versions (`kernel.versions`).
 """
 import contextlib
 import getpass
@@ -64,6 +64,7 @@ HELP = """\
 Type a message to talk to the personas (ALFRED routes it), or a command:
   /send PATH SELECTOR [ARG…]   send a message to an object (arguments as JSON)
   /inspect PATH                an object's slots, parents and methods
+  /confirm PATH SELECTOR       make a provisional learned method final
   /personas                    who is there
   @PERSONA TEXT                talk to one persona, without routing
   /route PERSONA               send the last chat again to PERSONA (routing learns from it)
@@ -147,7 +148,10 @@ class Console:
                 continue
             if event.get("type") == "installed":
                 self.say(f"  ~ elsewhere: {event.get('target')}.{event.get('selector')} was "
-                         f"learned")
+                         f"learned" + (" (provisional)" if event.get("provisional") else ""))
+            elif event.get("type") == "confirmed":
+                self.say(f"  ~ elsewhere: {event.get('target')}.{event.get('selector')} was "
+                         f"confirmed")
             elif event.get("type") == "committed":
                 self.say(f"  ~ elsewhere: {event.get('persona')} changed the image "
                          f"({', '.join(event.get('ops', []))})")
@@ -222,8 +226,11 @@ class Console:
         if result not in (None, [], ""):
             self.say(f"{persona} ⇒ {json.dumps(result, ensure_ascii=False)}")
         for learned in message.get("learned", []):
+            provisional = (f"; PROVISIONAL — /confirm {learned['target']} "
+                           f"{learned['selector']} makes it final") \
+                if learned.get("provisional") else ""
             self.say(f"  ✓ installed {learned['target']}.{learned['selector']} "
-                     f"({learned['attempts']} attempt(s))")
+                     f"({learned['attempts']} attempt(s){provisional})")
             for line in (learned.get("source") or "").rstrip().splitlines():
                 self.say(f"    | {line}")
         if message.get("at"):
@@ -350,6 +357,10 @@ class Console:
                      "takes it back)")
         elif name == "route" and len(args) == 1 and self.last_chat:
             self.chat_with(args[0].upper(), self.last_chat)
+        elif name == "confirm" and len(args) == 2:
+            self.request({"intent": "confirm", "target": args[0], "selector": args[1],
+                          "persona": "ALFRED"})
+            self.say(f"confirmed {args[0]}.{args[1]}: it is final now")
         elif name == "personas":
             status = self.request({"intent": "status", "persona": "ALFRED"})["result"]
             self.say("personas: " + ", ".join(status["personas"]))
@@ -409,7 +420,9 @@ class Console:
         for name, value in description["slots"].items():
             self.say(f"  {name} = {json.dumps(value, ensure_ascii=False)[:70]}")
         for selector, method in description["methods"].items():
-            self.say(f"  {selector}()  {method.get('kind')}")
+            provisional = (method.get("provenance") or {}).get("provisional")
+            self.say(f"  {selector}()  {method.get('kind')}"
+                     + ("  PROVISIONAL (/confirm makes it final)" if provisional else ""))
 
     # -- loops ------------------------------------------------------------------------------
 

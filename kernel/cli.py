@@ -94,9 +94,21 @@ def print_object(description, out):
         prov = method["provenance"]
         verdict = "ok" if prov.get("audit", {}).get("ok") else "REJECTED"
         print(f"    {selector}  by {prov.get('author')} at {prov.get('created')}, audit "
-              f"{verdict}, {method['versions']} version(s)", file=out)
+              f"{verdict}, {method['versions']} version(s){standing(prov)}", file=out)
+        if prov.get("provisional"):
+            print(f"      PROVISIONAL: {(prov.get('evidence') or {}).get('reason', 'a guess')}; "
+                  f"batos confirm {description['label']} {selector} makes it final", file=out)
         for line in method["source"].rstrip().splitlines():
             print(f"      | {line}", file=out)
+
+
+def standing(provenance):
+    """How sure the image is of a learned method, for one line of human output."""
+    if provenance.get("provisional"):
+        return ", PROVISIONAL"
+    if provenance.get("confirmed_by"):
+        return f", confirmed by {provenance['confirmed_by']}"
+    return ""
 
 
 def emit(data, as_json, render, out=sys.stdout):
@@ -269,24 +281,38 @@ def send_at(args, home, values):
 def make_learner(home, image):
     """The `_doesNotUnderstand` engine for this home, with its `[dnu]` settings and models."""
     settings = home.config.get("dnu", {})
-    return dnu.Learner(image, llm.ModelRegistry(home.config.get("models", {})),
-                       writer=settings.get("writer", "BRICK"),
-                       attempts=int(settings.get("attempts", 3)),
-                       wait_seconds=float(settings.get("wait_seconds", 300)), user=CLI_USER,
-                       temperatures=settings.get("temperatures", dnu.DEFAULT_TEMPERATURES))
+    return dnu.Learner(image, llm.ModelRegistry(home.config.get("models", {})), user=CLI_USER,
+                       **dnu.learner_settings(settings))
 
 
 def print_outcome(data, out):
     """Human rendering of a send: the result, then what was learned on the way."""
     print(json.dumps(data["result"], ensure_ascii=False), file=out)
     if data["learned"]:
-        print(f"learned in {data['attempts']} attempt(s) by {data['persona']} with "
+        kind = "PROVISIONALLY " if data["provisional"] else ""
+        print(f"{kind}learned in {data['attempts']} attempt(s) by {data['persona']} with "
               f"{data['model']}, audit {'ok' if data['audit']['ok'] else 'REJECTED'}, "
               f"{data['seconds']:.1f} s:", file=out)
         for line in data["source"].rstrip().splitlines():
             print(f"  | {line}", file=out)
+        if data["provisional"]:
+            print(f"provisional: {data['evidence']['reason']}; it says so until an expectation "
+                  "or batos confirm decides", file=out)
+    elif data["confirmed"]:
+        print("the provisional method met the expectation: it is final now", file=out)
     elif data["waited"]:
-        print(f"learned meanwhile by another process ({data['persona']})", file=out)
+        print(f"learned meanwhile by another process ({data['persona']})"
+              + (", provisionally" if data["provisional"] else ""), file=out)
+
+
+def cmd_confirm(args):
+    """`batos confirm PATH SELECTOR`: a provisional learned method becomes final."""
+    home = Home.open(args.home)
+    description = with_image(home, lambda image: image.run(
+        lambda lobby: dnu.confirm(lobby, args.path, args.selector, by=CLI_USER),
+        note=f"{CLI_USER} confirmed {args.path}.{args.selector}", user=CLI_USER))
+    emit(description, args.json, lambda d, out: print(
+        f"confirmed {args.path}.{args.selector}: it is final now", file=out))
 
 
 def cmd_audit(args):
@@ -799,6 +825,10 @@ def build_parser():
                                                           "learned method must produce it")
     command.add_argument("--at", metavar="WHEN", help=AT_HELP + "; a missing method is an "
                                                      "error there, never learned")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
+    command = add("confirm", cmd_confirm, "make a provisional learned method final")
+    command.add_argument("path", help="the object's lobby path")
+    command.add_argument("selector", help="the provisional method")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("log", cmd_log, "the image's history: time (UTC), id (for batos undo, the "
                                   "console's /undo and --at), user and note of each "

@@ -3,10 +3,11 @@
 The first process to find no lobby in the image's root creates, in ONE transaction: the lobby
 (the root namespace), the root traits (with the kernel's primitives), the persona prototype
 and the configured personas (ALFRED, BRICK, ROBIN, BABS: codex, role, model_id, routing),
-the orchestrator with its routing meta-prompt and examples, the request ledger, memory, history and the
-mandates of `_doesNotUnderstand`. Many processes may start at once on an empty image: every one tries, the ZEO server lets exactly
-one commit (the others get a `ConflictError` on the root), and the losers then load the
-winner's lobby. Later runs only load.
+the orchestrator with its routing meta-prompt and examples, the request ledger, memory,
+history, the mandates of `_doesNotUnderstand` and the example methods it learns from
+(`kernel.library`). Many processes may start at once on an empty image: every one tries,
+the ZEO server lets exactly one commit (the others get a `ConflictError` on the root),
+and the losers then load the winner's lobby. Later runs only load.
 """
 import logging
 
@@ -15,7 +16,7 @@ from BTrees.Length import Length
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 
-from kernel import primitives
+from kernel import library, primitives
 from kernel.errors import RetriesExhausted
 from kernel.uvm import UvmObject
 
@@ -89,6 +90,7 @@ def awaken(connection, personas):
                              entries=LOBTree(), size=Length())
     lobby.history = UvmObject(parents=(traits,), label="history", sessions=OOBTree())
     lobby.mandates = UvmObject(parents=(traits,), label="mandates", entries=OOBTree())
+    library.seed(lobby, traits)
     root[LOBBY_KEY] = lobby
     return lobby
 

@@ -2,8 +2,9 @@
 
 `LanguageModel.complete(system, user, grammar=..., json_schema=...)` returns the model's text
 (passed piece by piece to `on_token` as it is generated, for replies streamed to a console);
-`LanguageModel.score(prefixes, text)` ranks options by the likelihood of `text` after each
-option's prefix — how small models choose instead of generating (`kernel.scoring`).
+`LanguageModel.choose(what, prefixes, text)` ranks options by the likelihood of `text` after
+each option's prefix (`likelihoods` gives the scores) — how small models choose instead of
+generating (`kernel.scoring`).
 The system part is the persona's codex plus fixed instructions; it comes first and stays the
 same between requests, so llama.cpp keeps it in the model's KV cache and only the request is
 evaluated anew (one `Llama` per model id per process, see `ModelRegistry`). A GBNF grammar or a
@@ -13,12 +14,15 @@ methods.
 `BATOS_LLM=scripted:PATH` replaces every model of the process with `ScriptedModel`: a JSON
 list of rules `{"persona": NAME or "*", "match": regex over the prompt, "reply": text}`, first
 match wins (an optional `"delay"` in seconds stands in for a slow model; with
-`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`). Scoring is scripted
-the same way: the prompt is `choose <what>`, a line `[option] prefix` per option, a blank line
-and the text; the rule's reply names the option that wins. It is the tests' one double, never a default.
+`"expand": true` the reply may use the match's groups, `\\1` or `\\g<name>`; a list of replies is
+answered in turn, over and over, as a model sampling different answers would). Scoring is
+scripted the same way: the prompt is `choose <what>`, a line `[option] prefix` per option, a
+blank line and the text; the rule's reply names the option that wins (bare `likelihoods` are
+all alike: the double has no preferences). It is the tests' one double, never a default.
 """
 import dataclasses
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -32,6 +36,13 @@ from kernel.errors import BatosError, ConfigError
 log = logging.getLogger(__name__)
 
 ENV_BACKEND = "BATOS_LLM"
+
+# llama.cpp's OpenMP threads spin while they wait for each other. On two cores shared with
+# other processes one of them is often descheduled, and then a token takes a time slice or
+# more: measured, 40 tokens in 26 s once, a task's 115 decodes in 148 s against 5.4 s with
+# passive waiting. The runtime reads this when llama_cpp is first imported (an explicit
+# setting in the environment wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class LLMError(BatosError):
@@ -135,16 +146,28 @@ class LanguageModel:
     model_id = "?"
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None):
+                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None,
+                 start="", seconds=None):
         """The model's answer to `user` under the `system` prefix, as a `Completion`; each
         piece of text also goes to `on_token` as soon as it is generated; generation ends
-        at any of the `stop` strings (besides the chat format's own) and, for prose, after
-        `sentences` sentences (repetition is then penalised too)."""
+        at any of the `stop` strings (besides the chat format's own), for prose after
+        `sentences` sentences (repetition is then penalised too), and after `seconds` if
+        given. A `start` is the beginning of the answer, given rather than generated (one
+        forced token costs a whole decode); the grammar constrains what follows it, and the
+        text returned begins with it."""
         raise NotImplementedError
 
     def choose(self, what, prefixes, text, persona="*"):
         """The option (a key of `prefixes`) under whose prefix `text` is likeliest, and the
         scores (log-likelihoods) of all options; `what` names the decision ("persona", …)."""
+        scores = dict(zip(prefixes, self.likelihoods(list(prefixes.values()), text,
+                                                     persona=persona, what=what)))
+        return max(scores, key=scores.get), scores
+
+    def likelihoods(self, prefixes, text, persona="*", what="likelihoods"):
+        """The model's log-likelihood (nats) of `text` right after each raw text of
+        `prefixes`, in order: how a model *chooses* among known options instead of
+        generating (`kernel.scoring`)."""
         raise NotImplementedError
 
 
@@ -190,9 +213,15 @@ class LlamaModel(LanguageModel):
         return self._grammars[key]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None):
+                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None,
+                 start="", seconds=None):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
+        prompt += start
         stops = [*stops, *stop]
+        began = time.monotonic()
+        # a grammar state can grow so ambiguous that each token takes seconds: stop there
+        overdue = self._llama_cpp.StoppingCriteriaList(
+            [lambda _ids, _logits: time.monotonic() - began > seconds]) if seconds else None
         constraint = self._grammar(grammar, json_schema)
         started = time.perf_counter()
         pieces, usage = [], {"completion_tokens": 0}
@@ -201,7 +230,7 @@ class LlamaModel(LanguageModel):
                 for chunk in self.llama.create_completion(
                         prompt, max_tokens=max_tokens, stop=stops or None, grammar=constraint,
                         temperature=self.spec.temperature if temperature is None
-                        else temperature, stream=True,
+                        else temperature, stream=True, stopping_criteria=overdue,
                         repeat_penalty=PROSE_REPEAT_PENALTY if sentences else 1.0):
                     piece = chunk["choices"][0]["text"]
                     pieces.append(piece)
@@ -212,20 +241,22 @@ class LlamaModel(LanguageModel):
                         break
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"{self.model_id} failed to complete: {exc}") from None
-        completion = Completion("".join(pieces), self.model_id,
+        completion = Completion(start + "".join(pieces), self.model_id,
                                 time.perf_counter() - started, usage["completion_tokens"])
         log.info("%s completed for %s: %d tokens in %.1f s", self.model_id, persona,
                  completion.completion_tokens, completion.seconds)
         return completion
 
-    def choose(self, what, prefixes, text, persona="*"):
-        names = list(prefixes)
+    def likelihoods(self, prefixes, text, persona="*", what="likelihoods"):
+        scores = []
         with self._lock:
             if self._scorer is None:
                 from kernel.scoring import ChannelScorer
                 self._scorer = ChannelScorer(self.llama, threads=self.spec.threads)
-            scores = self._scorer.score([prefixes[n] for n in names], text)
-        return max(names, key=lambda n: scores[names.index(n)]), dict(zip(names, scores))
+            for first in range(0, len(prefixes), self._scorer.max_prefixes):
+                scores += self._scorer.score(
+                    prefixes[first:first + self._scorer.max_prefixes], text)
+        return scores
 
 
 class ScriptedModel(LanguageModel):
@@ -241,14 +272,17 @@ class ScriptedModel(LanguageModel):
                 from None
         if not isinstance(rules, list) or not all(
                 isinstance(r, dict) and isinstance(r.get("match"), str)
-                and isinstance(r.get("reply"), str) for r in rules):
+                and _is_reply(r.get("reply")) for r in rules):
             raise ModelUnavailable(f"{ENV_BACKEND}: {path} must be a JSON list of "
                                    '{"persona", "match", "reply"} rules')
-        self.rules = [(r.get("persona", "*"), re.compile(r["match"], re.S), r["reply"],
+        self.rules = [(r.get("persona", "*"), re.compile(r["match"], re.S),
+                       itertools.cycle([r["reply"]] if isinstance(r["reply"], str)
+                                       else r["reply"]),
                        float(r.get("delay", 0)), bool(r.get("expand"))) for r in rules]
 
     def complete(self, system, user, persona="*", grammar=None, json_schema=None,
-                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None):
+                 max_tokens=128, temperature=None, on_token=None, stop=(), sentences=None,
+                 start="", seconds=None):
         text, delay = self._reply(f"{system}\n\n{user}", persona, user)
         if on_token and text:
             on_token(text)
@@ -262,17 +296,28 @@ class ScriptedModel(LanguageModel):
                               f"the options {sorted(prefixes)}")
         return choice.strip(), {name: float(name == choice.strip()) for name in prefixes}
 
+    def likelihoods(self, prefixes, text, persona="*", what="likelihoods"):
+        """Every option is equally likely: the double has no preferences of its own."""
+        return [0.0 for _ in prefixes]
+
     def _reply(self, prompt, persona, user):
-        for number, (who, pattern, reply, delay, expand) in enumerate(self.rules):
+        for number, (who, pattern, replies, delay, expand) in enumerate(self.rules):
             found = pattern.search(prompt) if who in ("*", persona) else None
             if found:
                 if delay:
                     time.sleep(delay)  # a rule may stand in for a slow model's latency
+                reply = next(replies)
                 log.info("%s completed for %s by rule %d in %.1f s", self.model_id, persona,
                          number, delay)
                 return (found.expand(reply) if expand else reply), delay
         raise ScriptError(f"the script {self.path} has no rule for persona {persona} "
                           f"and this prompt (last line: {user.strip().splitlines()[-1][:80]!r})")
+
+
+def _is_reply(reply):
+    """A rule's reply: a text, or a non-empty list of texts answered in turn."""
+    return isinstance(reply, str) or (isinstance(reply, list) and reply
+                                      and all(isinstance(r, str) for r in reply))
 
 
 class ModelRegistry:

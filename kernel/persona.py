@@ -50,7 +50,7 @@ class PersonaService:
         self.handlers = {"chat": self.chat, "send": self.send, "inspect": self.inspect,
                          "status": self.status, "route": self.route, "audit": self.audit,
                          "write_method": self.write_method, "log": self.log,
-                         "undo": self.undo, "history": self.history,
+                         "undo": self.undo, "history": self.history, "confirm": self.confirm,
                          "versions": self.versions, "revert": self.revert}
 
     def handle(self, request, progress=lambda stage, persona=None, **fields: None):
@@ -153,7 +153,8 @@ class PersonaService:
         return answer.text.strip() or "I am listening; tell me more."
 
     def send(self, request, progress):
-        """A direct message to an object, learning the method if it is missing; with `at`,
+        """A direct message to an object, learning the method if it is missing (and learning
+        a provisional one again when the request's expectation contradicts it); with `at`,
         on the image as it was then (read-only: nothing is learned or recorded)."""
         if request.get("at") is not None:
             try:
@@ -169,7 +170,21 @@ class PersonaService:
                                   at=at)
         command = {"op": "send", "target": request["target"], "selector": request["selector"],
                    "args": request.get("args", [])}
+        if "expect" in request:
+            self.learner(progress).check(command["target"], command["selector"],
+                                         command["args"], request["expect"])
         return self.execute(request, "", [command], progress)
+
+    def confirm(self, request, progress):
+        """Make a provisional learned method final (`/confirm PATH SELECTOR`)."""
+        target, selector = request.get("target", ""), request.get("selector", "")
+        description = self.image.run(
+            lambda lobby: dnu.confirm(lobby, target, selector, by=request["session"]),
+            note=f"{self.name} confirmed {target}.{selector} for {request['session']}",
+            user=self.name)
+        return protocol.reply(request["id"], persona=self.name, result=description,
+                              events=[{"type": "confirmed", "target": target,
+                                       "selector": selector, "session": request["session"]}])
 
     def inspect(self, request, progress):
         """An object's slots, parents and methods (with `at`: as they were then)."""
@@ -243,8 +258,11 @@ class PersonaService:
         """BRICK: one method for a mandate sent by any worker."""
         model, codex = self.model()
         writer = dnu.MethodWriter(self.name, codex, model)
-        source, _completion = writer.write(dnu.Mandate.from_record(request["mandate"]),
-                                           request.get("feedback", []),
+        mandate = dnu.Mandate.from_record(request["mandate"])
+        if "sources" in request:  # judging candidates rather than writing one
+            return protocol.reply(request["id"], persona=self.name, model=writer.model_id,
+                                  scores=writer.score(mandate, request["sources"]))
+        source, _completion = writer.write(mandate, request.get("feedback", []),
                                            request.get("temperature"))
         return protocol.reply(request["id"], persona=self.name, source=source,
                               model=writer.model_id)
@@ -269,7 +287,7 @@ class PersonaService:
                     request.get("expect", dnu.NO_EXPECTATION))
                 learned.append({"selector": command["selector"], "target": command["target"],
                                 "source": outcome.source, "attempts": outcome.attempts,
-                                "waited": outcome.waited})
+                                "waited": outcome.waited, "provisional": outcome.provisional})
                 continue
             if message.get("replayed"):
                 return message
@@ -289,7 +307,7 @@ class PersonaService:
             return {**stored["message"], "replayed": True}
         results = commands.execute(lobby, command_list, self.name, request["session"])
         if callable(reply_text):
-            reply_text = reply_text(results)
+            reply_text = reply_text(results) + _provisional_note(lobby, command_list)
         message = protocol.reply(request["id"], persona=self.name, reply=reply_text,
                                  result=results[0] if request["intent"] == "send" else results)
         # refused before anything commits: the ledger never stores an oversize reply
@@ -321,6 +339,19 @@ def _touched_objects(lobby, text, limit=3):
         touched.append(clip(f"{word}: slots {slots or '(none)'}; methods {methods or '(none)'}",
                             PROMPT_PART_CHARS))
     return touched
+
+
+def _provisional_note(lobby, command_list):
+    """What a chat reply adds when a message it sent ran a provisional method (a guess of
+    `_doesNotUnderstand`, never stated as fact)."""
+    notes = []
+    for command in command_list:
+        if command["op"] == "send" and dnu.provisional_source(
+                paths.resolve(lobby, command["target"]), command["selector"]) is not None:
+            notes.append(f" ({command['target']}.{command['selector']} is a provisional "
+                         f"method, learned without an expectation: /confirm "
+                         f"{command['target']} {command['selector']} if it is right.)")
+    return "".join(notes)
 
 
 def recalled(memories):
@@ -403,3 +434,10 @@ class RemoteWriter:
                                       "temperature": temperature}, timeout=self.timeout)
         self.model_id = answer.get("model", self.model_id)
         return answer.get("source", ""), None
+
+    def score(self, mandate, sources):
+        """Ask BRICK's service for the channel scores of finished candidates."""
+        answer = self.client.request({"intent": "write_method", "persona": self.persona,
+                                      "mandate": mandate.record(), "sources": sources},
+                                     timeout=self.timeout)
+        return answer["scores"]

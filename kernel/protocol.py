@@ -25,13 +25,16 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
              "log" | "undo" (txn) | "history" (the session's turns) | "versions" (target,
              optional selector, limit: every version of an object's slots or a method's
              source, kernel.versions) | "revert" (target, selector, optional version: a
-             number or "none"), served by a persona;
+             number or "none") | "confirm" (target, selector: a provisional learned method
+             becomes final), served by a persona;
              "ping", "track", "cancel", answered by the orchestrator itself (below)
     persona  optional str: the service to ask; without it the router persona chooses
     corrects optional str: the persona the router chose for this text before; the persona
              now asked records the text as a routing example (the orchestrator sets it when
              a routed text is re-sent naming another persona)
-    text     str for chat; for send/inspect: target (lobby path), selector, args (list)
+    text     str for chat; for send/inspect: target (lobby path), selector, args (list);
+             for send optionally expect (the result the caller expects); write_method with
+             sources (list of method texts) asks for their scores instead of a method
     at       optional str for send/inspect: WHEN (kernel.timetravel) — the message runs on
              the image as it was then, read-only; a miss there is an error, never learned
 Orchestrator → client:
@@ -41,7 +44,7 @@ Orchestrator → client:
     "reply"     the persona's answer: persona, reply (text), result (data), learned (…)
     "error"     error (one line), retry (bool: true when trying again can help)
     "progress"  stage ("routing", "routed", "queued", "working", "thinking",
-                "writing-method", "audit", "trial", "installed"; "redelivered" with
+                "writing-method", "audit", "trial", "judging", "installed"; "redelivered" with
                 "delivery": N when the request is handed to another worker because the one
                 holding it died), persona (who is at it: "writing-method" names the writer)
 
@@ -91,7 +94,8 @@ it never ends a process. A worker's REPLY or PROGRESS counts only for the reques
 image; anything else from a worker is dropped and logged (rate-limited). A message from a
 peer that never registered gets DISCONNECT.
 
-Events (PUB): [b"event", event-json] with "type" ("installed", "committed", "worker"), …
+Events (PUB): [b"event", event-json] with "type" ("installed" — with "provisional" —,
+"confirmed", "committed", "worker"), …
 """
 import json
 import logging
@@ -117,12 +121,12 @@ MAX_REPLY = 1024 * 1024
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
-           "log", "undo", "history", "versions", "revert", "track", "cancel")
+           "log", "undo", "history", "versions", "revert", "track", "cancel", "confirm")
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
-                  "expect": object, "txn": str, "limit": int, "corrects": str, "at": str,
-                  "version": str}
+                  "sources": list, "expect": object, "txn": str, "limit": int,
+                  "corrects": str, "at": str, "version": str}
 
 
 class ProtocolError(BatosError):

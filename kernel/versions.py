@@ -13,8 +13,9 @@ The image's history is ZODB's own: `DB.history(oid, size)` lists the revisions o
   large), so the candidate moments are the revisions of the table's records; each is read in
   a view and consecutive moments with the same `Method` record are one version.
 - `revert(image, path, selector, to)`: ONE new transaction that installs an earlier version's
-  source again (audited again by the guardian, its original provenance kept under
-  `reverted_to`) or removes the method. Unlike ZODB's undo of the transaction that installed
+  source again (audited again by the guardian, its original provenance kept — a provisional
+  version stays provisional (`kernel.dnu`) — with `reverted_to` saying who reverted it and
+  to what) or removes the method. Unlike ZODB's undo of the transaction that installed
   it — refused once a later transaction changed the same method table, e.g. another method
   learned on the same object — a revert always applies to the image as it is, touches only
   that selector, and is itself undone like any transaction (`batos log`, `/undo`).
@@ -378,6 +379,10 @@ def _provenance_text(version):
     parts.append(f"audit {'ok' if audit.get('ok') else 'REJECTED'}")
     if prov.get("attempts"):
         parts.append(f"{prov['attempts']} attempt(s)")
+    if prov.get("provisional"):
+        parts.append("PROVISIONAL")
+    if prov.get("confirmed_by"):
+        parts.append(f"confirmed by {prov['confirmed_by']}")
     if prov.get("reverted_to"):
         parts.append(f"reverted to v{prov['reverted_to']['version']} by "
                      f"{prov['reverted_to'].get('by')}")

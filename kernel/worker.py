@@ -21,7 +21,7 @@ import time
 
 import zmq
 
-from kernel import keys, limits, llm, protocol, sandbox
+from kernel import dnu, keys, limits, llm, protocol, sandbox
 from kernel.client import Client
 from kernel.errors import BatosError
 from kernel.home import Home
@@ -172,10 +172,8 @@ def main(argv=None):
     except BatosError as exc:
         print(f"batos-worker: {exc}", file=sys.stderr)
         return 1
-    settings = home.config.get("dnu", {})
-    writer_name = settings.get("writer", "BRICK")
-    learner_settings = {"writer": writer_name, "attempts": int(settings.get("attempts", 3)),
-                        "wait_seconds": float(settings.get("wait_seconds", 300))}
+    learner_settings = dnu.learner_settings(home.config.get("dnu", {}))
+    writer_name = learner_settings["writer"]
     writer_factory = None
     if args.persona != writer_name:
         brick = Client(keys.connect_endpoint(endpoints["frontend"]), curve=curve)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from conftest import run_batos
+from conftest import one_line_error, run_batos
+from kernel import dnu
 from kernel.image import connect
 
 AREA = "def area(self):\n    return self.width * self.height\n"
@@ -177,4 +178,86 @@ def test_two_processes_missing_the_same_selector_cause_one_generation(actors, im
     learned = [row["note"] for row in image.history(100) if "learned rect.area" in row["note"]]
     assert len(learned) == 1
     entries = image.run(lambda lobby: [dict(v) for v in lobby.mandates.entries.values()])
-    assert len(entries) == 1 and len(entries[0]["history"]) == 1
+    assert len(entries) == 1 and len(entries[0]["history"]) == len(dnu.DEFAULT_TEMPERATURES)
+
+
+# -- without an expectation: the behaviour the candidates agree on, never a guess as fact ------
+
+HALF = "def perimeter(self):\n    return self.width + self.height\n"
+FULL = "def perimeter(self):\n    return 2 * (self.width + self.height)\n"
+
+
+def inspect(home):
+    return json.loads(run_batos("inspect", "rect", "--json", home=home.path,
+                                check=True).stdout)["methods"]
+
+
+def test_candidates_that_disagree_install_a_provisional_method_that_says_so(rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [HALF, FULL]}])
+    outcome = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    assert outcome["learned"] and outcome["provisional"] and outcome["attempts"] == 3
+    sampled = [b for b in outcome["evidence"]["behaviours"] if b["votes"]]
+    assert {b["source"] for b in sampled} == {HALF, FULL}  # and neighbours, with no votes
+    assert all(b["votes"] == 6 for b in sampled) and outcome["result"] in (7, 14)
+    provenance = inspect(rect)["perimeter"]["provenance"]
+    assert provenance["provisional"] is True and provenance["evidence"]["final"] is False
+    human = run_batos("inspect", "rect", home=rect.path, check=True).stdout
+    assert "PROVISIONAL" in human and "batos confirm rect perimeter makes it final" in human
+    assert any(n.startswith("BRICK learned rect.perimeter (provisional)") for n in notes(rect))
+    (entry,) = mandate_entries(rect).values()
+    assert entry["status"] == "provisional"
+    again = run_batos("send", "rect", "perimeter", home=rect.path, env=env, check=True).stdout
+    assert again.strip() in ("7", "14")  # it answers, as a provisional method does
+
+
+def test_confirm_makes_a_provisional_method_final_and_keeps_its_history(rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [HALF, FULL]}])
+    send(rect, "rect", "perimeter", env=env, check=True)
+    out = run_batos("confirm", "rect", "perimeter", home=rect.path, check=True).stdout
+    assert out.strip() == "confirmed rect.perimeter: it is final now"
+    method = inspect(rect)["perimeter"]
+    assert method["provenance"]["provisional"] is False and method["versions"] == 2
+    assert method["provenance"]["confirmed_by"] == "batos-cli"
+    assert "confirmed by batos-cli" in run_batos("inspect", "rect", home=rect.path).stdout
+    (entry,) = mandate_entries(rect).values()
+    assert entry["status"] == "learned"
+    again = run_batos("confirm", "rect", "perimeter", home=rect.path)
+    assert one_line_error(again) == ("batos: rect.perimeter is already final; only a "
+                                     "provisional method can be confirmed")
+
+
+def test_an_expectation_that_contradicts_a_provisional_method_relearns_it(rect, tmp_path):
+    env = script(tmp_path, [
+        {"match": "returned 7 but the caller expects 14", "reply": FULL},
+        {"match": "Write the method perimeter", "reply": [HALF, FULL]}])
+    first = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    assert first["provisional"] and first["source"] == HALF and first["result"] == 7
+    fixed = json.loads(send(rect, "rect", "perimeter", "--expect", "14", env=env,
+                            check=True).stdout)
+    assert fixed["result"] == 14 and fixed["learned"] and not fixed["provisional"]
+    method = inspect(rect)["perimeter"]
+    assert method["source"] == FULL and method["versions"] == 2
+    assert method["provenance"]["provisional"] is False
+
+
+def test_an_expectation_that_a_provisional_method_meets_confirms_it(rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [FULL, HALF]}])
+    first = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    assert first["provisional"] and first["source"] == FULL
+    met = json.loads(send(rect, "rect", "perimeter", "--expect", "14", env=env,
+                          check=True).stdout)
+    assert (met["result"], met["confirmed"], met["learned"]) == (14, True, False)
+    assert inspect(rect)["perimeter"]["provenance"]["confirmed_by"] == "an expectation"
+
+
+def test_a_command_is_learned_with_the_covenant_and_changes_the_receiver(home, zeo, tmp_path):
+    run_batos("new", "counter", "--slots", '{"count": 5}', home=home.path, check=True)
+    bump = ("def increment(self):\n    self.count = self.count + 1\n"
+            "    self._p_changed = True\n    return self.count\n")
+    env = script(tmp_path, [{"match": "Write the method increment", "reply": bump}])
+    outcome = json.loads(send(home, "counter", "increment", env=env, check=True).stdout)
+    assert outcome["learned"] and not outcome["provisional"] and outcome["result"] == 6
+    assert outcome["evidence"]["behaviours"][0]["changes_state"] is True
+    inspected = json.loads(run_batos("inspect", "counter", "--json", home=home.path,
+                                     check=True).stdout)
+    assert inspected["slots"]["count"] == 6  # the trial changed nothing, the send once

@@ -20,7 +20,7 @@ def test_genesis_creates_the_primordial_objects():
     connection = db.open(transaction_manager=transaction.TransactionManager())
     lobby = genesis.lobby_of(connection)
     assert set(lobby.slot_names()) == {"traits", "persona", "personas", "orchestrator",
-                                       "ledger", "memory", "history", "mandates"}
+                                       "ledger", "memory", "history", "mandates", "examples"}
     assert isinstance(lobby.traits._own_methods()["describe"], Primitive)
     personas = {name: getattr(lobby.personas, name) for name in lobby.personas.slot_names()}
     assert sorted(personas) == ["ALFRED", "BABS", "BRICK", "ROBIN"]

@@ -1,0 +1,256 @@
+"""Candidates judged by behaviour: probe calls, behaviour signatures and their clusters.
+
+Text is a poor judge of code from a small model; what the code *does* is a good one. Every
+candidate method that passes the audit runs (in the trial, always rolled back) on the real
+receiver with the real arguments and on a few *probe* calls derived from them: the same
+slots and arguments with other values of the same kinds — other numbers of the same sign,
+other words of the same shape (case, digits, spaces kept), lists of other lengths, the other
+boolean. What a call returned and which of the receiver's slots it changed, rendered
+canonically (2 and 2.0 alike, True never 1), make the candidate's *signature*. Candidates
+with the same signature behave the same on every call seen: they form one cluster, and the
+clusters — not the texts — are what `_doesNotUnderstand` weighs.
+"""
+import ast
+import dataclasses
+import json
+import logging
+import random
+import string
+
+from kernel.grammars import ARITHMETIC, TEXT_METHODS, kind_of
+from kernel.values import plain
+
+log = logging.getLogger(__name__)
+
+PROBES = 3
+NUMBER_CHOICES = (2, 3, 5, 7, 9, 11, 13, 17, 19, 23, 31, 42, 64, 97)
+
+
+# -- probe calls -------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One call a candidate is tried on: its own slots for the receiver, and its arguments
+    (`slots` is empty for the real call, which runs on the receiver itself)."""
+
+    slots: dict
+    args: tuple
+
+
+def probe_calls(selector, slots, args, count=PROBES):
+    """The real call, then `count` probe calls with other values of the same kinds
+    (deterministic for a selector, so that a mandate is judged the same way every time)."""
+    rng = random.Random(f"{selector}/{sorted(slots)}")
+    calls = [Call({}, tuple(args))]
+    variable = {k: v for k, v in slots.items() if kind_of(v) is not None}
+    for _ in range(count):
+        calls.append(Call({k: vary(v, rng) for k, v in variable.items()},
+                          tuple(vary(a, rng) for a in args)))
+    return calls
+
+
+def vary(value, rng):
+    """Another value of the same kind as `value` (a plain image value)."""
+    kind = kind_of(value)
+    if kind == "bool":
+        return not value
+    if kind == "num":
+        return _vary_number(value, rng)
+    if kind == "txt":
+        return _vary_text(value, rng)
+    if kind in ("nums", "txts"):
+        length = max(1, len(value) + rng.choice((-1, 0, 1, 2)))
+        return [vary(rng.choice(value), rng) for _ in range(length)]
+    if kind == "list":
+        return [_vary_text("word", rng) for _ in range(rng.choice((1, 2)))]
+    return value
+
+
+def _vary_number(value, rng):
+    sign = -1 if value < 0 else 1
+    if isinstance(value, float) and abs(value) < 1:
+        return sign * round(rng.uniform(0.01, 0.99), 2)
+    choice = rng.choice([n for n in NUMBER_CHOICES if n != abs(value)])
+    if isinstance(value, float) and not value.is_integer():
+        choice += rng.choice((0.25, 0.5, 0.75))
+    return sign * (float(choice) if isinstance(value, float) else choice)
+
+
+def _vary_text(text, rng):
+    """Random letters in the shape of `text`: the same case pattern, digits where it has
+    digits, its spaces and punctuation kept; words may grow or shrink by a letter."""
+    words = text.split(" ")
+    return " ".join(_vary_word(word, rng) for word in words)
+
+
+def _vary_word(word, rng):
+    letters = [c for c in word if c.isalpha()]
+    if letters and rng.random() < 0.5:
+        word = word + letters[-1] if rng.random() < 0.5 or len(letters) < 3 else \
+            word.replace(letters[-1], "", 1)
+    made = []
+    for c in word:
+        if c.isdigit():
+            made.append(rng.choice(string.digits))
+        elif c.isalpha():
+            letter = rng.choice(string.ascii_lowercase)
+            made.append(letter.upper() if c.isupper() else letter)
+        else:
+            made.append(c)
+    return "".join(made)
+
+
+# -- signatures --------------------------------------------------------------------------------
+
+def canonical(value):
+    """A value as a hashable text that equal behaviour shares: numbers by their value to nine
+    digits (2 == 2.0), booleans apart from numbers, tuples like lists."""
+    return json.dumps(_canonical(plain(value)), sort_keys=True)
+
+
+def _canonical(value):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return {"number": format(float(value), ".9g")}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    return repr(value)
+
+
+def outcome(result, before, after):
+    """One call's behaviour: what it returned and which own slots it changed (and to what).
+    A call that changed slots is its changes: whether a command also returns the new value
+    or nothing is no difference in behaviour."""
+    changed = {k: canonical(v) for k, v in after.items()
+               if k not in before or canonical(before[k]) != canonical(v)}
+    changed.update({k: "<deleted>" for k in before if k not in after})
+    return ("ok", None if changed else canonical(result), tuple(sorted(changed.items())))
+
+
+def failure(exc):
+    """One call's behaviour when the method raised."""
+    return ("error", type(exc).__name__, ())
+
+
+def changes_state(signature):
+    """True when some call of the signature changed a slot."""
+    return any(part[2] for part in signature)
+
+
+# -- neighbours ------------------------------------------------------------------------------
+
+OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+             ast.Mod: "%", ast.Pow: "**"}
+COMPARES = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+AGGREGATES = ("sum", "max", "min", "len", "sorted")
+MAX_NEIGHBOURS = 12
+
+
+def neighbours(source, limit=MAX_NEIGHBOURS):
+    """Methods one small change away from `source`: another arithmetic operator, comparison,
+    text method or aggregate. They are the contrasts a behaviour is judged against — the
+    model, asked which of them its selector names best, must prefer the behaviour itself."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    made = []
+    for index, node in enumerate(ast.walk(tree)):
+        for change in _changes(node):
+            mutant = ast.parse(source)
+            target = list(ast.walk(mutant))[index]
+            change(target)
+            text = ast.unparse(mutant) + "\n"
+            if text not in made and text != ast.unparse(tree) + "\n":
+                made.append(text)
+    return made[:limit]
+
+
+def _changes(node):
+    """Single edits of `node`: each a function that applies one to a copy of it."""
+    def setter(field, value):
+        return lambda target: setattr(target, field, value)
+
+    if isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in OPERATORS:
+        return [setter("op", op()) for op in OPERATORS if op is not type(node.op)
+                and OPERATORS[op] in ARITHMETIC]
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        return [lambda target, op=op: setattr(target, "ops", [op()]) for op in COMPARES
+                if op is not type(node.ops[0])]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in TEXT_METHODS and not node.args:
+        return [lambda target, m=m: setattr(target.func, "attr", m) for m in TEXT_METHODS
+                if m != node.func.attr]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id in AGGREGATES and len(node.args) == 1:
+        return [lambda target, f=f: setattr(target.func, "id", f) for f in AGGREGATES
+                if f != node.func.id]
+    return []
+
+
+# -- clusters ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Candidate:
+    """One method the writer proposed, and what the trial learned about it."""
+
+    source: str
+    temperature: float = None
+    view: int = 0                # which of the mandate's prompts it was written for
+    sampled: bool = True         # written by the model, not a neighbour made to judge it
+    problem: str = None          # why it cannot be installed (audit, trial), else None
+    signature: tuple = ()        # one outcome per call: the real one first
+    result: object = None        # the real call's result, plain
+    channel: float = None        # the model's log-likelihood of the selector after the code
+
+    @property
+    def valid(self):
+        """True when it passed the audit and ran on the real call."""
+        return self.problem is None
+
+
+@dataclasses.dataclass
+class Cluster:
+    """Candidates that behaved the same on every call."""
+
+    signature: tuple
+    members: list
+
+    @property
+    def votes(self):
+        """How many samples (duplicates included) behaved this way."""
+        return sum(1 for m in self.members if m.sampled)
+
+    @property
+    def representative(self):
+        """The member to install: the most often written text, then the shortest (a sampled
+        one before a neighbour)."""
+        counts = {}
+        for member in self.members:
+            counts[member.source] = counts.get(member.source, 0) + member.sampled
+        return min(self.members, key=lambda m: (-counts[m.source], not m.sampled,
+                                                len(m.source)))
+
+    @property
+    def views(self):
+        """How many different prompts led to this behaviour."""
+        return len({m.view for m in self.members if m.sampled})
+
+    @property
+    def channel(self):
+        """The best channel score among the members (None before scoring)."""
+        scores = [m.channel for m in self.members if m.channel is not None]
+        return max(scores) if scores else None
+
+
+def clusters(candidates):
+    """The valid candidates grouped by signature, most votes first."""
+    groups = {}
+    for candidate in candidates:
+        if candidate.valid:
+            groups.setdefault(candidate.signature, []).append(candidate)
+    return sorted((Cluster(s, m) for s, m in groups.items()),
+                  key=lambda c: (-c.votes, -len(c.members)))

@@ -1,0 +1,74 @@
+"""kernel.behaviour and kernel.dnu.decide: probe calls, signatures, clusters, the verdict."""
+from kernel import behaviour, dnu
+from kernel.grammars import kind_of
+
+
+def test_probe_calls_keep_the_kinds_and_change_the_values():
+    slots = {"width": 3, "name": "Robin Hood", "items": [1, 2], "words": ["a"], "on": True,
+             "rate": 0.05, "debt": -4, "other": {"object": "traits"}}
+    real, *probes = behaviour.probe_calls("m", slots, [5, "Ada"])
+    assert real == behaviour.Call({}, (5, "Ada")) and len(probes) == behaviour.PROBES
+    for probe in probes:
+        assert set(probe.slots) == set(slots) - {"other"}  # objects are left to the receiver
+        for name, value in probe.slots.items():
+            assert kind_of(value) == kind_of(slots[name])
+        assert probe.slots["on"] is False and 0 < probe.slots["rate"] < 1
+        assert probe.slots["debt"] < 0 and probe.slots["width"] != 3
+        first, last = probe.slots["name"].split(" ")
+        assert first[0].isupper() and last[0].isupper()
+        assert kind_of(probe.args[0]) == "num" and kind_of(probe.args[1]) == "txt"
+    assert behaviour.probe_calls("m", slots, [5, "Ada"]) == [real] + probes  # deterministic
+
+
+def test_signatures_treat_equal_values_alike_and_booleans_apart():
+    assert behaviour.canonical(2) == behaviour.canonical(2.0)
+    assert behaviour.canonical(True) != behaviour.canonical(1)
+    assert behaviour.canonical((1, 2)) == behaviour.canonical([1, 2.0])
+    assert behaviour.outcome(6, {"count": 5}, {"count": 6}) == (
+        "ok", None, (("count", behaviour.canonical(6)),))  # a command is what it changes
+    assert behaviour.outcome(None, {"count": 5}, {"count": 6}) == \
+        behaviour.outcome(6, {"count": 5}, {"count": 6})
+    assert behaviour.outcome(None, {"count": 5}, {"count": 5})[2] == ()
+
+
+def candidate(source, *results, channel=0.0, changes=()):
+    made = behaviour.Candidate(source, channel=channel)
+    made.signature = tuple(("ok", behaviour.canonical(r), changes) for r in results)
+    made.result = results[0]
+    return made
+
+
+def test_clusters_group_candidates_by_behaviour_not_by_text():
+    a = candidate("a", 12, 30, 8)
+    b = candidate("b", 12, 30, 8)
+    c = candidate("c", 7, 11, 6)
+    broken = behaviour.Candidate("d", problem="the trial run raised ZeroDivisionError")
+    groups = behaviour.clusters([c, a, b, broken])
+    assert [g.votes for g in groups] == [2, 1] and groups[0].representative.source == "a"
+
+
+def test_agreement_is_final_and_disagreement_is_provisional():
+    agree = [candidate("a", 12, 30, 8)] * 3 + [candidate("b", 7, 11, 6)]
+    verdict = dnu.decide(agree)
+    assert verdict.final and verdict.cluster.representative.source == "a"
+    split = [candidate("a", 12, 30, 8)] * 2 + [candidate("b", 7, 11, 6)] * 2
+    assert not dnu.decide(split).final
+    assert dnu.decide([behaviour.Candidate("x", problem="rejected")]) is None
+
+
+def test_the_channel_breaks_ties_and_a_better_read_neighbour_is_chosen_but_not_final():
+    tie = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + \
+          [candidate("b", 14, 22, 12, channel=-2.0)] * 2
+    assert dnu.decide(tie).cluster.representative.source == "b"
+    neighbour = candidate("c", 14, 22, 12, channel=-2.0)
+    neighbour.sampled = False
+    verdict = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour])
+    assert verdict.cluster.representative.source == "c" and not verdict.final
+
+
+def test_a_behaviour_that_ignores_its_inputs_is_never_final():
+    constant = [candidate("a", 3, 3, 3)] * 4
+    verdict = dnu.decide(constant)
+    assert verdict.cluster.representative.source == "a" and not verdict.final
+    mixed = [candidate("a", 3, 3, 3)] * 3 + [candidate("b", 12, 30, 8)]
+    assert dnu.decide(mixed).cluster.representative.source == "b"

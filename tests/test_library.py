@@ -1,0 +1,37 @@
+"""kernel.library: the image's own methods are the examples BRICK learns from."""
+from kernel import library
+
+
+def test_genesis_seeds_one_example_object_per_idiom(lobby):
+    examples = library.catalogue(lobby)
+    assert len(examples) == len(library.SEED_EXAMPLES)
+    assert any("self._p_changed = True" in e.source for e in examples)
+    wallet = next(e for e in examples if e.selector == "top_up")
+    assert wallet.slots == {"credit": 5} and wallet.args == (20,)
+    assert wallet.prompt().startswith("Slots: credit = 5\nWrite the method top_up, called as "
+                                      "top_up(x) with x = 20.\ndef top_up(self, x):")
+
+
+def test_methods_defined_or_learned_in_the_image_become_examples(lobby):
+    lobby.shapes = lobby.traits.clone()
+    lobby.shapes.rect = lobby.traits.clone(width=3, height=4)
+    lobby.shapes.rect.define("area", "def area(self):\n    return self.width * self.height\n")
+    lobby.shapes.rect.define("guess", "def guess(self):\n    return self.width\n",
+                             provisional=True)
+    selectors = {e.selector for e in library.catalogue(lobby)}
+    assert "area" in selectors and "guess" not in selectors  # a guess teaches nothing
+
+
+def test_the_nearest_examples_share_selector_words_slots_and_kinds(lobby):
+    examples = library.catalogue(lobby)
+    nearest = library.nearest(examples, "record_sale", {"visits": 3}, [], count=3)
+    assert nearest[-1].selector == "record_visit"  # the closest stands last
+    words = library.nearest(examples, "joined_names", {"names": ["a", "b"]}, [], count=2)
+    assert [e.selector for e in words] == ["joined_path"]
+    assert library.nearest(examples, "area", {"side": 2}, [], count=5) == []  # unrelated
+
+
+def test_the_walk_skips_kernel_namespaces_and_is_bounded(lobby):
+    lobby.personas.BRICK.define("secret", "def secret(self):\n    return 1\n")
+    assert "secret" not in {e.selector for e in library.catalogue(lobby)}
+    assert len(library.catalogue(lobby, limit=1)) < len(library.SEED_EXAMPLES)
