@@ -16,7 +16,10 @@ one no worker has started is withdrawn, one under way finishes and its reply is 
 what other consoles cause (methods learned, objects changed) from the orchestrator's events,
 redrawing the prompt and what was typed. When stdin is not a terminal, it reads one message per
 line and prints the replies (for scripts and tests). A method learned as provisional
-(`kernel.dnu`) says so wherever it shows; `/confirm PATH SELECTOR` makes it final.
+(`kernel.dnu`) says so wherever it shows; `/confirm PATH SELECTOR` makes it final. `/at WHEN`
+turns /inspect and /send to the image as it was (read-only, `kernel.timetravel`; the prompt
+names the moment) until `/now`; `/history PATH [SELECTOR]` and `/revert` show and reinstall
+versions (`kernel.versions`).
 """
 import contextlib
 import getpass
@@ -54,6 +57,8 @@ ADDRESSED = re.compile(r"^@([A-Za-z_][A-Za-z0-9_]*)[\s,:]+(\S.*)$", re.S)
 NAMES_SECONDS = 10.0  # how long the lobby's names, read for translations, are trusted
 NAMES_WAIT = 3.0  # how long a translation waits for them before words alone decide
 NAMES_PERSONA = "ALFRED"  # any persona's worker can read the lobby; no routing needed
+AT_ONLY = ("the console looks at the image as of {at}: only /inspect, /send and lines that "
+           "mean them run there (read-only); /now returns to the present")
 
 HELP = """\
 Type a message to talk to the personas (ALFRED routes it), or a command:
@@ -63,8 +68,16 @@ Type a message to talk to the personas (ALFRED routes it), or a command:
   /personas                    who is there
   @PERSONA TEXT                talk to one persona, without routing
   /route PERSONA               send the last chat again to PERSONA (routing learns from it)
-  /log                         the image's recent transactions (ids for /undo)
-  /undo TXN                    undo a transaction (e.g. a learned method)
+  /log                         the image's recent transactions (ids for /undo and /at)
+  /undo TXN                    undo everything one transaction did (e.g. a learned method)
+  /at WHEN                     look at the image as it was: /inspect and /send run there,
+                               read-only, until /now (WHEN: a UTC time such as
+                               2026-12-02 06:40:05, a TXN from /log, or before:TXN)
+  /now                         back to the image as it is
+  /history PATH [SELECTOR]     every version of an object's slots, or of a method's source
+  /revert PATH SELECTOR [V]    install version V of a method again (default: the one
+                               before; none removes it) — one method, whatever came after;
+                               /undo takes back a whole transaction, if nothing came after
   /history                     this session's conversation
   /explain                     how the last line was translated
   /help                        this text
@@ -91,6 +104,7 @@ class Console:
         self.names, self.names_read = None, 0.0  # the lobby's names, for the translator
         self.lock = threading.Lock()
         self.at_prompt = False
+        self.at = None  # WHEN of the historical view /at chose (None: the image as it is)
         self.line_buffer = lambda: ""  # what is typed at the prompt (readline's, if any)
         self.status = None  # the stage line being redrawn, on a terminal
         self.stage = None
@@ -111,7 +125,7 @@ class Console:
                 print(text, file=self.out, flush=True)
                 return
             bottom = self.status if self.status is not None else \
-                PROMPT + self.line_buffer() if self.at_prompt else ""
+                self.prompt_text() + self.line_buffer() if self.at_prompt else ""
             self.out.write(f"{CLEAR_LINE}{text}\n{bottom}")
             self.out.flush()
 
@@ -143,6 +157,8 @@ class Console:
                          f"({', '.join(event.get('ops', []))})")
             elif event.get("type") == "undone":
                 self.say(f"  ~ elsewhere: undone: {event.get('note')}")
+            elif event.get("type") == "reverted":
+                self.say(f"  ~ elsewhere: {event.get('note')}")
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -217,6 +233,8 @@ class Console:
                      f"({learned['attempts']} attempt(s){provisional})")
             for line in (learned.get("source") or "").rstrip().splitlines():
                 self.say(f"    | {line}")
+        if message.get("at"):
+            self.say(f"  ({message['at']['label']}; read-only)")
         if message.get("replayed"):
             self.say("  (answered before; nothing was done again)")
 
@@ -231,10 +249,18 @@ class Console:
             if line.startswith("/"):
                 return self.command(line)
             addressed = ADDRESSED.match(line)
-            if addressed:  # "@BRICK …": that persona, no routing, no translation
+            if addressed and self.at is None:  # "@BRICK …": that persona, no routing
                 self.chat_with(addressed.group(1), addressed.group(2))
                 return True
+            if addressed:
+                self.say(AT_ONLY.format(at=self.at))
+                return True
             translation = self.translate(line)
+            if self.at is not None:
+                if translation.payload.get("intent") not in ("send", "inspect"):
+                    self.say(AT_ONLY.format(at=self.at))
+                    return True
+                translation.payload["at"] = self.at
             self.show_reply(self.request(translation.payload))
             if translation.payload.get("intent") == "chat":
                 self.last_chat = line
@@ -304,11 +330,31 @@ class Console:
             except ValueError:
                 self.say("error: arguments are JSON values, e.g. /send rect scaled 2")
                 return True
-            self.show_reply(self.request({"intent": "send", "target": args[0],
-                                          "selector": args[1], "args": values}))
+            payload = {"intent": "send", "target": args[0], "selector": args[1],
+                       "args": values}
+            if self.at is not None:  # read-only: any persona reads the past, no routing
+                payload.update(at=self.at, persona="ALFRED")
+            self.show_reply(self.request(payload))
         elif name == "inspect" and len(args) == 1:
-            self.show_object(self.request({"intent": "inspect", "target": args[0],
-                                           "persona": "ALFRED"})["result"])
+            payload = {"intent": "inspect", "target": args[0], "persona": "ALFRED"}
+            if self.at is not None:
+                payload["at"] = self.at
+            self.show_object(self.request(payload)["result"])
+        elif name == "at" and args:
+            self.travel(" ".join(args))
+        elif name == "now":
+            self.at = None
+            self.say("now: /inspect and /send act on the image as it is")
+        elif name == "history" and args and len(args) <= 2:
+            self.show_versions(args)
+        elif name == "revert" and len(args) in (2, 3):
+            payload = {"intent": "revert", "target": args[0], "selector": args[1],
+                       "persona": "ALFRED"}
+            if len(args) == 3:
+                payload["version"] = args[2]
+            done = self.request(payload)["result"]
+            self.say(f"{done['note']} (was version {done['from']}; /undo of its transaction "
+                     "takes it back)")
         elif name == "route" and len(args) == 1 and self.last_chat:
             self.chat_with(args[0].upper(), self.last_chat)
         elif name == "confirm" and len(args) == 2:
@@ -332,6 +378,31 @@ class Console:
             self.say(f"unknown or incomplete command: /{name} (see /help)")
         return True
 
+    def travel(self, when):
+        """`/at WHEN`: check the moment with a persona (it reads the lobby as it was), then
+        send /inspect and /send there until /now."""
+        answer = self.request({"intent": "inspect", "target": "lobby", "at": when,
+                               "persona": "ALFRED"})["result"]["at"]
+        self.at = answer["when"]
+        self.say(f"viewing the image {answer['label']}, read-only: /inspect and /send run "
+                 "there; /now returns")
+
+    def show_versions(self, args):
+        """`/history PATH [SELECTOR]`: the versions of an object's slots or a method."""
+        from kernel import versions  # rendering only: the console still reads no database
+        payload = {"intent": "versions", "target": args[0], "persona": "ALFRED"}
+        if len(args) == 2:
+            payload["selector"] = args[1]
+        result = self.request(payload)["result"]
+        lines = versions.method_lines(result, diff=True) if len(args) == 2 else \
+            versions.object_lines(result)
+        for line in lines:
+            self.say(line)
+
+    def prompt_text(self):
+        """The prompt: it names the moment while the console looks at the past."""
+        return PROMPT if self.at is None else f"you@{self.at}> "
+
     def explain(self):
         """How the last line was translated."""
         translation = self.last_translation
@@ -342,7 +413,9 @@ class Console:
         self.say(f"model said: {translation.raw}; {translation.note}")
 
     def show_object(self, description):
-        """An object's slots, parents and methods."""
+        """An object's slots, parents and methods (as of when, for a view of the past)."""
+        if description.get("at"):
+            self.say(f"{description['at']['label']} (read-only):")
         self.say(f"{description['label']}  parents: {', '.join(description['parents'])}")
         for name, value in description["slots"].items():
             self.say(f"  {name} = {json.dumps(value, ensure_ascii=False)[:70]}")
@@ -384,7 +457,7 @@ class Console:
         while True:
             self.at_prompt = True
             try:
-                return input(PROMPT)
+                return input(self.prompt_text())
             except EOFError:
                 self.out.write("\n")
                 return None

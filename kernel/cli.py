@@ -4,6 +4,10 @@ Every command takes `--home DIR` (default `$BATOS_HOME`, then `./var`). Commands
 Living Image connect to the home's ZEO server and say so in one line when none answers. Bad
 input — a missing path, a foreign or corrupt data directory, malformed JSON — is one clear line
 on stderr and a non-zero exit, with nothing written.
+
+`inspect` and `send` take `--at WHEN` for the image as it was, read-only (`kernel.timetravel`);
+`history` and `revert` show and reinstall the versions of an object's slots and methods
+(`kernel.versions`); `undo` is ZODB's undo of one whole transaction.
 """
 import argparse
 import datetime
@@ -13,7 +17,8 @@ import os
 import signal
 import sys
 
-from kernel import certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise
+from kernel import (certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise,
+                    timetravel, versions)
 from kernel.client import ClusterSilent, NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
@@ -185,6 +190,13 @@ def cmd_new(args):
 
 def cmd_inspect(args):
     home = Home.open(args.home)
+    if args.at is not None:
+        when = timetravel.parse_when(args.at)  # a bad WHEN needs no server
+        description = with_image(home, lambda image: timetravel.inspect_at(
+            image, args.path, when, describe_object))
+        emit(description, args.json, lambda d, out: (
+            print(f"{d['at']['label']} (read-only)", file=out), print_object(d, out)))
+        return
 
     def look(lobby):
         return describe_object(paths.resolve(lobby, args.path))
@@ -218,6 +230,11 @@ def cmd_send(args):
     expect = parse_json(args.expect, "--expect") if args.expect is not None \
         else dnu.NO_EXPECTATION
     home = Home.open(args.home)
+    if args.at is not None:
+        if args.expect is not None:
+            raise UsageError("--expect is for a method to be learned; with --at nothing is "
+                             "learned (compare the result yourself)")
+        return send_at(args, home, values)
 
     def send(image):
         try:
@@ -237,6 +254,28 @@ def cmd_send(args):
             emit(failure.outcome.as_json(), True, None)
         raise BatosError(f"could not learn {args.path}.{args.selector}: {failure}") from None
     emit(outcome.as_json(), args.json, print_outcome)
+
+
+def send_at(args, home, values):
+    """`batos send --at WHEN`: the message runs on the image as it was, read-only; a miss
+    there is one line (nothing is learned), a method that raises is `MethodFailed`."""
+    when = timetravel.parse_when(args.at)
+
+    def send(image):
+        try:
+            return timetravel.send_at(image, args.path, args.selector, values, when, plain)
+        except (BatosError, dnu.LearningFailed):
+            raise
+        except sandbox.BudgetExceeded as exc:
+            raise MethodFailed(f"{args.path}.{args.selector} was stopped: {exc}") from None
+        except Exception as exc:  # the method's own failure, in the past
+            raise MethodFailed(f"{args.path}.{args.selector} raised {type(exc).__name__}: "
+                               f"{exc} ({when.label()})") from exc
+
+    result, at = with_image(home, send)
+    emit({"result": result, "at": at}, args.json, lambda data, out: (
+        print(json.dumps(data["result"], ensure_ascii=False), file=out),
+        print(f"({data['at']['label']}; read-only)", file=out)))
 
 
 def make_learner(home, image):
@@ -295,7 +334,8 @@ def cmd_log(args):
 
     def render(rows, out):
         for row in rows:
-            when = datetime.datetime.fromtimestamp(row["time"]).isoformat(" ", "seconds")
+            when = datetime.datetime.fromtimestamp(row["time"], datetime.timezone.utc) \
+                .replace(tzinfo=None).isoformat(" ", "seconds")
             print(f"{when}  {row['tid']}  {row['user'] or '-':<12}  {row['note']}", file=out)
 
     emit(entries, args.json, render)
@@ -303,8 +343,47 @@ def cmd_log(args):
 
 def cmd_pack(args):
     home = Home.open(args.home)
-    with_image(home, lambda image: image.pack(days=args.days))
-    print(f"packed {home.image_path} (kept {args.days:g} day(s) of history)")
+    bound = with_image(home, lambda image: image.pack(days=args.days, user=CLI_USER))
+    print(f"packed {home.image_path} (kept {args.days:g} day(s) of history: the image as it "
+          f"was before {timetravel.tid_text(timetravel.time_tid(bound))} is gone)")
+
+
+def cmd_history(args):
+    """`batos history PATH [SELECTOR]`: every version of an object's slots, or of a
+    method's source, with who, when, the note and the method's provenance."""
+    home = Home.open(args.home)
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.selector is None:
+        if args.diff:
+            raise UsageError("--diff compares a method's sources: name the SELECTOR")
+        data = with_image(home, lambda image: versions.object_versions(
+            image, args.path, limit=args.limit))
+        emit(data, args.json, lambda d, out: print("\n".join(versions.object_lines(d)),
+                                                   file=out))
+        return
+    data = with_image(home, lambda image: versions.method_versions(
+        image, args.path, args.selector, limit=args.limit))
+    emit(data, args.json, lambda d, out: print("\n".join(versions.method_lines(
+        d, diff=args.diff)), file=out))
+
+
+def cmd_undo(args):
+    """`batos undo ID`: ZODB's undo of one whole transaction (an id from batos log)."""
+    home = Home.open(args.home)
+    note = with_image(home, lambda image: image.undo(args.txn, user=CLI_USER))
+    print(f"undone: {note}")
+
+
+def cmd_revert(args):
+    """`batos revert PATH SELECTOR [--to VERSION]`: one new transaction that installs an
+    earlier version of a method again, or removes it."""
+    home = Home.open(args.home)
+    done = with_image(home, lambda image: versions.revert(
+        image, args.path, args.selector, to=args.to, user=CLI_USER))
+    emit(done, args.json, lambda d, out: print(
+        f"{d['note']} (was version {d['from']}; batos log shows it, batos undo undoes it)",
+        file=out))
 
 
 def cmd_check(args):
@@ -693,6 +772,12 @@ def print_backups(files, repository, as_json):
 # -- entry point -------------------------------------------------------------------------------
 
 JSON_HELP = "print the result as one JSON document"
+AT_HELP = ("read-only, on the image as it was at WHEN: a UTC time (2026-12-02 06:40:05), a "
+           "transaction id from batos log or batos history, or before:TID")
+REVERT_HELP = ("install an earlier version of a method again (or remove it) in ONE new "
+               "transaction. Use it for one method when later transactions touched the same "
+               "object (ZODB then refuses to undo the one that installed it); use batos undo "
+               "to take back everything one recent transaction did")
 PATH_HELP = "a lobby path such as rect or personas.BRICK"
 
 
@@ -722,6 +807,7 @@ def build_parser():
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("inspect", cmd_inspect, "show an object's slots, parents and methods")
     command.add_argument("path", help="the object: " + PATH_HELP)
+    command.add_argument("--at", metavar="WHEN", help=AT_HELP)
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("define", cmd_define, "audit and install a method on the object at PATH")
     command.add_argument("path", help="the object: " + PATH_HELP)
@@ -737,19 +823,46 @@ def build_parser():
     command.add_argument("args", nargs="*", metavar="ARG", help="arguments as JSON values")
     command.add_argument("--expect", metavar="JSON", help="the result the caller expects; a "
                                                           "learned method must produce it")
+    command.add_argument("--at", metavar="WHEN", help=AT_HELP + "; a missing method is an "
+                                                     "error there, never learned")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("confirm", cmd_confirm, "make a provisional learned method final")
     command.add_argument("path", help="the object's lobby path")
     command.add_argument("selector", help="the provisional method")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("log", cmd_log, "the image's history: time, id (for the console's /undo), "
-                                  "user and note of each transaction, newest first")
+    command = add("log", cmd_log, "the image's history: time (UTC), id (for batos undo, the "
+                                  "console's /undo and --at), user and note of each "
+                                  "transaction, newest first")
     command.add_argument("--limit", type=int, default=100,
                          help="how many transactions to show (default: 100)")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("pack", cmd_pack, "drop old history from the image (through the server)")
+    command = add("pack", cmd_pack, "drop old history from the image (through the server); "
+                                    "--at, history and revert cannot reach past it")
     command.add_argument("--days", type=float, default=0.0,
                          help="days of history to keep (default: 0, only the current state)")
+    command = add("history", cmd_history, "every version of an object's slots, or of a "
+                                          "method's source: who, when, note, provenance")
+    command.add_argument("path", help="the object: " + PATH_HELP)
+    command.add_argument("selector", nargs="?", help="a method: its versions instead of the "
+                                                     "object's slots")
+    command.add_argument("--diff", action="store_true",
+                         help="show each method version as its differences from the one "
+                              "before")
+    command.add_argument("--limit", type=int, default=20,
+                         help="how many of the newest versions to show (default: 20)")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
+    command = add("undo", cmd_undo, "undo everything one transaction did, with ZODB's undo "
+                                    "(refused once a later transaction changed the same "
+                                    "objects: then batos revert one method)")
+    command.add_argument("txn", metavar="ID", help="the transaction's id from batos log")
+    command = add("revert", cmd_revert, REVERT_HELP)
+    command.add_argument("path", help="the object: " + PATH_HELP)
+    command.add_argument("selector", help="the method to revert")
+    command.add_argument("--to", metavar="VERSION",
+                         help="a version number from batos history, or 'none' to remove the "
+                              "method (default: the version before the current one; none "
+                              "when there is none)")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("backup", cmd_backup, "back up the image with ZODB's repozo (incremental "
                                         "unless --full), while the server runs")
     command.add_argument("--to", metavar="DIR", help="backup repository (default: HOME/backups)")
@@ -848,6 +961,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # a server's refusal is the command's one line, not a log record too
+        logging.getLogger("ZEO.asyncio.client").setLevel(logging.CRITICAL)
     hint = resolve_home(args)
     supervise.terminate_as_interrupt()  # SIGTERM runs the same clean-up as Ctrl-C
     try:
@@ -859,7 +974,7 @@ def main(argv=None):
         return 128 + signal.SIGPIPE  # what a shell reports for a command ended by SIGPIPE
     except BatosError as exc:
         print(f"batos: {exc}{hint if isinstance(exc, HomeError) else ''}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError) else 1
+        return 2 if isinstance(exc, (UsageError, timetravel.BadWhen)) else 1
     except KeyboardInterrupt:
         print("batos: interrupted", file=sys.stderr)
         return 130

@@ -195,10 +195,31 @@ class Image:
             raise
         return entry["note"]
 
-    def pack(self, days=0):
-        """Remove history older than `days` days (0: keep only current state) on the server."""
+    def pack(self, days=0, user=None):
+        """Remove history older than `days` days (0: keep only current state) on the server,
+        then record the bound in the image (`timetravel.note_pack`), so that asking for a
+        moment before it is one plain error. Returns the bound in seconds since the epoch."""
+        from kernel import timetravel  # timetravel imports genesis and paths, not this module
+        bound = time.time() - days * 86400
         with storage_full_as_error("packing the image"):
-            self.db.pack(days=days)
+            self.db.pack(t=bound)
+        manager = transaction.TransactionManager()
+        connection = self.db.open(transaction_manager=manager)
+        try:
+            txn = manager.begin()
+            timetravel.note_pack(connection.root(), bound, days)
+            txn.note(f"pack: history before {timetravel.tid_text(timetravel.time_tid(bound))} "
+                     "removed")
+            if user:
+                txn.user = user
+            with storage_full_as_error("recording the pack"):
+                manager.commit()
+        except BaseException:
+            manager.abort()
+            raise
+        finally:
+            connection.close()
+        return bound
 
     @property
     def connected(self):

@@ -19,7 +19,7 @@ import logging
 from transaction.interfaces import TransientError
 
 from kernel import (commands, conversation, dnu, guardian, ledger, memory, paths, protocol,
-                    routing, sandbox, understanding)
+                    routing, sandbox, timetravel, understanding, versions)
 from kernel.errors import BatosError, MessageNotUnderstood
 from kernel.limits import LIMITS, check_size, clip
 from kernel.values import plain
@@ -50,7 +50,8 @@ class PersonaService:
         self.handlers = {"chat": self.chat, "send": self.send, "inspect": self.inspect,
                          "status": self.status, "route": self.route, "audit": self.audit,
                          "write_method": self.write_method, "log": self.log,
-                         "undo": self.undo, "history": self.history, "confirm": self.confirm}
+                         "undo": self.undo, "history": self.history, "confirm": self.confirm,
+                         "versions": self.versions, "revert": self.revert}
 
     def handle(self, request, progress=lambda stage, persona=None, **fields: None):
         """Answer one request with a BATOS/1 message; never raises. `progress(stage,
@@ -153,7 +154,20 @@ class PersonaService:
 
     def send(self, request, progress):
         """A direct message to an object, learning the method if it is missing (and learning
-        a provisional one again when the request's expectation contradicts it)."""
+        a provisional one again when the request's expectation contradicts it); with `at`,
+        on the image as it was then (read-only: nothing is learned or recorded)."""
+        if request.get("at") is not None:
+            try:
+                result, at = timetravel.send_at(self.image, request["target"],
+                                                request["selector"], request.get("args", []),
+                                                request["at"], plain)
+            except (BatosError, sandbox.BudgetExceeded):
+                raise
+            except Exception as exc:  # the method's own failure, in the past
+                raise BatosError(f"{request['target']}.{request['selector']} raised "
+                                 f"{type(exc).__name__}: {exc}") from None
+            return protocol.reply(request["id"], persona=self.name, reply="", result=result,
+                                  at=at)
         command = {"op": "send", "target": request["target"], "selector": request["selector"],
                    "args": request.get("args", [])}
         if "expect" in request:
@@ -173,7 +187,11 @@ class PersonaService:
                                        "selector": selector, "session": request["session"]}])
 
     def inspect(self, request, progress):
-        """An object's slots, parents and methods."""
+        """An object's slots, parents and methods (with `at`: as they were then)."""
+        if request.get("at") is not None:
+            description = timetravel.inspect_at(self.image, request["target"], request["at"],
+                                                lambda obj: plain(obj.describe()))
+            return protocol.reply(request["id"], persona=self.name, result=description)
         description = self.image.run(lambda lobby: plain(paths.resolve(  # rendered while the
             lobby, request["target"]).describe()))  # connection can still load its slots
         return protocol.reply(request["id"], persona=self.name, result=description)
@@ -202,6 +220,34 @@ class PersonaService:
         turns = self.image.run(lambda lobby: conversation.window(
             lobby, request["session"], request.get("limit", 20)))
         return protocol.reply(request["id"], persona=self.name, result=turns)
+
+    def versions(self, request, progress):
+        """Every version of an object's slots, or (with a selector) of a method's source."""
+        limit = request.get("limit", 20)
+        if request.get("selector"):
+            result = versions.method_versions(self.image, request["target"],
+                                              request["selector"], limit=limit)
+        else:
+            result = versions.object_versions(self.image, request["target"], limit=limit)
+        return protocol.reply(request["id"], persona=self.name, result=result)
+
+    def revert(self, request, progress):
+        """Install an earlier version of a method again (or remove it) in one transaction.
+        The request's ledger entry commits with the revert, so a request delivered again
+        gets the stored answer and never reverts twice."""
+        stored = self.image.run(lambda lobby: ledger.lookup(lobby, request["id"]))
+        if stored:
+            return {**stored["message"], "replayed": True}
+
+        def record(lobby, done):  # in the revert's own transaction
+            ledger.record(lobby, request["id"], self.name, request["session"],
+                          protocol.reply(request["id"], persona=self.name, result=done))
+
+        done = versions.revert(self.image, request["target"], request["selector"],
+                               to=request.get("version"), user=self.name, record=record)
+        return protocol.reply(request["id"], persona=self.name, result=done,
+                              events=[{"type": "reverted", "note": done["note"],
+                                       "session": request["session"]}])
 
     def audit(self, request, progress):
         """ALFRED: the guardian's verdict on a source."""

@@ -22,8 +22,11 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
              its effects: the reply stored in the image's ledger is returned instead)
     session  str, the conversation it belongs to (default "default")
     intent   "chat" | "send" | "inspect" | "audit" | "status" | "route" | "write_method" |
-             "log" | "undo" (txn) | "history" (the session's turns) | "confirm" (target,
-             selector: a provisional learned method becomes final), served by a persona;
+             "log" | "undo" (txn) | "history" (the session's turns) | "versions" (target,
+             optional selector, limit: every version of an object's slots or a method's
+             source, kernel.versions) | "revert" (target, selector, optional version: a
+             number or "none") | "confirm" (target, selector: a provisional learned method
+             becomes final), served by a persona;
              "ping", "track", "cancel", answered by the orchestrator itself (below)
     persona  optional str: the service to ask; without it the router persona chooses
     corrects optional str: the persona the router chose for this text before; the persona
@@ -33,6 +36,8 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
              for send optionally expect (the result the caller expects); write_method with
              sources (list of method texts) asks for their scores instead of a method
              (judge "channel", the default, or "fit")
+    at       optional str for send/inspect: WHEN (kernel.timetravel) — the message runs on
+             the image as it was then, read-only; a miss there is an error, never learned
 Orchestrator → client:
   [CLIENT, message-json] with "id" (the request's, when known) and "type" (a persona's
   reply is at most `[orchestrator] max_reply_bytes`, by default `MAX_REPLY`; a bigger one
@@ -117,12 +122,12 @@ MAX_REPLY = 1024 * 1024
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
-           "log", "undo", "history", "track", "cancel", "confirm")
+           "log", "undo", "history", "versions", "revert", "track", "cancel", "confirm")
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
                   "sources": list, "judge": str, "expect": object, "txn": str, "limit": int,
-                  "corrects": str}
+                  "corrects": str, "at": str, "version": str}
 
 
 class ProtocolError(BatosError):
@@ -184,8 +189,11 @@ def validate_request(message):
     message.setdefault("session", "default")
     if intent == "chat" and not message.get("text"):
         raise ProtocolError("a chat request needs 'text'")
-    if intent == "send" and not (message.get("target") and message.get("selector")):
-        raise ProtocolError("a send request needs 'target' and 'selector'")
+    if intent in ("send", "revert") and not (message.get("target")
+                                             and message.get("selector")):
+        raise ProtocolError(f"a {intent} request needs 'target' and 'selector'")
+    if intent == "versions" and not message.get("target"):
+        raise ProtocolError("a versions request needs 'target'")
     return message
 
 

@@ -295,6 +295,15 @@ class UvmObject(persistent.Persistent):
         table[selector] = method
         lineage_changed()
 
+    def _remove_method(self, selector):
+        """Remove `selector` from this object's own method table (a revert to before it was
+        defined, `kernel.versions`); a `KeyError` when it has no such method of its own."""
+        table = self._methods
+        if table is None or selector not in table:
+            raise KeyError(selector)
+        del table[selector]
+        lineage_changed()
+
     # -- description ---------------------------------------------------------------------------
 
     @property

@@ -270,3 +270,77 @@ def test_progress_lines_show_each_stage_once_and_each_redelivery():
         "  … a BRICK worker died holding the request; handed out again (delivery 2)",
         "  … a BRICK worker died holding the request; handed out again (delivery 3)",
         "  … installed (BRICK)"]
+
+
+# -- time travel and method history (issue 15) ---------------------------------------------
+
+AREA_2 = "def area(self):\n    return self.height * self.width\n"
+
+
+def log_ids(home):
+    return json.loads(run_batos("log", "--json", home=home.path, check=True).stdout)
+
+
+def test_inspect_and_send_at_a_moment_are_read_only_and_a_miss_there_learns_nothing(home, zeo):
+    run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path, check=True)
+    made = log_ids(home)[0]["tid"]
+    run_batos("define", "rect", "area", "--source", AREA, home=home.path, check=True)
+    defined = log_ids(home)[0]["tid"]
+    run_batos("new", "rect.small", "--proto", "rect", home=home.path, check=True)
+    sent = run_batos("send", "rect", "area", "--at", defined, home=home.path, check=True)
+    assert sent.stdout.splitlines()[0] == "12"
+    assert sent.stdout.splitlines()[1].startswith("(as of transaction ")
+    data = json.loads(run_batos("send", "rect", "area", "--at", defined, "--json",
+                                home=home.path, check=True).stdout)
+    assert data["result"] == 12 and data["at"]["label"].startswith("as of transaction")
+    shown = run_batos("inspect", "rect", "--at", made, home=home.path, check=True).stdout
+    assert "(read-only)" in shown.splitlines()[0] and "methods: (none)" in shown
+    before = len(log_ids(home))
+    miss = one_line_error(run_batos("send", "rect", "area", "--at", f"before:{defined}",
+                                    home=home.path))
+    assert "did not understand 'area' before transaction" in miss
+    assert "a view of the past cannot learn a method" in miss
+    missing = one_line_error(run_batos("inspect", "rect.small", "--at", defined,
+                                       home=home.path))
+    assert "no object at 'rect.small'" in missing
+    assert len(log_ids(home)) == before  # no mandate, nothing committed
+    bad = run_batos("send", "rect", "area", "--at", "last tuesday", home=home.path)
+    assert bad.returncode == 2 and "is not a moment: use a UTC time" in one_line_error(bad)
+    expect = run_batos("send", "rect", "area", "--at", defined, "--expect", "12",
+                       home=home.path)
+    assert expect.returncode == 2 and "with --at nothing is learned" in one_line_error(expect)
+    early = one_line_error(run_batos("inspect", "rect", "--at", "2001-01-01", home=home.path))
+    assert "there is no image as of 2001-01-01 00:00:00 UTC" in early
+
+
+def test_history_revert_undo_and_pack_at_the_command_line(home, zeo):
+    run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path, check=True)
+    run_batos("define", "rect", "area", "--source", AREA, home=home.path, check=True)
+    first = log_ids(home)[0]["tid"]
+    run_batos("define", "rect", "perimeter", "--source",
+              "def perimeter(self):\n    return 2 * (self.width + self.height)\n",
+              home=home.path, check=True)
+    run_batos("define", "rect", "area", "--source", AREA_2, home=home.path, check=True)
+    shown = run_batos("history", "rect", "area", "--diff", home=home.path, check=True).stdout
+    assert shown.startswith("rect.area: 2 version(s)")
+    assert "v2 (current)" in shown and "+    return self.height * self.width" in shown
+    assert "by batos-cli, audit ok" in shown
+    slots = run_batos("history", "rect", home=home.path, check=True).stdout
+    assert "changed: height, width" in slots
+    refused = one_line_error(run_batos("undo", first, home=home.path))
+    assert "cannot undo" in refused  # a later transaction changed rect's method table
+    reverted = run_batos("revert", "rect", "area", home=home.path, check=True).stdout
+    assert reverted.startswith("revert rect.area to version 1 (was version 2")
+    assert run_batos("send", "rect", "area", home=home.path, check=True).stdout == "12\n"
+    undone = run_batos("undo", log_ids(home)[0]["tid"], home=home.path, check=True).stdout
+    assert undone == "undone: revert rect.area to version 1\n"
+    area = json.loads(run_batos("inspect", "rect", "--json", home=home.path,
+                                check=True).stdout)["methods"]["area"]
+    assert area["source"] == AREA_2
+    bad = one_line_error(run_batos("revert", "rect", "area", "--to", "9", home=home.path))
+    assert "there is no version 9" in bad
+    packed = run_batos("pack", home=home.path, check=True).stdout
+    assert "is gone" in packed
+    gone = one_line_error(run_batos("inspect", "rect", "--at", first, home=home.path))
+    assert "was removed by batos pack --days 0" in gone
+    assert "the oldest moment you can ask for is" in gone

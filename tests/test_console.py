@@ -339,6 +339,64 @@ def test_a_line_console_cancels_on_sigint_and_leaves_on_the_next(cluster):
         console.close()
 
 
+BUMP_2 = ("def bump(self):\n    self.count = 1 + self.count\n    self._p_changed = True\n"
+          "    return self.count\n")
+
+
+def test_a_console_in_at_mode_sees_the_past_while_other_consoles_change_the_image(cluster):
+    """Issue 15: one console looks at the image as it was (/at; its prompt says so) while
+    two others change it at the same time; it sees the past, read-only, and the present
+    again after /now; /history shows each version, /revert reinstalls one."""
+    home, env, image = cluster
+    then = image.run(lambda lobby: lobby.counter.count)
+    moment = image.history(1)[0]["tid"]
+    changers = [LineConsole(home, env, "--session", f"changer-{n}", "--no-translate")
+                for n in range(2)]
+    terminal = Terminal(home, env, "batos-console-at")
+    try:
+        terminal.expect(r"you>")
+        terminal.type(f"/at {moment}")
+        terminal.expect(r"viewing the image as of transaction [0-9a-f]{16} .*read-only")
+        terminal.expect(r"you@[0-9a-f]{16}>")
+        for changer in changers:  # both at once, while the past is being looked at
+            changer.send("/send counter bump")
+        for changer in changers:
+            changer.expect(r"BRICK ⇒ \d+", timeout=120)
+        terminal.type("/inspect counter")
+        screen = terminal.expect(rf"count = {then}\n")
+        assert "(read-only):" in screen
+        terminal.type("/send counter bump")
+        terminal.expect(r"error: the image as of transaction .* is read-only: the message "
+                        r"tried to change it")
+        terminal.type("/send counter count")
+        terminal.expect(rf"ALFRED ⇒ {then}\n")
+        terminal.type("hello there")
+        terminal.expect(r"only /inspect, /send and lines that mean them run there")
+        assert image.run(lambda lobby: lobby.counter.count) == then + 2
+        terminal.type("/history counter")
+        terminal.expect(r"counter \(oid 0x[0-9a-f]+\): \d+ version\(s\)")
+        terminal.type("/now")
+        terminal.expect(r"now: /inspect and /send act on the image as it is")
+        terminal.type("/inspect counter")
+        terminal.expect(rf"count = {then + 2}\n")
+        assert terminal.bottom() == "you>"
+
+        image.run(lambda lobby: lobby.counter.define("bump", BUMP_2), note="bump 2")
+        changers[0].wait_until_listening(home, env)
+        terminal.type("/history counter bump")
+        terminal.expect(r"counter\.bump: 2 version\(s\)(.*\n)*.*\+    self\.count = 1 \+ "
+                        r"self\.count")
+        terminal.type("/revert counter bump")
+        terminal.expect(r"revert counter\.bump to version 1 \(was version 2")
+        changers[0].expect(r"~ elsewhere: revert counter\.bump to version 1")
+        assert image.run(lambda lobby: lobby.counter._own_methods()["bump"].source) == BUMP
+        terminal.type("/quit")
+    finally:
+        terminal.close()
+        for changer in changers:
+            changer.close()
+
+
 def test_make_runs_console_cancels_on_ctrl_c_and_leaving_it_stops_the_cluster(tmp_path):
     """`batos awaken` (what `make run` runs) on a brand-new home: the demo, then a console
     of its own session where Ctrl-C cancels; Ctrl-C at the empty prompt brings it all down."""

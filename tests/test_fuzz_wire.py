@@ -216,9 +216,11 @@ def valid_requests(draw):
         request["persona"] = persona
     if intent == "chat" or draw(st.booleans()):
         request["text"] = draw(st.text(min_size=1, max_size=100))
-    if intent == "send" or draw(st.booleans()):
+    if intent in ("send", "revert") or draw(st.booleans()):
         request["target"] = draw(st.text(min_size=1, max_size=20))
         request["selector"] = draw(st.text(min_size=1, max_size=20))
+    if intent == "versions":
+        request["target"] = draw(st.text(min_size=1, max_size=20))
     if draw(st.booleans()):
         request["session"] = draw(st.text(max_size=20))
     if draw(st.booleans()):

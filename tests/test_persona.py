@@ -164,3 +164,39 @@ def test_a_runaway_conversation_keeps_its_log_and_the_prompt_bounded(image, home
                                      .values()])
     assert len(turns) == 50 and all(len(t["text"]) <= 200 for t in turns)
     assert turns[-1]["text"] == "bounded" and turns[-2]["text"].startswith("and one more")
+
+
+def test_send_and_inspect_at_a_moment_read_the_past_and_never_learn(service, image):
+    then = image.history(1)[0]["tid"]
+    image.run(lambda lobby: setattr(lobby.rect, "width", 5), note="width 5")
+    sent = service("ROBIN").handle({"id": "t1", "intent": "send", "session": "s",
+                                    "target": "rect", "selector": "area", "at": then})
+    assert sent["result"] == 12 and sent["at"]["label"].startswith("as of transaction")
+    log = image.history(3)
+    missed = service("BRICK").handle({"id": "t2", "intent": "send", "session": "s",
+                                      "target": "rect", "selector": "volume", "at": then})
+    assert missed["type"] == "error" and missed["retry"] is False
+    assert "a view of the past cannot learn a method" in missed["error"]
+    assert image.history(3) == log  # no mandate, no ledger entry: nothing committed
+    seen = service("ALFRED").handle({"id": "t3", "intent": "inspect", "session": "s",
+                                     "target": "rect", "at": then})
+    assert seen["result"]["slots"]["width"] == 3
+    bad = service("ALFRED").handle({"id": "t4", "intent": "inspect", "session": "s",
+                                    "target": "rect", "at": "soon"})
+    assert bad["type"] == "error" and "is not a moment" in bad["error"]
+
+
+def test_a_revert_request_is_done_once_and_announced(service, image):
+    image.run(lambda lobby: lobby.rect.define(
+        "area", "def area(self):\n    return self.height * self.width\n"), note="area 2")
+    request = {"id": "r1", "intent": "revert", "session": "s", "target": "rect",
+               "selector": "area"}
+    first = service("ALFRED").handle(dict(request))
+    assert first["result"]["note"] == "revert rect.area to version 1"
+    assert first["events"] == [{"type": "reverted", "note": "revert rect.area to version 1",
+                                "session": "s"}]
+    again = service("ALFRED").handle(dict(request))  # delivered twice: not reverted again
+    assert again["replayed"] and again["result"]["to"] == 1
+    history = service("ALFRED").handle({"id": "r2", "intent": "versions", "session": "s",
+                                        "target": "rect", "selector": "area"})
+    assert [v["version"] for v in history["result"]["versions"]] == [1, 2, 3]

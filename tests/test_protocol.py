@@ -24,6 +24,9 @@ def test_bad_frames_are_protocol_errors(frame, message):
     ({"id": "a", "intent": "chat"}, "needs 'text'"), ({"id": "a", "intent": "send"},
                                                        "needs 'target'"),
     ({"id": "a", "text": "x", "args": "no"}, "'args' must be of type list"),
+    ({"id": "a", "intent": "revert", "target": "rect"}, "a revert request needs"),
+    ({"id": "a", "intent": "versions"}, "a versions request needs 'target'"),
+    ({"id": "a", "intent": "inspect", "target": "rect", "at": 5}, "'at' must be of type str"),
 ])
 def test_bad_requests_say_what_is_wrong(request_, message):
     with pytest.raises(ProtocolError, match=message):
