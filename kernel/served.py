@@ -233,8 +233,9 @@ class ServedModel(LanguageModel):
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise ServedUnavailable(f"{self.where}: the server broke off the answer after "
                                     f"{received} tokens ({_reason(exc)})") from None
-        raise ServedUnavailable(f"{self.where}: the answer ended without [DONE] after "
-                                f"{received} tokens (the server stopped?)")
+        raise ServedUnavailable(f"{self.where}: the server broke off the answer after "
+                                f"{received} tokens (the connection closed before its end: "
+                                "the server stopped?)")
 
     def _open(self, body):
         """POST `body` to /completions; the open response, or the error it means."""
