@@ -9,13 +9,12 @@ the fixed system part and grammars behave as they do in-process, and streams the
 
 What each kind of server (`server = ...`) can do, and how it is asked:
 
-| server             | GBNF grammar       | JSON schema                           | likelihoods (scoring)       |
-| ------------------ | ------------------ | ------------------------------------- | --------------------------- |
-| `llama-cpp-python` | `grammar`          | made GBNF here, sent as `grammar`     | yes: `echo` + `logprobs`    |
-| `llama.cpp`        | `grammar`          | `json_schema`                         | no                          |
-| `vllm`             | `guided_grammar`   | `guided_json`                         | yes: `echo` + `logprobs`    |
-| `ollama`           | none               | none                                  | no                          |
-| `openai`           | none               | none                                  | no                          |
+| server             | GBNF grammar     | JSON schema                        | scoring |
+| ------------------ | ---------------- | ---------------------------------- | ------- |
+| `llama-cpp-python` | `grammar`        | made GBNF here, sent as `grammar`  | yes     |
+| `llama.cpp`        | `grammar`        | `json_schema`                      | no      |
+| `vllm`             | `guided_grammar` | `guided_json`                      | yes     |
+| `ollama`, `openai` | none             | none                               | no      |
 
 Scoring (`likelihoods`, `answers`: routing, chat plans, choosing among methods) needs the
 log-probabilities of the *prompt's* tokens: llama-cpp-python's server gives them when the
@@ -30,6 +29,9 @@ llama-cpp-python 0.3.36 pairs each echoed token with the logits *before* it only
 prompt's first token is the model's BOS, which it then drops; otherwise every log-probability
 is off by one token. Scored prompts therefore start with the chat format's BOS text (`BOS`),
 which chat prompts do anyway; a raw routing prefix gets one token more than in-process.
+Its echo is slow: for every echoed token its Python code sorts the whole vocabulary, about
+0.03-0.3 s a token on 2 cores (bench/served.py), so serve the models that write rather than
+those that choose.
 
 Failures are one line each. The server down, a refused connection, no byte for `timeout`
 seconds or a 5xx answer is a transient `ServedUnavailable`, after `retries` more tries with
@@ -206,7 +208,11 @@ class ServedModel(LanguageModel):
         """One JSON answer of /completions, with the bounded retries of transient failures."""
         def once():
             with self._open(body) as response:
-                return json.loads(response.read())
+                try:
+                    return json.loads(response.read())
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    raise ServedUnavailable(f"{self.where}: the server broke off its answer "
+                                            f"({_reason(exc)})") from None
         return self._retrying(once)
 
     def _stream(self, body):
