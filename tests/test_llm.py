@@ -14,7 +14,8 @@ def test_model_specs_come_from_configuration_and_name_missing_settings():
     assert spec.n_ctx == 512 and spec.threads == 2
     with pytest.raises(llm.ModelUnavailable, match="models.m.gguf: no GGUF file at"):
         spec.path()
-    with pytest.raises(ConfigError, match="models.other.gguf is missing"):
+    with pytest.raises(ConfigError, match=r"models.other.gguf \(a local model\) or "
+                                          r"models.other.url \(a served one\) is missing"):
         llm.ModelSpec.from_config("other", models)
     with pytest.raises(ConfigError, match="unknown settings"):
         llm.ModelSpec.from_config("m", {"m": {"gguf": "x", "colour": 1}})
