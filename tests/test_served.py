@@ -358,3 +358,17 @@ def test_a_chat_runs_through_a_cluster_whose_personas_are_served(server, key_fil
     finally:
         run_batos("down", home=home.path)
     assert "POST /v1/completions" in server.log.read_text()
+
+
+def test_batos_models_test_of_a_server_that_is_down_is_one_line(home):
+    config = home.path / "batos.toml"
+    config.write_text(config.read_text() + f'\n[models.gone]\nurl = "http://127.0.0.1:'
+                                           f'{free_port()}"\nretries = 1\n')
+    line = one_line_error(run_batos("models", "test", "gone", home=home.path,
+                                    env={"BATOS_LLM": ""}))
+    assert "models.gone (llama-cpp-python at http://127.0.0.1:" in line
+    assert "connection refused: the server is down (tried 2 times)" in line
+    bad = config.read_text().replace("retries = 1", 'retries = 1\nserver = "tgi"')
+    config.write_text(bad)
+    assert "models.gone.server 'tgi' is unknown" in one_line_error(
+        run_batos("models", "list", home=home.path))
