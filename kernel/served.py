@@ -295,12 +295,13 @@ def _reason(exc):
         exc = exc.reason
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused: the server is down"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    if isinstance(exc, (socket.timeout, TimeoutError)):  # a timeout while connecting
         return "no answer within the timeout: the server is slow or hung"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _json_or_text(raw):
+    """An error answer's body: its JSON, else its text."""
     try:
         return json.loads(raw)
     except ValueError:
