@@ -93,7 +93,7 @@ def format_prompt(chat_format, system, user):
 
 # -- model specifications ----------------------------------------------------------------------
 
-SERVERS = ("llama-cpp-python", "llama.cpp", "vllm", "ollama", "openai")
+SERVERS = ("llama-cpp-python", "llama.cpp", "vllm", "vllm-guided", "ollama", "openai")
 LOCAL_ONLY = ("gguf", "n_ctx", "threads", "n_gpu_layers", "flash_attn", "seed")
 SERVED_ONLY = ("url", "model", "server", "api_key_env", "api_key_file", "timeout", "retries")
 

@@ -13,7 +13,8 @@ What each kind of server (`server = ...`) can do, and how it is asked:
 | ------------------ | ---------------- | ---------------------------------- | ------- |
 | `llama-cpp-python` | `grammar`        | made GBNF here, sent as `grammar`  | yes     |
 | `llama.cpp`        | `grammar`        | `json_schema`                      | no      |
-| `vllm`             | `guided_grammar` | `guided_json`                      | yes     |
+| `vllm`             | `structured_outputs: {grammar}` | `structured_outputs: {json}` | yes |
+| `vllm-guided`      | `guided_grammar` | `guided_json` (vLLM before 0.12)   | yes     |
 | `ollama`, `openai` | none             | none                               | no      |
 
 Scoring (`likelihoods`, `answers`: routing, chat plans, choosing among methods) needs the
@@ -23,7 +24,7 @@ same. llama.cpp's own `llama-server`, Ollama and OpenAI's API give log-probabili
 generated tokens only, so a model served by them cannot score: asking it to is one final
 `ServedUnsupported` naming the model, as is a grammar sent to a server without grammars. (Only
 llama-cpp-python's server is exercised by the tests; the vLLM and llama.cpp field names follow
-their documentation.)
+their documentation: vLLM's xgrammar backend reads llama.cpp's GBNF.)
 
 llama-cpp-python 0.3.36 pairs each echoed token with the logits *before* it only when the
 prompt's first token is the model's BOS, which it then drops; otherwise every log-probability
@@ -58,9 +59,11 @@ from kernel.llm import (PROSE_REPEAT_PENALTY, SENTENCE_END, Completion, Language
 log = logging.getLogger(__name__)
 
 # how each server takes a GBNF grammar and a JSON schema (None: it takes none)
-GRAMMAR_FIELD = {"llama-cpp-python": "grammar", "llama.cpp": "grammar", "vllm": "guided_grammar"}
-SCHEMA_FIELD = {"llama.cpp": "json_schema", "vllm": "guided_json"}
-SCORING = ("llama-cpp-python", "vllm")
+GRAMMAR_FIELD = {"llama-cpp-python": "grammar", "llama.cpp": "grammar",
+                 "vllm": "structured_outputs.grammar", "vllm-guided": "guided_grammar"}
+SCHEMA_FIELD = {"llama.cpp": "json_schema", "vllm": "structured_outputs.json",
+                "vllm-guided": "guided_json"}
+SCORING = ("llama-cpp-python", "vllm", "vllm-guided")
 BOS = {"chatml": "<|im_start|>", "gemma": "<bos>"}
 BACKOFF_INITIAL, BACKOFF_MAX = 0.5, 4.0
 
@@ -167,7 +170,7 @@ class ServedModel(LanguageModel):
             return {}
         server = self.spec.server
         if json_schema is not None and server in SCHEMA_FIELD:
-            return {SCHEMA_FIELD[server]: json_schema}
+            return _field(SCHEMA_FIELD[server], json_schema)
         if json_schema is not None and server == "llama-cpp-python":
             from llama_cpp.llama_grammar import json_schema_to_gbnf
             grammar = json_schema_to_gbnf(json.dumps(json_schema))
@@ -175,7 +178,7 @@ class ServedModel(LanguageModel):
             raise ServedUnsupported(f"{self.where}: {server} servers take no grammar or JSON "
                                     "schema, which this request needs; serve the model with "
                                     "llama-cpp-python, llama.cpp or vLLM")
-        return {GRAMMAR_FIELD[server]: grammar}
+        return _field(GRAMMAR_FIELD[server], grammar)
 
     def _score(self, prefix, text):
         """log P(text | prefix) from the prompt's log-probabilities echoed by the server."""
@@ -271,6 +274,12 @@ class ServedModel(LanguageModel):
                 log.warning("%s; trying again in %.1f s", exc, delay)
             time.sleep(delay)  # backoff between tries, not synchronisation
             delay = min(delay * 2, BACKOFF_MAX)
+
+
+def _field(name, value):
+    """A request field, `outer.inner` nested: {"outer": {"inner": value}}."""
+    outer, _, inner = name.partition(".")
+    return {outer: {inner: value}} if inner else {outer: value}
 
 
 def _tail_logprob(tokens, values, text, where):

@@ -152,6 +152,19 @@ def test_servers_without_grammars_or_scoring_say_so_plainly():
         served_model("http://127.0.0.1:9", server="llama.cpp").answers("s", "u", ["x"])
 
 
+def test_each_server_is_asked_for_grammars_and_schemas_in_its_own_fields():
+    grammar, schema = 'root ::= "a"', {"type": "integer"}
+    fields = {kind: (served_model("http://h:1", server=kind)._constraint(grammar, None),
+                     served_model("http://h:1", server=kind)._constraint(None, schema))
+              for kind in ("llama-cpp-python", "llama.cpp", "vllm", "vllm-guided")}
+    assert fields["llama.cpp"] == ({"grammar": grammar}, {"json_schema": schema})
+    assert fields["vllm"] == ({"structured_outputs": {"grammar": grammar}},
+                              {"structured_outputs": {"json": schema}})
+    assert fields["vllm-guided"] == ({"guided_grammar": grammar}, {"guided_json": schema})
+    ours = fields["llama-cpp-python"]
+    assert ours[0] == {"grammar": grammar} and "root ::=" in ours[1]["grammar"]
+
+
 def test_a_server_that_is_down_is_one_transient_error_after_bounded_retries():
     model = served_model(f"http://127.0.0.1:{free_port()}", retries=1, timeout=5)
     with pytest.raises(served.ServedUnavailable) as failure:
