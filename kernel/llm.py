@@ -93,30 +93,89 @@ def format_prompt(chat_format, system, user):
 
 # -- model specifications ----------------------------------------------------------------------
 
+SERVERS = ("llama-cpp-python", "llama.cpp", "vllm", "vllm-guided", "ollama", "openai")
+LOCAL_ONLY = ("gguf", "n_ctx", "threads", "n_gpu_layers", "flash_attn", "seed")
+SERVED_ONLY = ("url", "model", "server", "api_key_env", "api_key_file", "timeout", "retries")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """How to load one model id: its GGUF file and llama.cpp settings."""
+    """How to reach one model id: a local GGUF file and its llama.cpp settings (`gguf`,
+    `n_ctx`, `threads`, `n_gpu_layers`, `flash_attn`), or a model served over the
+    OpenAI-compatible HTTP API (`url`, `model`, `server`, `api_key_env` | `api_key_file`,
+    `timeout`, `retries`; `kernel.served`). Sampling and the prompt format are common."""
 
     model_id: str
-    gguf: str
+    gguf: str = ""
     n_ctx: int = 2048
     threads: int = 2
-    gpu_layers: int = 0
+    n_gpu_layers: int = 0
+    flash_attn: bool = False
     temperature: float = 0.2
     chat_format: str = "chatml"
     seed: int = 1234
+    url: str = ""
+    model: str = ""
+    server: str = "llama-cpp-python"
+    api_key_env: str = ""
+    api_key_file: str = ""
+    timeout: float = 60.0
+    retries: int = 2
+
+    @property
+    def served(self):
+        """True when the model runs behind an HTTP server rather than in this process."""
+        return bool(self.url)
 
     @classmethod
     def from_config(cls, model_id, models):
-        """The `[models.<id>]` table of a configuration as a spec; a `ConfigError` if absent."""
+        """The `[models.<id>]` table of a configuration as a spec; a `ConfigError` naming the
+        setting when it is absent, unknown, of the wrong type or out of range."""
         table = models.get(model_id)
-        if not isinstance(table, dict) or "gguf" not in table:
-            raise ConfigError(f"setting models.{model_id}.gguf is missing")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(table) - fields
+        if not isinstance(table, dict) or not ("gguf" in table or "url" in table):
+            raise ConfigError(f"setting models.{model_id}.gguf (a local model) or "
+                              f"models.{model_id}.url (a served one) is missing")
+        table = dict(table)
+        if "gpu_layers" in table:  # the name before n_gpu_layers
+            table.setdefault("n_gpu_layers", table.pop("gpu_layers"))
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(table) - set(fields) | ({"model_id"} & set(table))
         if unknown:
             raise ConfigError(f"models.{model_id} has unknown settings {sorted(unknown)}")
-        return cls(model_id=model_id, **table)
+        if "gguf" in table and "url" in table:
+            raise ConfigError(f"models.{model_id} sets both gguf and url: a model is local "
+                              "(gguf) or served (url), not both")
+        wrong = set(table) & set(SERVED_ONLY if "gguf" in table else LOCAL_ONLY)
+        if wrong:
+            raise ConfigError(f"models.{model_id}: {sorted(wrong)} apply only to "
+                              f"{'served' if 'gguf' in table else 'local'} models")
+        for key, value in table.items():
+            _check_type(model_id, key, value, fields[key].default)
+        spec = cls(model_id=model_id, **table)
+        spec.check()
+        return spec
+
+    def check(self):
+        """Refuse values out of range, naming the setting (a `ConfigError`)."""
+        where = f"models.{self.model_id}"
+        if self.chat_format not in CHAT_FORMATS:
+            raise ConfigError(f"{where}.chat_format {self.chat_format!r} is unknown; use one "
+                              f"of {sorted(CHAT_FORMATS)}")
+        if self.n_ctx < 16 or self.threads < 1 or self.n_gpu_layers < -1:
+            raise ConfigError(f"{where}: n_ctx, threads and n_gpu_layers (-1: all layers) "
+                              "are out of range")
+        if not self.served:
+            return
+        if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", self.url):
+            raise ConfigError(f"{where}.url {self.url!r} is not an http:// or https:// URL "
+                              "(e.g. http://127.0.0.1:8080/v1)")
+        if self.server not in SERVERS:
+            raise ConfigError(f"{where}.server {self.server!r} is unknown; use one of "
+                              f"{list(SERVERS)}")
+        if self.timeout <= 0 or not 0 <= self.retries <= 10:
+            raise ConfigError(f"{where}: timeout must be positive and retries within 0..10")
+        if self.api_key_env and self.api_key_file:
+            raise ConfigError(f"{where}: set api_key_env or api_key_file, not both")
 
     def path(self):
         """The GGUF file: a path, or the one file inside `package:NAME`; else `ModelUnavailable`."""
@@ -136,6 +195,17 @@ class ModelSpec:
         if not path.is_file():
             raise ModelUnavailable(f"{setting}: no GGUF file at {path}")
         return path
+
+
+def _check_type(model_id, key, value, default):
+    """A `ConfigError` when a setting's value is not of its default's type."""
+    kind = type(default)
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise ConfigError(f"setting models.{model_id}.{key} must be a {kind.__name__}, "
+                          f"not {value!r}")
 
 
 # -- backends ----------------------------------------------------------------------------------
@@ -192,8 +262,9 @@ class LlamaModel(LanguageModel):
         started = time.perf_counter()
         try:
             self.llama = llama_cpp.Llama(model_path=str(path), n_ctx=spec.n_ctx,
-                                         n_threads=spec.threads, n_gpu_layers=spec.gpu_layers,
-                                         seed=spec.seed, verbose=False)
+                                         n_threads=spec.threads, n_gpu_layers=spec.n_gpu_layers,
+                                         flash_attn=spec.flash_attn, seed=spec.seed,
+                                         verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"models.{spec.model_id}.gguf: cannot load {path}: {exc}") \
                 from None
@@ -361,4 +432,8 @@ class ModelRegistry:
         if override:
             raise ConfigError(f"{ENV_BACKEND}={override!r} is not understood; "
                               "use scripted:PATH or leave it unset")
-        return LlamaModel(ModelSpec.from_config(model_id, self.models_config))
+        spec = ModelSpec.from_config(model_id, self.models_config)
+        if spec.served:
+            from kernel.served import ServedModel
+            return ServedModel(spec)
+        return LlamaModel(spec)

@@ -108,8 +108,9 @@ def check_home(home):
     if os.environ.get(ENV_BACKEND):
         return []
     models = home.config.get("models", {})
-    paths = {ModelSpec.from_config(persona["model_id"], models).path()
-             for persona in home.personas.values()}
+    specs = [ModelSpec.from_config(persona["model_id"], models)
+             for persona in home.personas.values()]
+    paths = {spec.path() for spec in specs if not spec.served}  # a server runs its own
     return [check(path) for path in sorted(paths)]
 
 

