@@ -531,11 +531,11 @@ def make_demo_rect(lobby):
 def demonstrate(client):
     """Requests through the orchestrator, each printed with who answered and what was learned."""
     steps = [
-        ("BRICK, send rect area (a message rect does not understand)",
-         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "area"}),
-        ("BRICK, send rect perimeter, expecting 14",
-         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "perimeter",
-          "expect": 14}),
+        ("BRICK, send rect area, expecting 12 (a message rect does not understand)",
+         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "area",
+          "expect": 12}),
+        ("BRICK, send rect perimeter, expecting nothing (a guess is installed as provisional)",
+         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "perimeter"}),
         ("ROBIN, send rect area (learned by BRICK, called by another worker)",
          {"intent": "send", "persona": "ROBIN", "target": "rect", "selector": "area"}),
         ("a question with no persona named (ALFRED routes it)",
@@ -552,8 +552,10 @@ def demonstrate(client):
         print(f"  {message.get('persona')}: result {json.dumps(message.get('result'))}"
               + (f", reply {message['reply']!r}" if message.get("reply") else ""))
         for learned in message.get("learned", []):
+            kind = " (PROVISIONAL: batos confirm makes it final)" \
+                if learned.get("provisional") else ""
             print(f"  learned {learned['target']}.{learned['selector']} in "
-                  f"{learned['attempts']} attempt(s):")
+                  f"{learned['attempts']} attempt(s){kind}:")
             for line in (learned.get("source") or "").rstrip().splitlines():
                 print(f"    | {line}")
 
