@@ -347,15 +347,54 @@ class Verdict:
                                for c in clusters[:5]]}
 
 
-def decide(candidates, prompts=1):
+def shape(source):
+    """A method's body with every slot and parameter read as one placeholder, its literals
+    and operators kept: `self.first + ' ' + self.last` and `self.name + ' ' + self.name`
+    are one shape. None when the source does not parse."""
+    try:
+        function = ast.parse(source).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(function, ast.FunctionDef):
+        return None
+    params = {a.arg for a in function.args.args[1:]}
+
+    class Abstract(ast.NodeTransformer):
+        def visit_Attribute(self, node):
+            if isinstance(node.value, ast.Name) and node.value.id == "self" \
+                    and node.attr != "_p_changed":
+                return ast.Name(id="INPUT", ctx=node.ctx)
+            return self.generic_visit(node)
+
+        def visit_Name(self, node):
+            return ast.Name(id="INPUT", ctx=node.ctx) if node.id in params else node
+
+    body = [Abstract().visit(statement) for statement in function.body]
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+def example_shapes(mandate):
+    """The shapes of the methods BRICK's prompt showed it (the instructions' examples and the
+    mandate's): agreement on one of them may be copying, not understanding."""
+    texts = [WRITER_INSTRUCTIONS, *mandate.examples]
+    sources = [match.group(0) for text in texts
+               for match in re.finditer(r"^def \w+\(.*?(?=\n\n|\nExample:|\Z)", text,
+                                        re.M | re.S)]
+    return {shape(source) for source in sources} - {None}
+
+
+def decide(candidates, prompts=1, copies=frozenset()):
     """The behaviour to install from judged `candidates` (channel scores filled in), or None
     when none ran; `prompts` is how many different prompts (views) they were written for.
 
     Behaviours that ignore their inputs (the same answer on every call, no change) count only
     when nothing else ran. The behaviour chosen is `_choose`'s. It is final only when it
     has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any other, written for at
-    least two of the prompts when there were several, and when no other behaviour — its
-    neighbours one change away included — reads more like the selector.
+    least two of the prompts when there were several, when no other behaviour — its
+    neighbours one change away included — reads more like the selector, and when its code
+    does not have the shape of one of the `copies` (the examples BRICK was shown: on the
+    tuning set the model wrote `.upper()` for 8 of 8 samples of four unrelated selectors
+    after one example showed it).
     """
     groups = behaviour.clusters(candidates)
     if not groups:
@@ -375,6 +414,8 @@ def decide(candidates, prompts=1):
         reason = "a behaviour one change away reads more like the selector"
     elif _constant(best.signature):
         reason = "it gives the same answer whatever the inputs"
+    elif shape(best.representative.source) in copies:
+        reason = "it has the shape of an example the prompt showed (it may be copied)"
     else:
         return Verdict(best, True, f"{best.votes} of {valid} samples from {best.views} "
                                    "prompt(s) agree on it")
@@ -644,7 +685,7 @@ class Learner:
         if len(tied) > 1:
             for candidate, fit in zip(tied, writer.fit(mandate, [c.source for c in tied])):
                 candidate.fit = fit
-        return decide(candidates, prompts)
+        return decide(candidates, prompts, copies=example_shapes(mandate))
 
     def _claim(self, lobby, path, selector, args, expect, relearn=False):
         receiver = paths.resolve(lobby, path)

@@ -83,3 +83,13 @@ def test_a_behaviour_that_ignores_its_inputs_is_never_final():
     assert verdict.cluster.representative.source == "a" and not verdict.final
     mixed = [candidate("a", 3, 3, 3)] * 3 + [candidate("b", 12, 30, 8)]
     assert dnu.decide(mixed).cluster.representative.source == "b"
+
+
+def test_agreement_on_the_shape_of_an_example_the_prompt_showed_is_never_final():
+    agree = [candidate("def greeting(self):\n    return self.name + ' ' + self.name\n",
+                       "a b", "c d", "e f")] * 4
+    mandate = dnu.Mandate("p", "p", {"name": "a"}, (), (), "greeting", (),
+                          dnu.NO_EXPECTATION, ())
+    verdict = dnu.decide(agree, copies=dnu.example_shapes(mandate))
+    assert not verdict.final and "shape of an example" in verdict.reason
+    assert dnu.decide(agree).final
