@@ -347,10 +347,11 @@ class Verdict:
                                for c in clusters[:5]]}
 
 
-def shape(source):
-    """A method's body with every slot and parameter read as one placeholder, its literals
-    and operators kept: `self.first + ' ' + self.last` and `self.name + ' ' + self.name`
-    are one shape. None when the source does not parse."""
+def shape(source, numbered=True):
+    """A method's body with its slots and parameters read as placeholders, its literals and
+    operators kept: `self.first + ' ' + self.last` is `A + ' ' + B`, `self.name + ' ' +
+    self.name` is `A + ' ' + A` (`numbered=False`: every input is one placeholder, and the
+    two are one shape). None when the source does not parse."""
     try:
         function = ast.parse(source).body[0]
     except (SyntaxError, IndexError):
@@ -358,32 +359,58 @@ def shape(source):
     if not isinstance(function, ast.FunctionDef):
         return None
     params = {a.arg for a in function.args.args[1:]}
+    names = {}
+
+    def placeholder(name, ctx):
+        label = f"INPUT{names.setdefault(name, len(names))}" if numbered else "INPUT"
+        return ast.Name(id=label, ctx=ctx)
 
     class Abstract(ast.NodeTransformer):
         def visit_Attribute(self, node):
             if isinstance(node.value, ast.Name) and node.value.id == "self" \
                     and node.attr != "_p_changed":
-                return ast.Name(id="INPUT", ctx=node.ctx)
+                return placeholder("self." + node.attr, node.ctx)
             return self.generic_visit(node)
 
         def visit_Name(self, node):
-            return ast.Name(id="INPUT", ctx=node.ctx) if node.id in params else node
+            return placeholder(node.id, node.ctx) if node.id in params else node
 
     body = [Abstract().visit(statement) for statement in function.body]
     return ast.dump(ast.Module(body=body, type_ignores=[]))
 
 
-def example_shapes(mandate):
-    """The shapes of the methods BRICK's prompt showed it (the instructions' examples and the
-    mandate's): agreement on one of them may be copying, not understanding."""
-    texts = [WRITER_INSTRUCTIONS, *mandate.examples]
-    sources = [match.group(0) for text in texts
+@dataclasses.dataclass(frozen=True)
+class Examples:
+    """The methods BRICK's prompt showed it, as what a copy of one would look like."""
+
+    bodies: frozenset = frozenset()     # their code, the def line left out
+    shapes: frozenset = frozenset()     # their numbered shapes
+    outlines: frozenset = frozenset()   # their shapes with every input alike
+
+    def copied(self, source):
+        """True when `source` is one of them word for word, or one of them with its inputs
+        filled in wrongly (the shape of an example, but not its pattern of inputs:
+        `self.name + ' ' + self.name` after `self.first + ' ' + self.last`)."""
+        return _body(source) in self.bodies or (
+            shape(source, numbered=False) in self.outlines
+            and shape(source) not in self.shapes)
+
+
+def _body(source):
+    return source.split("\n", 1)[-1].strip()
+
+
+def shown_examples(mandate):
+    """The `Examples` of the instructions and of the mandate."""
+    sources = [match.group(0) for text in [WRITER_INSTRUCTIONS, *mandate.examples]
                for match in re.finditer(r"^def \w+\(.*?(?=\n\n|\nExample:|\Z)", text,
                                         re.M | re.S)]
-    return {shape(source) for source in sources} - {None}
+    return Examples(frozenset(_body(s) for s in sources),
+                    frozenset(shape(s) for s in sources) - {None},
+                    frozenset(shape(s, numbered=False) for s in sources) - {None})
 
 
-def decide(candidates, prompts=1, copies=frozenset()):
+def decide(candidates, prompts=1, examples=Examples()):
     """The behaviour to install from judged `candidates` (channel scores filled in), or None
     when none ran; `prompts` is how many different prompts (views) they were written for.
 
@@ -392,9 +419,9 @@ def decide(candidates, prompts=1, copies=frozenset()):
     has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any other, written for at
     least two of the prompts when there were several, when no other behaviour — its
     neighbours one change away included — reads more like the selector, and when its code
-    does not have the shape of one of the `copies` (the examples BRICK was shown: on the
-    tuning set the model wrote `.upper()` for 8 of 8 samples of four unrelated selectors
-    after one example showed it).
+    is not copied from one of the `examples` BRICK was shown (on the tuning set the model
+    wrote `.upper()` for 8 of 8 samples of four unrelated selectors after one example
+    showed it).
     """
     groups = behaviour.clusters(candidates)
     if not groups:
@@ -414,8 +441,8 @@ def decide(candidates, prompts=1, copies=frozenset()):
         reason = "a behaviour one change away reads more like the selector"
     elif _constant(best.signature):
         reason = "it gives the same answer whatever the inputs"
-    elif shape(best.representative.source) in copies:
-        reason = "it has the shape of an example the prompt showed (it may be copied)"
+    elif examples.copied(best.representative.source):
+        reason = "it looks copied from an example the prompt showed"
     else:
         return Verdict(best, True, f"{best.votes} of {valid} samples from {best.views} "
                                    "prompt(s) agree on it")
@@ -685,7 +712,7 @@ class Learner:
         if len(tied) > 1:
             for candidate, fit in zip(tied, writer.fit(mandate, [c.source for c in tied])):
                 candidate.fit = fit
-        return decide(candidates, prompts, copies=example_shapes(mandate))
+        return decide(candidates, prompts, examples=shown_examples(mandate))
 
     def _claim(self, lobby, path, selector, args, expect, relearn=False):
         receiver = paths.resolve(lobby, path)

@@ -85,11 +85,15 @@ def test_a_behaviour_that_ignores_its_inputs_is_never_final():
     assert dnu.decide(mixed).cluster.representative.source == "b"
 
 
-def test_agreement_on_the_shape_of_an_example_the_prompt_showed_is_never_final():
-    agree = [candidate("def greeting(self):\n    return self.name + ' ' + self.name\n",
-                       "a b", "c d", "e f")] * 4
+def test_agreement_on_an_example_copied_or_filled_in_wrongly_is_never_final():
     mandate = dnu.Mandate("p", "p", {"name": "a"}, (), (), "greeting", (),
                           dnu.NO_EXPECTATION, ())
-    verdict = dnu.decide(agree, copies=dnu.example_shapes(mandate))
-    assert not verdict.final and "shape of an example" in verdict.reason
-    assert dnu.decide(agree).final
+    examples = dnu.shown_examples(mandate)  # the instructions show full_name, total, ...
+    for source, copied in [("return self.name + ' ' + self.name", True),
+                           ("return self.first + ' ' + self.last", True),
+                           ("return self.city + ' ' + self.country", False),
+                           ("return self.width * self.height", False)]:
+        agree = [candidate(f"def m(self):\n    {source}\n", "a b", "c d", "e f")] * 4
+        verdict = dnu.decide(agree, examples=examples)
+        assert verdict.final is not copied, source
+        assert dnu.decide(agree).final
