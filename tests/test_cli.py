@@ -243,6 +243,7 @@ def read_until(process, text, timeout=180.0):
     (signal.SIGTERM, "opening the console"),  # the cluster up, the console waiting
     (signal.SIGINT, "starting the cluster"),  # while it comes up
 ])
+@pytest.mark.cluster
 def test_awaken_interrupted_brings_its_cluster_down(tmp_path, signum, moment):
     rules = tmp_path / "rules.json"
     rules.write_text("[]")

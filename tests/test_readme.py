@@ -57,6 +57,7 @@ def test_the_readme_opens_with_the_two_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
+@pytest.mark.install
 @pytest.mark.timeout(1800)
 def test_the_two_commands_work_in_a_fresh_clone(tmp_path):
     if shutil.which("git") is None or not (REPO / ".git").exists():
