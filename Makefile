@@ -19,7 +19,7 @@ WHEEL_CACHE ?= $(HOME)/.cache/batos/wheels
 LLAMA_KEY := $(shell printf '%s' '$(LLAMA_VERSION) $(strip $(LLAMA_CMAKE_ARGS))' | sha256sum | cut -c1-16)
 LLAMA_STAMP := $(VENV)/.batos-llama-$(LLAMA_KEY)
 
-.PHONY: run test venv clean bench rebuild-llama
+.PHONY: run test test-fast venv clean bench rebuild-llama
 
 run: $(STAMP)  ## start a ZEO server on a fresh data directory, awaken the image, show it
 	$(VENV)/bin/batos awaken --home $(RUN_HOME)
@@ -28,6 +28,12 @@ test: $(STAMP)  ## run the whole test suite against real ZEO servers
 	@command -v tmux >/dev/null || { echo "installing tmux (the console is tested in a real terminal)"; \
 	  apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: every test but the tiers that bring clusters up, run the real model or
+# clone and install (markers in pyproject.toml). `make test` still runs everything.
+FAST_TIERS := not cluster and not model and not install
+test-fast: $(STAMP)  ## the fast tier: no clusters, no real model, no fresh clone
+	$(VENV)/bin/python -m pytest -m "$(FAST_TIERS)" $(PYTEST_ARGS)
 
 venv: $(STAMP)
 

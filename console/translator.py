@@ -1,8 +1,8 @@
 """Natural language → a structured BATOS/1 payload, chosen by a small local model.
 
 The console's model is its own (`[console] model_id` in the configuration), separate from the
-personas'. It never writes the payload (DESIGN §8: choose, don't generate): `options` lists what
-the line can possibly mean — a plain chat, the status, and, when the line names an object
+personas'. It never writes the payload (docs/design.md §4: choose, don't generate): `options`
+lists what the line can possibly mean — a plain chat, the status, and, when the line names an object
 (one of the lobby's, when the console knows them), inspecting it or sending it the selector word
 beside it — and the model scores the line after each option's description and examples.
 A line that addresses a persona by name is a chat for that persona; any error of the model

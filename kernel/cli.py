@@ -317,6 +317,15 @@ def cmd_confirm(args):
 
 
 def cmd_audit(args):
+    """`batos audit FILE`: the guardian's verdict on a source file (exit 1 when rejected);
+    `batos audit --rules`: the guardian's rule catalogue, one id and its reason a line."""
+    if args.rules:
+        width = max(len(rule) for rule in guardian.RULES)
+        emit(guardian.RULES, args.json, lambda rules, out: print("\n".join(
+            f"{rule:<{width}}  {reason}" for rule, reason in rules.items()), file=out))
+        return 0
+    if args.file is None:
+        raise UsageError("audit needs a FILE to judge, or --rules for the catalogue")
     try:
         with open(args.file, encoding="utf-8") as handle:
             source = handle.read()
@@ -1023,7 +1032,9 @@ def build_parser():
                          help="test: how many tokens to generate (default: 32)")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
-    command.add_argument("file", help="a file holding the method's source")
+    command.add_argument("file", nargs="?", help="a file holding the method's source")
+    command.add_argument("--rules", action="store_true",
+                         help="print the guardian's rule catalogue (rule id and reason) instead")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     return parser
 

@@ -26,7 +26,7 @@ LOBBY_KEY = "lobby"
 GENESIS_NOTE = "genesis: the Prototypal Awakening"
 GENESIS_USER = "kernel"
 
-# How ALFRED routes (DESIGN §8, choose don't generate): for each persona this template is
+# How ALFRED routes (docs/design.md §4, choose don't generate): for each persona this template is
 # filled with the persona's `routing` description and its examples, and the request goes to the
 # persona under whose filled template the request's own words are likeliest.
 ROUTING_META_PROMPT = "{description}\n{examples}- "

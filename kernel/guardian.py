@@ -10,7 +10,10 @@ method that changes state in place (`self.items.append(x)`, `self.table[k] = v`,
 an alias) must end every such path with the Covenant — assigning a slot of `self`
 (`self.count = self.count + 1`) needs none, for the assignment marks the receiver changed
 itself. The verdict, an `Audit`, collects every finding with its line, column, rule id and a
-message a person understands. The audit is pure and fails closed: input it cannot analyse is
+message a person understands. Every rule id comes from one catalogue, `RULES` (id → one-line
+reason, named by `Rule`; `batos audit --rules` prints it), and every `ast` node class is either
+in `ALLOWED_NODES` or denied with its rule in `DENIED_NODES`, the way RestrictedPython's
+transformer reviews each node type. The audit is pure and fails closed: input it cannot analyse is
 rejected, never an exception.
 
 Every install path (`kernel.methods.install`, reached from `UvmObject.define` and the
@@ -54,26 +57,121 @@ ALLOWED_NODES = frozenset({
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
 })
 
-NO_IMPORTS = ("import", "imports are not allowed: a method uses only its receiver and arguments")
-NODE_REASONS = {
-    ast.Import: NO_IMPORTS,
-    ast.ImportFrom: NO_IMPORTS,
-    ast.ClassDef: ("class", "classes cannot be defined inside a method"),
-    ast.Global: ("scope", "global is not allowed"),
-    ast.Nonlocal: ("scope", "nonlocal is not allowed"),
-    ast.Yield: ("generator", "yield is not allowed: a method returns a value"),
-    ast.YieldFrom: ("generator", "yield from is not allowed"),
-    ast.Await: ("async", "await is not allowed"),
-    ast.AsyncFunctionDef: ("async", "async functions are not allowed"),
-    ast.AsyncFor: ("async", "async for is not allowed"),
-    ast.AsyncWith: ("async", "async with is not allowed"),
-    ast.With: ("with", "with blocks are not allowed (no files, no context managers)"),
-    ast.Match: ("match", "match statements are not allowed (class patterns read attributes)"),
-    ast.NamedExpr: ("walrus", "assignment expressions (:=) are not allowed"),
-    ast.AnnAssign: ("annotation", "annotations are not allowed"),
+# -- the rule catalogue ------------------------------------------------------------------------
+#
+# Every finding names one rule of this catalogue (`batos audit --rules` prints it); the ids are
+# what a verdict records (`Violation.rule`, plain text in a Method's provenance).
+
+RULES = {}
+
+
+def _rule(rule_id, reason):
+    """Enter `rule_id` with its one-line reason in `RULES`; return the id."""
+    RULES[rule_id] = reason
+    return rule_id
+
+
+class Rule:
+    """The catalogue's ids as names, so that every finding names a rule of `RULES`."""
+
+    SYNTAX = _rule("syntax", "the source must parse as Python")
+    NOT_TEXT = _rule("not-text", "a method's source is text")
+    TOO_LONG = _rule("too-long", f"a source has at most {MAX_SOURCE_CHARS} characters")
+    TOO_COMPLEX = _rule("too-complex", "a source too deeply nested to analyse is rejected")
+    UNANALYSABLE = _rule("unanalysable",
+                         "the audit fails closed: a source it cannot analyse is rejected")
+    SHAPE = _rule("shape", "a method is exactly one top-level def, first parameter self, "
+                           "no decorators")
+    NESTED_DEF = _rule("nested-def", "no function is defined inside a method (a lambda may be)")
+    NODE = _rule("node", "deny by default: only allowlisted kinds of syntax may appear")
+    IMPORT = _rule("import", "no imports: a method uses only its receiver and arguments")
+    CLASS = _rule("class", "no classes are defined inside a method")
+    SCOPE = _rule("scope", "no global or nonlocal: a method reaches no scope but its own")
+    GENERATOR = _rule("generator", "no yield: a method returns a value, it is not a generator")
+    ASYNC = _rule("async", "no async or await: a method runs to completion in its call")
+    WITH = _rule("with", "no with blocks: no files, no context managers")
+    MATCH = _rule("match", "no match statements: class patterns read attributes by name")
+    WALRUS = _rule("walrus", "no assignment expressions (:=)")
+    TRY_STAR = _rule("try-star", "no except*: exception groups are not a method's business")
+    TYPING = _rule("typing", "no type aliases or type parameters")
+    TEMPLATE = _rule("template", "no template strings (t-strings)")
+    ANNOTATION = _rule("annotation", "no annotations: they are code the method never needs")
+    SELF = _rule("self", "self always names the receiver: never assigned, deleted, looped over, "
+                         "caught into or shadowed")
+    UNDERSCORE = _rule("underscore", "no name or attribute starting with _ but the Covenant's "
+                                     "self._p_changed = True")
+    FORBIDDEN_NAME = _rule("forbidden-name", "no string-keyed access, introspection or I/O "
+                                             "builtins (getattr, eval, open, type, ...)")
+    UNKNOWN_NAME = _rule("unknown-name", "a name is a local, a parameter or an allowlisted "
+                                         "builtin or exception")
+    INTROSPECTION = _rule("introspection", "no introspection or string-keyed attributes "
+                                           "(mro, format, f_*, co_*, ...)")
+    COVENANT = _rule("covenant", "a method that changes state in place ends every such path "
+                                 "with self._p_changed = True")
+    DEFAULT = _rule("default", "parameter defaults are constants")
+    BARE_EXCEPT = _rule("bare-except", "no bare except: it would swallow the sandbox's stops")
+    EXCEPT = _rule("except", "only ordinary, named exceptions may be caught")
+    FINALLY = _rule("finally", "no return, break or continue inside finally: they would cancel "
+                               "the sandbox's stops")
+    FORMAT_SPEC = _rule("format-spec", f"f-string format specs are literal, widths at most "
+                                       f"{MAX_FORMAT_WIDTH}")
+    AUGASSIGN = _rule("augassign", "an augmented assignment's target contains no call "
+                                   "(it is evaluated twice)")
+    CONSTANT = _rule("constant", "integer literals have at most 4096 bits")
+
+
+NO_IMPORTS = (Rule.IMPORT, "imports are not allowed: a method uses only its receiver and "
+                           "arguments")
+NO_MATCH = (Rule.MATCH, "match statements are not allowed (class patterns read attributes)")
+NO_TYPING = (Rule.TYPING, "type aliases and type parameters are not allowed")
+# The node classes outside ALLOWED_NODES, each with the rule it breaks, by name, so that a node
+# class this Python does not have is simply absent (tests/test_guardian.py checks that every
+# node class of the running Python is allowed or named here).
+DENIED_NODES = {
+    # what the parser makes only outside `exec` mode or with type comments, never here
+    "Interactive": (Rule.NODE, "only a module holding one def is audited"),
+    "Expression": (Rule.NODE, "only a module holding one def is audited"),
+    "FunctionType": (Rule.NODE, "only a module holding one def is audited"),
+    "TypeIgnore": (Rule.NODE, "type comments are not read"),
+    "MatMult": (Rule.NODE, "the @ operator (MatMult) is not allowed"),
+    "Import": NO_IMPORTS,
+    "ImportFrom": NO_IMPORTS,
+    "alias": NO_IMPORTS,
+    "ClassDef": (Rule.CLASS, "classes cannot be defined inside a method"),
+    "Global": (Rule.SCOPE, "global is not allowed"),
+    "Nonlocal": (Rule.SCOPE, "nonlocal is not allowed"),
+    "Yield": (Rule.GENERATOR, "yield is not allowed: a method returns a value"),
+    "YieldFrom": (Rule.GENERATOR, "yield from is not allowed"),
+    "Await": (Rule.ASYNC, "await is not allowed"),
+    "AsyncFunctionDef": (Rule.ASYNC, "async functions are not allowed"),
+    "AsyncFor": (Rule.ASYNC, "async for is not allowed"),
+    "AsyncWith": (Rule.ASYNC, "async with is not allowed"),
+    "With": (Rule.WITH, "with blocks are not allowed (no files, no context managers)"),
+    "withitem": (Rule.WITH, "with blocks are not allowed (no files, no context managers)"),
+    "Match": NO_MATCH, "match_case": NO_MATCH, "MatchValue": NO_MATCH,
+    "MatchSingleton": NO_MATCH, "MatchSequence": NO_MATCH, "MatchMapping": NO_MATCH,
+    "MatchClass": NO_MATCH, "MatchStar": NO_MATCH, "MatchAs": NO_MATCH, "MatchOr": NO_MATCH,
+    "NamedExpr": (Rule.WALRUS, "assignment expressions (:=) are not allowed"),
+    "AnnAssign": (Rule.ANNOTATION, "annotations are not allowed"),
+    "TryStar": (Rule.TRY_STAR, "except* is not allowed"),
+    # Python 3.12+: `type X = ...` and `def m[T](self)`
+    "TypeAlias": NO_TYPING, "TypeVar": NO_TYPING, "ParamSpec": NO_TYPING,
+    "TypeVarTuple": NO_TYPING,
+    # Python 3.14+: t-strings
+    "TemplateStr": (Rule.TEMPLATE, "template strings are not allowed"),
+    "Interpolation": (Rule.TEMPLATE, "template strings are not allowed"),
 }
-if hasattr(ast, "TryStar"):
-    NODE_REASONS[ast.TryStar] = ("try-star", "except* is not allowed")
+NODE_REASONS = {getattr(ast, name): reason for name, reason in DENIED_NODES.items()
+                if hasattr(ast, name)}
+
+
+def node_verdict(kind):
+    """None when the `ast` node class `kind` is allowed, else its (rule, message): deny by
+    default — a class neither allowed nor named in `DENIED_NODES` breaks `Rule.NODE`."""
+    if kind in ALLOWED_NODES:
+        return None
+    return NODE_REASONS.get(kind, (Rule.NODE, f"{kind.__name__} is not allowed"))
+
 
 ALLOWED_BUILTINS = frozenset({
     "abs", "all", "any", "bin", "bool", "callable", "chr", "dict", "divmod", "enumerate",
@@ -168,10 +266,12 @@ def audit(source):
             return _remembered_audit(source)
         return _audit(source)
     except (RecursionError, MemoryError):
-        return _reject(source, 0, 0, "too-complex", "the source is too deeply nested to analyse")
+        return _reject(source, 0, 0, Rule.TOO_COMPLEX,
+                       "the source is too deeply nested to analyse")
     except Exception as exc:  # fail closed: an audit that cannot finish rejects
         log.warning("guardian could not analyse a source: %r", exc)
-        return _reject(source, 0, 0, "unanalysable", f"the source could not be analysed ({exc})")
+        return _reject(source, 0, 0, Rule.UNANALYSABLE,
+                       f"the source could not be analysed ({exc})")
 
 
 MAX_REMEMBERED_SOURCE = 20_000
@@ -189,15 +289,15 @@ def _reject(source, line, column, rule, message):
 
 def _audit(source):
     if not isinstance(source, str):
-        return _reject(source, 0, 0, "not-text", "a method's source must be text")
+        return _reject(source, 0, 0, Rule.NOT_TEXT, "a method's source must be text")
     if len(source) > MAX_SOURCE_CHARS:
-        return _reject(source, 0, 0, "too-long",
+        return _reject(source, 0, 0, Rule.TOO_LONG,
                        f"the source has {len(source)} characters; the limit is {MAX_SOURCE_CHARS}")
     try:
         tree = ast.parse(source, mode="exec")
     except (SyntaxError, ValueError) as exc:
         return _reject(source, getattr(exc, "lineno", 0) or 0, getattr(exc, "offset", 0) or 0,
-                       "syntax", f"the source does not parse: {getattr(exc, 'msg', exc)}")
+                       Rule.SYNTAX, f"the source does not parse: {getattr(exc, 'msg', exc)}")
     findings = Findings()
     function = _check_shape(tree, findings)
     if function is not None:
@@ -214,7 +314,10 @@ class Findings:
         self._seen = {}
 
     def add(self, node, rule, message):
-        """Record a violation at `node` (an AST node, or None for the whole source)."""
+        """Record a violation of `rule` (an id of `RULES`) at `node` (an AST node, or None for
+        the whole source). A rule outside the catalogue is an error: the audit fails closed."""
+        if rule not in RULES:
+            raise KeyError(f"{rule!r} is not a rule of the guardian's catalogue")
         line, column = getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
         self._seen.setdefault((line, column, rule), Violation(line, column, rule, message))
 
@@ -240,20 +343,21 @@ def _check_shape(tree, findings):
     functions = [node for node in body if isinstance(node, ast.FunctionDef)]
     for node in body:
         if not isinstance(node, ast.FunctionDef) and not _is_docstring(node):
-            findings.add(node, "shape", "only one def may stand at the top level of a method")
+            findings.add(node, Rule.SHAPE,
+                         "only one def may stand at the top level of a method")
     if len(functions) != 1:
-        findings.add(body[0] if body else None, "shape",
+        findings.add(body[0] if body else None, Rule.SHAPE,
                      f"a method is exactly one def; found {len(functions)}")
         return None
     function = functions[0]
     args = function.args
     params = args.posonlyargs + args.args
     if not params or params[0].arg != "self":
-        findings.add(function, "shape", "the first parameter must be self")
+        findings.add(function, Rule.SHAPE, "the first parameter must be self")
     if function.decorator_list:
-        findings.add(function.decorator_list[0], "shape", "decorators are not allowed")
+        findings.add(function.decorator_list[0], Rule.SHAPE, "decorators are not allowed")
     if function.returns is not None:
-        findings.add(function.returns, "annotation", "annotations are not allowed")
+        findings.add(function.returns, Rule.ANNOTATION, "annotations are not allowed")
     return function
 
 
@@ -286,12 +390,12 @@ def _check_nodes(function, nodes, findings):
         node = stack.pop()
         kind = type(node)
         if node is not function and kind is ast.FunctionDef:
-            findings.add(node, "nested-def", "a method cannot define functions inside itself; "
-                                              "use a lambda or another method")
+            findings.add(node, Rule.NESTED_DEF, "a method cannot define functions inside itself; "
+                                                "use a lambda or another method")
             continue
-        if kind not in ALLOWED_NODES:
-            rule, message = NODE_REASONS.get(kind, ("node", f"{kind.__name__} is not allowed"))
-            findings.add(node, rule, message)
+        denied = node_verdict(kind)
+        if denied is not None:
+            findings.add(node, *denied)
             continue
         check = NODE_CHECKS.get(kind)
         if check is not None:
@@ -326,14 +430,14 @@ def _check_name(node, findings, context):
     never bound or deleted."""
     name = normalised(node.id)
     if name == RECEIVER and not isinstance(node.ctx, ast.Load):
-        findings.add(node, "self", SELF_FIXED)
+        findings.add(node, Rule.SELF, SELF_FIXED)
     elif name.startswith("_"):
-        findings.add(node, "underscore", f"the name {name!r} is private")
+        findings.add(node, Rule.UNDERSCORE, f"the name {name!r} is private")
     elif name in STRING_KEYED:
-        findings.add(node, "forbidden-name", f"{name!r} is not available to methods")
+        findings.add(node, Rule.FORBIDDEN_NAME, f"{name!r} is not available to methods")
     elif name not in context.bound and name not in ALLOWED_GLOBALS:
-        findings.add(node, "unknown-name", f"{name!r} is neither a local name nor one of the "
-                                           "builtins a method may use")
+        findings.add(node, Rule.UNKNOWN_NAME, f"{name!r} is neither a local name nor one of the "
+                                              "builtins a method may use")
 
 
 def _check_attribute(node, findings, context):
@@ -342,13 +446,13 @@ def _check_attribute(node, findings, context):
     if name.startswith("_"):
         if id(node) not in context.covenant_targets:
             if name == COVENANT_ATTRIBUTE:
-                findings.add(node, "covenant", "the only use of _p_changed is the line "
-                                                "`self._p_changed = True`")
+                findings.add(node, Rule.COVENANT, "the only use of _p_changed is the line "
+                                                  "`self._p_changed = True`")
             else:
-                findings.add(node, "underscore", f"the attribute {name!r} is private")
+                findings.add(node, Rule.UNDERSCORE, f"the attribute {name!r} is private")
     elif name in INTROSPECTION_ATTRIBUTES or name.startswith(INTROSPECTION_PREFIXES):
-        findings.add(node, "introspection", f"the attribute {name!r} is not available to "
-                                             "methods (introspection or string-keyed access)")
+        findings.add(node, Rule.INTROSPECTION, f"the attribute {name!r} is not available to "
+                                               "methods (introspection or string-keyed access)")
 
 
 def _check_arguments(node, findings, context):
@@ -359,33 +463,33 @@ def _check_arguments(node, findings, context):
     for position, arg in enumerate(arguments):
         if normalised(arg.arg) == RECEIVER and (node is not context.receiver_arguments
                                                 or position):
-            findings.add(arg, "self", SELF_FIXED)
+            findings.add(arg, Rule.SELF, SELF_FIXED)
         if normalised(arg.arg).startswith("_"):
-            findings.add(arg, "underscore", f"the parameter {arg.arg!r} is private")
+            findings.add(arg, Rule.UNDERSCORE, f"the parameter {arg.arg!r} is private")
         if normalised(arg.arg) in STRING_KEYED:
-            findings.add(arg, "forbidden-name", f"{arg.arg!r} cannot be a parameter name")
+            findings.add(arg, Rule.FORBIDDEN_NAME, f"{arg.arg!r} cannot be a parameter name")
         if arg.annotation is not None:
-            findings.add(arg, "annotation", "annotations are not allowed")
+            findings.add(arg, Rule.ANNOTATION, "annotations are not allowed")
     for default in node.defaults + [d for d in node.kw_defaults if d is not None]:
         if not _is_constant(default):
-            findings.add(default, "default", "parameter defaults must be constants")
+            findings.add(default, Rule.DEFAULT, "parameter defaults must be constants")
 
 
 def _check_handler(node, findings, _context):
     """Handlers catch named ordinary exceptions only — never the sandbox's own stops."""
     if node.type is None:
-        findings.add(node, "bare-except", "a bare except would swallow the sandbox's stops; "
-                                           "name the exceptions to catch")
+        findings.add(node, Rule.BARE_EXCEPT, "a bare except would swallow the sandbox's stops; "
+                                             "name the exceptions to catch")
         return
     names = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
     for name in names:
         if not isinstance(name, ast.Name) or normalised(name.id) not in CATCHABLE_EXCEPTIONS:
-            findings.add(name, "except", "only ordinary exceptions may be caught: "
-                                         + ", ".join(sorted(CATCHABLE_EXCEPTIONS)))
+            findings.add(name, Rule.EXCEPT, "only ordinary exceptions may be caught: "
+                                            + ", ".join(sorted(CATCHABLE_EXCEPTIONS)))
     if node.name is not None and normalised(node.name).startswith("_"):
-        findings.add(node, "underscore", f"the name {node.name!r} is private")
+        findings.add(node, Rule.UNDERSCORE, f"the name {node.name!r} is private")
     if node.name is not None and normalised(node.name) == RECEIVER:
-        findings.add(node, "self", SELF_FIXED)
+        findings.add(node, Rule.SELF, SELF_FIXED)
 
 
 def _check_try(node, findings, _context):
@@ -393,8 +497,8 @@ def _check_try(node, findings, _context):
     for statement in node.finalbody:
         for inner in ast.walk(statement):
             if isinstance(inner, (ast.Return, ast.Break, ast.Continue)):
-                findings.add(inner, "finally", "return, break and continue are not allowed "
-                                               "inside finally")
+                findings.add(inner, Rule.FINALLY, "return, break and continue are not allowed "
+                                                  "inside finally")
 
 
 def _check_formatted(node, findings, _context):
@@ -405,27 +509,27 @@ def _check_formatted(node, findings, _context):
     parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
     for part in parts:
         if not isinstance(part, ast.Constant):
-            findings.add(part, "format-spec", "f-string format specs must be literal")
+            findings.add(part, Rule.FORMAT_SPEC, "f-string format specs must be literal")
         else:
             digits = "".join(c if c.isdigit() else " " for c in str(part.value)).split()
             if any(int(d) > MAX_FORMAT_WIDTH for d in digits if len(d) < 20) \
                     or any(len(d) >= 20 for d in digits):
-                findings.add(part, "format-spec", f"format widths above {MAX_FORMAT_WIDTH} "
-                                                  "are not allowed")
+                findings.add(part, Rule.FORMAT_SPEC, f"format widths above {MAX_FORMAT_WIDTH} "
+                                                     "are not allowed")
 
 
 def _check_augassign(node, findings, _context):
     """An augmented assignment's target must not call anything (it is evaluated twice)."""
     if any(isinstance(inner, ast.Call) for inner in ast.walk(node.target)):
-        findings.add(node, "augassign", "the target of an augmented assignment cannot "
-                                        "contain a call")
+        findings.add(node, Rule.AUGASSIGN, "the target of an augmented assignment cannot "
+                                           "contain a call")
 
 
 def _check_constant(node, findings, _context):
     """Bytes and huge literals have no place in a method."""
     if isinstance(node.value, int) and not isinstance(node.value, bool) \
             and node.value.bit_length() > 4096:
-        findings.add(node, "constant", "integer literals are limited to 4096 bits")
+        findings.add(node, Rule.CONSTANT, "integer literals are limited to 4096 bits")
 
 
 NODE_CHECKS = {
@@ -476,7 +580,7 @@ class CovenantCheck:
         """Analyse the body; report a violation for each path that leaves dirty."""
         end = self.block(self.function.body, CLEAN, loop=None)
         if end is DIRTY:
-            self.findings.add(self.function, "covenant",
+            self.findings.add(self.function, Rule.COVENANT,
                               "the method changes state but does not end with "
                               "`self._p_changed = True` on every path")
 
@@ -552,8 +656,8 @@ class CovenantCheck:
             state = DIRTY
         if isinstance(node, ast.Return):
             if state is DIRTY:
-                self.findings.add(node, "covenant", "this return follows a change of state "
-                                                    "without `self._p_changed = True`")
+                self.findings.add(node, Rule.COVENANT, "this return follows a change of state "
+                                                       "without `self._p_changed = True`")
             return None
         if isinstance(node, ast.Raise):
             return None

@@ -3,10 +3,10 @@
 Each persona's *channel prefix* is the orchestrator's `meta_prompt` filled with the persona's
 `routing` description and its examples (`orchestrator.examples`: `{"text", "persona",
 "source"}` dicts). The router's model scores how likely the request's own words are after each
-prefix and the likeliest persona takes it (DESIGN §8; FIELD-NOTES: free generation routes near
-chance, the channel 21/24 untuned). People teach it: a request re-sent to another persona
-after the router chose differently becomes a "correction" example, so routing improves with
-use. Everything here runs inside the caller's transaction.
+prefix and the likeliest persona takes it (docs/design.md §4; FIELD-NOTES: free generation
+routes near chance, the channel 21/24 untuned). People teach it: a request re-sent to another
+persona after the router chose differently becomes a "correction" example, so routing
+improves with use. Everything here runs inside the caller's transaction.
 """
 import time
 

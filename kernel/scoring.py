@@ -2,7 +2,7 @@
 
 A 135M-parameter model decides badly when it generates freely, but it ranks well: the
 log-likelihood of a request *after* each option's description ("noisy channel") tells which
-option the request belongs to (DESIGN §8). `ChannelScorer` computes those likelihoods with
+option the request belongs to (docs/design.md §4). `ChannelScorer` computes those likelihoods with
 llama.cpp directly: every option's prefix stays cached in a KV sequence of its own, so one
 decision evaluates only the request's tokens, once per option, in ONE batch — a few dozen
 tokens, not the prefixes again. The scorer has its own llama context over the generator's

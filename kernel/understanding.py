@@ -1,6 +1,6 @@
 """What a chat asks the image to do: the possible plans, read from the words and the image.
 
-A persona's model never writes commands freely (DESIGN §8: choose, don't generate). Instead
+A persona's model never writes commands freely (docs/design.md §4: choose, don't generate). Instead
 `plans(lobby, text)` lists what the request could possibly mean, each fully specified from the
 person's own words and the image as it is now:
   reply     only a spoken answer                      (always possible)

@@ -3,6 +3,9 @@
 Before any test runs, the llama.cpp runtime is probed with one real grammar-constrained
 completion in a child process (`kernel.runtime_probe`): a runtime that crashes on this CPU ends
 the session with one line saying why and how to rebuild, instead of killing pytest later.
+Test tiers are markers (pyproject.toml): `cluster` (brings a cluster up under supervisord),
+`model` (runs the real model, in-process or served; every `real_model` test is one) and
+`install` (clones the repository and installs it); `make test-fast` leaves all three out.
 Tests marked `real_model` run the real default model: each runs in a fork of its own
 (`pytest_runtest_protocol` below; its reports come back through pytest's own report
 serialisation), so a crash in the model's C code is a failed test, never a dead run. The fork
@@ -44,6 +47,14 @@ def pytest_sessionstart(session):
     result = runtime_probe.probe(runtime_probe.default_gguf())
     if not result.ok:
         pytest.exit(result.line(), returncode=1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """A `real_model` test belongs to the `model` tier too, before `-m` selects tiers."""
+    for item in items:
+        if item.get_closest_marker("real_model") is not None:
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.hookimpl(tryfirst=True)

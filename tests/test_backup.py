@@ -349,6 +349,7 @@ def test_a_pack_between_backups_makes_the_next_one_full(home, server):
     assert current_records(home.image_path) == original
 
 
+@pytest.mark.cluster
 def test_backup_beside_a_running_cluster(tmp_path):
     with running_cluster(tmp_path, rules=[]) as (home, env, image):
         image.run(lambda lobby: setattr(lobby, "rect", lobby.traits.clone(width=3, height=4)),

@@ -311,6 +311,7 @@ RULES = [
 ]
 
 
+@pytest.mark.cluster
 def test_a_remote_mode_cluster_runs_every_process_over_ssl(tmp_path):
     """supervisord's ZEO server requires certificates; the orchestrator, the workers and the
     CLI all connect with the home's client certificate, and no private key enters the image."""

@@ -23,6 +23,7 @@ RULES = [
 ]
 
 
+@pytest.mark.cluster
 def test_short_chaos_run_answers_every_request_exactly_once():
     """90 requests while workers, the orchestrator and the ZEO server are killed."""
     run = subprocess.run([sys.executable, str(REPO / "bench" / "chaos.py"), "--seed", "3",
@@ -64,6 +65,7 @@ class Bumper(threading.Thread):
                             break
 
 
+@pytest.mark.cluster
 def test_zeo_server_loss_loses_no_request_and_wedges_no_worker(tmp_path):
     """The ZEO server stops while requests are in flight and starts again: every request is
     answered once, the counter is exact, and every persona still serves."""

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import BATOS, REPO, one_line_error, run_batos, wait_until
-from kernel import supervise
+from kernel import guardian, supervise
 from kernel.cli import ProgressLines, build_parser
 from kernel.home import Home
 
@@ -198,6 +198,19 @@ def test_audit_prints_line_anchored_violations(tmp_path):
     assert "cannot read" in one_line_error(run_batos("audit", str(tmp_path / "none.py")))
 
 
+def test_audit_rules_prints_the_catalogue():
+    """`batos audit --rules`: one line per rule of the guardian's catalogue, id then reason."""
+    result = run_batos("audit", "--rules")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(guardian.RULES)
+    assert any(line.startswith("import ") and "no imports" in line for line in lines)
+    shown = json.loads(run_batos("audit", "--rules", "--json").stdout)
+    assert shown == guardian.RULES
+    missing = run_batos("audit")
+    assert missing.returncode == 2 and "FILE" in one_line_error(missing)
+
+
 def test_a_runaway_send_is_stopped_in_one_line(home, zeo):
     config = home.path / "batos.toml"
     config.write_text(config.read_text().replace("cpu_seconds = 2.0", "cpu_seconds = 0.5"))
@@ -230,6 +243,7 @@ def read_until(process, text, timeout=180.0):
     (signal.SIGTERM, "opening the console"),  # the cluster up, the console waiting
     (signal.SIGINT, "starting the cluster"),  # while it comes up
 ])
+@pytest.mark.cluster
 def test_awaken_interrupted_brings_its_cluster_down(tmp_path, signum, moment):
     rules = tmp_path / "rules.json"
     rules.write_text("[]")

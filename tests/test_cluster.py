@@ -71,6 +71,7 @@ def counter(image):
     return image.run(lambda lobby: lobby.counter.count)
 
 
+@pytest.mark.cluster
 def test_three_clients_fifty_requests_each_get_their_own_replies(cluster):
     home, _env, image = cluster
     failures, answered = [], []
@@ -100,6 +101,7 @@ def test_three_clients_fifty_requests_each_get_their_own_replies(cluster):
     assert sorted(ledger_ids(image, "many-")) == sorted(answered)
 
 
+@pytest.mark.cluster
 def test_a_resent_request_id_never_repeats_its_effects(cluster):
     home, _env, image = cluster
     before = counter(image)
@@ -115,6 +117,7 @@ def test_a_resent_request_id_never_repeats_its_effects(cluster):
     assert json.loads(result.stdout)["replayed"] is True and counter(image) == before + 1
 
 
+@pytest.mark.cluster
 def test_restarting_brick_while_requests_flow_answers_each_exactly_once(cluster):
     home, _env, image = cluster
     before = counter(image)
@@ -144,6 +147,7 @@ def test_restarting_brick_while_requests_flow_answers_each_exactly_once(cluster)
     wait_until(lambda: all_running(home), timeout=60)
 
 
+@pytest.mark.cluster
 def test_a_worker_killed_holding_a_request_is_replaced_and_answers_once(cluster):
     home, _env, image = cluster
     before = counter(image)
@@ -169,6 +173,7 @@ def test_a_worker_killed_holding_a_request_is_replaced_and_answers_once(cluster)
     wait_until(lambda: all_running(home), timeout=60)
 
 
+@pytest.mark.cluster
 def test_a_method_learned_through_brick_is_callable_through_robin(cluster):
     home, _env, _image = cluster
     with client(home) as c:
@@ -189,6 +194,7 @@ def test_a_method_learned_through_brick_is_callable_through_robin(cluster):
         assert chat["learned"][0]["source"].startswith("def area(self):")
 
 
+@pytest.mark.cluster
 def test_routing_follows_the_meta_prompt_in_the_image_and_new_personas(cluster):
     home, env, image = cluster
     with client(home) as c:
@@ -217,6 +223,7 @@ def test_routing_follows_the_meta_prompt_in_the_image_and_new_personas(cluster):
             worker.wait(30)
 
 
+@pytest.mark.cluster
 def test_bad_input_gets_clear_errors_and_every_process_stays_up(cluster):
     home, _env, _image = cluster
     endpoints = home.orchestrator_endpoints
@@ -250,6 +257,7 @@ def test_bad_input_gets_clear_errors_and_every_process_stays_up(cluster):
     assert all_running(home)
 
 
+@pytest.mark.cluster
 def test_status_reports_programs_workers_and_ledger(cluster):
     home, _env, image = cluster
     status = json.loads(run_batos("status", "--json", home=home.path, check=True).stdout)
@@ -260,6 +268,7 @@ def test_status_reports_programs_workers_and_ledger(cluster):
     assert status["ledger"] == image.run(lambda lobby: lobby.ledger.size())
 
 
+@pytest.mark.cluster
 def test_workers_register_again_after_the_orchestrator_restarts(cluster):
     home, _env, _image = cluster
     with supervise.supervisor(home) as server:
@@ -272,6 +281,7 @@ def test_workers_register_again_after_the_orchestrator_restarts(cluster):
                           "persona": "ROBIN"})["reply"] == "hello"
 
 
+@pytest.mark.cluster
 def test_a_second_instance_runs_side_by_side(cluster, tmp_path):
     home, env, _image = cluster
     other = Home.init(tmp_path / "other")
@@ -298,6 +308,7 @@ def test_a_second_instance_runs_side_by_side(cluster, tmp_path):
 SEGFAULT = {"PYTHONPATH": str(REPO / "tests" / "segfault")}
 
 
+@pytest.mark.cluster
 def test_a_worker_that_crashes_on_every_request_fails_it_with_its_last_words(tmp_path):
     env = {**SEGFAULT, "BATOS_TEST_SEGFAULT": "persona:BRICK"}  # a real SIGSEGV in the model
     with running_cluster(tmp_path, RULES, env=env) as (home, env, _image):
@@ -325,6 +336,7 @@ def test_a_worker_that_crashes_on_every_request_fails_it_with_its_last_words(tmp
         assert all_running(home)
 
 
+@pytest.mark.cluster
 def test_up_that_fails_stops_what_it_started_and_says_why(tmp_path):
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(RULES))
@@ -342,6 +354,7 @@ def test_up_that_fails_stops_what_it_started_and_says_why(tmp_path):
 
 # -- at real-model speed (issue 19) -----------------------------------------------------------
 
+@pytest.mark.cluster
 def test_a_request_that_takes_a_minute_is_answered_once_and_no_worker_is_dropped(cluster,
                                                                                   busy_cpu):
     home, _env, image = cluster
@@ -363,6 +376,7 @@ def test_a_request_that_takes_a_minute_is_answered_once_and_no_worker_is_dropped
     assert ledger_ids(image, "minute-") == ["minute-1"] and counter(image) == before + 1
 
 
+@pytest.mark.cluster
 def test_a_cluster_that_dies_mid_request_is_reported_in_seconds(cluster):
     home, env, image = cluster
     before = counter(image)

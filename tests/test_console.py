@@ -172,6 +172,7 @@ class Terminal:
         subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
 
 
+@pytest.mark.cluster
 def test_a_person_learns_a_method_watches_it_and_undoes_it_while_another_console_sees_it(
         cluster):
     home, env, _image = cluster
@@ -205,6 +206,7 @@ def test_a_person_learns_a_method_watches_it_and_undoes_it_while_another_console
         witness.close()
 
 
+@pytest.mark.cluster
 def test_a_persona_addressed_or_chosen_again_answers_and_routing_learns_from_it(cluster):
     home, env, image = cluster
     console = LineConsole(home, env, "--session", "addressing")
@@ -222,6 +224,7 @@ def test_a_persona_addressed_or_chosen_again_answers_and_routing_learns_from_it(
             "was": "BRICK"}.items() <= examples[-1].items()
 
 
+@pytest.mark.cluster
 def test_the_console_recovers_when_the_orchestrator_restarts_mid_request(cluster):
     home, env, image = cluster
     before = image.run(lambda lobby: lobby.counter.count)
@@ -256,6 +259,7 @@ def test_a_console_says_clearly_when_the_cluster_is_down(tmp_path):
 
 # -- at real-model speed (issue 19) -----------------------------------------------------------
 
+@pytest.mark.cluster
 def test_three_consoles_asking_at_once_all_get_their_answers(cluster, busy_cpu):
     home, env, _image = cluster
     before = model_calls(home, "slow hello 1")
@@ -272,6 +276,7 @@ def test_three_consoles_asking_at_once_all_get_their_answers(cluster, busy_cpu):
             console.close()
 
 
+@pytest.mark.cluster
 def test_ctrl_c_cancels_a_request_while_the_cluster_serves_other_consoles(cluster, busy_cpu):
     home, env, _image = cluster
     assert shutil.which("tmux"), "tmux is missing: `make test` installs it"
@@ -304,6 +309,7 @@ def test_ctrl_c_cancels_a_request_while_the_cluster_serves_other_consoles(cluste
         witness.close()
 
 
+@pytest.mark.cluster
 def test_an_event_redraws_the_prompt_and_what_was_typed(cluster):
     home, env, _image = cluster
     terminal = Terminal(home, env, "batos-console-redraw")
@@ -323,6 +329,7 @@ def test_an_event_redraws_the_prompt_and_what_was_typed(cluster):
         terminal.close()
 
 
+@pytest.mark.cluster
 def test_a_line_console_cancels_on_sigint_and_leaves_on_the_next(cluster):
     home, env, _image = cluster
     console = LineConsole(home, env, "--session", "sigint")
@@ -343,6 +350,7 @@ BUMP_2 = ("def bump(self):\n    self.count = 1 + self.count\n    self._p_changed
           "    return self.count\n")
 
 
+@pytest.mark.cluster
 def test_a_console_in_at_mode_sees_the_past_while_other_consoles_change_the_image(cluster):
     """Issue 15: one console looks at the image as it was (/at; its prompt says so) while
     two others change it at the same time; it sees the past, read-only, and the present

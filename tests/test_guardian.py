@@ -1,6 +1,11 @@
-"""kernel.guardian: the foundation's rules — method shape, no imports, no private names."""
+"""kernel.guardian: the foundation's rules — method shape, no imports, no private names — and
+the rule catalogue every finding names."""
+import ast
+import pathlib
+
 import pytest
 
+from kernel import guardian
 from kernel.guardian import audit
 
 
@@ -160,3 +165,71 @@ def test_a_verdict_is_remembered_for_the_same_source():
     first = audit(source)
     assert first.ok and audit(source) is first
     assert audit(source + "\n") is not first
+
+
+# -- the rule catalogue ------------------------------------------------------------------------
+
+def parser_node_classes():
+    """Every concrete `ast` node class of the running Python: the classes of `_ast` (the
+    parser's own; the deprecated aliases such as `ast.Num` live in `ast.py` and are never
+    made) reached from `ast.AST`, without the abstract ones (`stmt`, `expr`, `operator`, …)
+    that other parser classes derive from."""
+    import _ast
+    made = {value for value in vars(_ast).values() if isinstance(value, type)}
+    found, stack = set(), [ast.AST]
+    while stack:
+        for subclass in stack.pop().__subclasses__():
+            if subclass not in found:
+                found.add(subclass)
+                stack.append(subclass)
+    parsed = found & made
+    return {kind for kind in parsed if not any(sub in parsed for sub in kind.__subclasses__())}
+
+
+def test_every_node_class_of_this_python_is_allowed_or_denied_with_a_reason():
+    """Deny by default is not enough for a new Python's syntax: each node class the parser can
+    make is reviewed — allowed, or denied with a rule of the catalogue and a message — as
+    RestrictedPython's transformer has a visitor (or an error) for every node type."""
+    classes = parser_node_classes()
+    assert {ast.FunctionDef, ast.Constant, ast.Add, ast.MatchAs} <= classes
+    assert ast.stmt not in classes and ast.Num not in classes
+    unreviewed = sorted(kind.__name__ for kind in classes
+                        if kind not in guardian.ALLOWED_NODES and kind not in guardian.NODE_REASONS)
+    assert unreviewed == []
+    assert not guardian.ALLOWED_NODES & set(guardian.NODE_REASONS)
+    for kind in classes - guardian.ALLOWED_NODES:
+        rule, message = guardian.node_verdict(kind)
+        assert rule in guardian.RULES and message, kind
+    assert all(guardian.node_verdict(kind) is None for kind in guardian.ALLOWED_NODES)
+
+
+def test_every_finding_names_a_rule_of_the_catalogue():
+    """No loose rule ids: every `findings.add` and `_reject` in the guardian names a `Rule`, each
+    `Rule` is in `RULES` with a one-line reason, and an id outside it fails the audit closed."""
+    tree = ast.parse(pathlib.Path(guardian.__file__).read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, (ast.Attribute, ast.Name))
+             and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("add", "_reject")]
+    rule_args = [call.args[1] if getattr(call.func, "attr", None) == "add" else call.args[3]
+                 for call in calls if len(call.args) > 1]
+    assert len(rule_args) >= 27
+    loose = [ast.unparse(arg) for arg in rule_args
+             if not (ast.unparse(arg).startswith("Rule.") or ast.unparse(arg) == "*denied")]
+    assert loose == []
+    names = {name: value for name, value in vars(guardian.Rule).items() if name.isupper()}
+    assert set(names.values()) == set(guardian.RULES)
+    assert all(reason and "\n" not in reason for reason in guardian.RULES.values())
+    findings = guardian.Findings()
+    with pytest.raises(KeyError):
+        findings.add(None, "no-such-rule", "a rule outside the catalogue")
+
+
+@pytest.mark.parametrize("source, rule", [
+    ("def m(self):\n    return self.a @ self.b\n", "node"),
+    ("def m(self):\n    match self.a:\n        case 1:\n            return 1\n", "match"),
+    ("def m(self):\n    with self.a as b:\n        return b\n", "with"),
+])
+def test_denied_nodes_name_their_rule(source, rule):
+    verdict = audit(source)
+    assert not verdict.ok and rule in {v.rule for v in verdict.violations}
+    assert all(type(v.rule) is str for v in verdict.violations)  # plain text in provenance

@@ -204,6 +204,7 @@ def test_even_in_remote_mode_the_backend_stays_on_loopback(home):
 
 # -- the orchestrator in remote mode -----------------------------------------------------------
 
+@pytest.mark.cluster
 def test_the_home_itself_is_served_through_its_own_key(cluster):
     home, env = cluster
     status = run_batos("status", home=home.path, env=env)
@@ -216,6 +217,7 @@ def test_the_home_itself_is_served_through_its_own_key(cluster):
     assert {k["name"]: k["allowed"] for k in listing["keys"]} == {"alice": True, "local": True}
 
 
+@pytest.mark.cluster
 def test_an_allowed_console_key_gets_answers(cluster):
     home, env = cluster
     by_name = run_batos("ask", "hi", "--persona", "ROBIN", "--key", "alice", home=home.path,
@@ -229,6 +231,7 @@ def test_an_allowed_console_key_gets_answers(cluster):
                                                        "ROBIN": 1}
 
 
+@pytest.mark.cluster
 def test_a_key_not_on_the_allow_list_gets_nothing(cluster, tmp_path):
     home, env = cluster
     with Client(frontend(home), curve=stranger_keys(home, tmp_path)) as stranger:
@@ -242,12 +245,14 @@ def test_a_key_not_on_the_allow_list_gets_nothing(cluster, tmp_path):
     assert_still_serving(home)
 
 
+@pytest.mark.cluster
 def test_a_plain_client_gets_nothing(cluster):
     home, _env = cluster
     assert refused(home, None)
     assert_still_serving(home)
 
 
+@pytest.mark.cluster
 def test_an_allowed_key_aimed_at_the_wrong_server_key_gets_nothing(cluster):
     home, _env = cluster
     alice = console_keys(home, "alice")
@@ -256,6 +261,7 @@ def test_an_allowed_key_aimed_at_the_wrong_server_key_gets_nothing(cluster):
     assert_still_serving(home)
 
 
+@pytest.mark.cluster
 def test_revoking_a_key_silences_it_at_once_even_on_an_open_connection(cluster):
     home, _env = cluster
     run_batos("keys", "new", "bob", home=home.path, check=True)
@@ -291,6 +297,7 @@ def subscriber(home, curve):
     return socket
 
 
+@pytest.mark.cluster
 def test_events_reach_allowed_consoles_only(cluster, tmp_path):
     home, _env = cluster
     allowed = subscriber(home, console_keys(home, "alice"))
@@ -313,6 +320,7 @@ def test_events_reach_allowed_consoles_only(cluster, tmp_path):
             socket.close(0)
 
 
+@pytest.mark.cluster
 def test_no_secret_is_in_the_image(cluster):
     home, env = cluster
     secrets = [zmq.auth.load_certificate(path)[1]

@@ -70,6 +70,7 @@ RULES = [
 ]
 
 
+@pytest.mark.cluster
 def test_a_request_sent_again_to_another_persona_teaches_routing(tmp_path):
     with running_cluster(tmp_path, RULES) as (home, _env, image):
         with Client(home.orchestrator_endpoints["frontend"], timeout=120) as client:

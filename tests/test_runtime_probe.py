@@ -25,6 +25,7 @@ def crashing_decode(monkeypatch):
     monkeypatch.setenv("BATOS_TEST_SEGFAULT", "decode")
 
 
+@pytest.mark.model
 def test_the_installed_build_is_portable_and_completes_under_a_grammar(gguf):
     result = runtime_probe.probe(gguf)
     assert result.ok, result.line()
@@ -34,6 +35,7 @@ def test_the_installed_build_is_portable_and_completes_under_a_grammar(gguf):
     assert "AVX512" not in result.system_info and "AMX" not in result.system_info
 
 
+@pytest.mark.model
 def test_a_runtime_that_crashes_is_one_line_with_features_and_the_rebuild(gguf, monkeypatch):
     crashing_decode(monkeypatch)
     result = runtime_probe.probe(gguf)
@@ -47,6 +49,7 @@ def test_a_runtime_that_crashes_is_one_line_with_features_and_the_rebuild(gguf, 
         runtime_probe.check(gguf)
 
 
+@pytest.mark.model
 def test_the_command_line_probe_exits_1_with_the_line(gguf, monkeypatch):
     ok = subprocess.run([sys.executable, "-m", "kernel.runtime_probe"], capture_output=True,
                         text=True, cwd=REPO, timeout=300)
@@ -75,6 +78,7 @@ def test_cpu_features_are_read_from_the_kernel(tmp_path):
     assert runtime_probe.cpu_features(cpuinfo) == "no AVX"
 
 
+@pytest.mark.cluster
 def test_up_refuses_a_broken_runtime_before_starting_anything(home, monkeypatch):
     crashing_decode(monkeypatch)
     result = run_batos("up", home=home.path, env={"BATOS_LLM": ""}, timeout=300)
@@ -106,6 +110,7 @@ def test_the_run_goes_on():
 '''
 
 
+@pytest.mark.model
 def test_a_real_model_test_that_crashes_fails_alone_and_the_run_goes_on(tmp_path):
     (tmp_path / "conftest.py").write_text((REPO / "tests" / "conftest.py").read_text())
     (tmp_path / "test_crash.py").write_text(CRASHING_TESTS)
