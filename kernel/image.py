@@ -79,6 +79,16 @@ def _disk_error_text(exc):
     return str(args[1]) if len(args) > 1 else str(args[0])
 
 
+def _commit(manager, txn, note, user, what):
+    """Commit `txn` under its note and user; a full disk is one clear error naming `what`."""
+    if note:
+        txn.note(note)
+    if user:
+        txn.user = user
+    with storage_full_as_error(what):
+        manager.commit()
+
+
 class ImageStorage(ClientStorage):
     """ZEO's client storage, minus one hazard of a server crash.
 
@@ -124,12 +134,7 @@ class Image:
             if dry_run:
                 manager.abort()
                 return
-            if note:
-                txn.note(note)
-            if user:
-                txn.user = user
-            with storage_full_as_error(f"the commit {note!r}" if note else "the commit"):
-                manager.commit()
+            _commit(manager, txn, note, user, f"the commit {note!r}" if note else "the commit")
         except BaseException:
             manager.abort()
             raise
@@ -182,11 +187,8 @@ class Image:
         try:
             txn = manager.begin()
             self.db.undo(tid, txn)
-            txn.note(f"undo {tid_hex}: {entry['note']}")
-            if user:
-                txn.user = user
-            with storage_full_as_error(f"the undo of {tid_hex}"):
-                manager.commit()
+            _commit(manager, txn, f"undo {tid_hex}: {entry['note']}", user,
+                    f"the undo of {tid_hex}")
         except POSException.UndoError as exc:
             manager.abort()
             raise BatosError(f"cannot undo {tid_hex}: {exc}") from None
@@ -208,12 +210,9 @@ class Image:
         try:
             txn = manager.begin()
             timetravel.note_pack(connection.root(), bound, days)
-            txn.note(f"pack: history before {timetravel.tid_text(timetravel.time_tid(bound))} "
-                     "removed")
-            if user:
-                txn.user = user
-            with storage_full_as_error("recording the pack"):
-                manager.commit()
+            _commit(manager, txn, f"pack: history before "
+                    f"{timetravel.tid_text(timetravel.time_tid(bound))} removed", user,
+                    "recording the pack")
         except BaseException:
             manager.abort()
             raise

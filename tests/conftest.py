@@ -253,6 +253,18 @@ def running_cluster(base, rules, env=None):
         run_batos("down", home=home.path)
 
 
+def scripted_learner(image, tmp_path, monkeypatch, replies):
+    """A `_doesNotUnderstand` engine on `image` whose BRICK answers "Write the method NAME"
+    with `replies[NAME]` (the scripted model, set for this test only)."""
+    rules = [{"persona": "BRICK", "match": f"Write the method {name}", "reply": source}
+             for name, source in replies.items()]
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules))
+    monkeypatch.setenv("BATOS_LLM", f"scripted:{path}")
+    from kernel import dnu, llm
+    return dnu.Learner(image, llm.ModelRegistry({}), user="test")
+
+
 def wait_until(condition, timeout=60.0, interval=0.02):
     """Poll `condition` until true or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

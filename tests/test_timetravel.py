@@ -4,11 +4,11 @@ Methods are learned through the real `_doesNotUnderstand` cycle with the scripte
 only double); the views are ZODB's historical connections over ZEO.
 """
 import datetime
-import json
 
 import pytest
 
-from kernel import dnu, llm, timetravel
+from conftest import scripted_learner
+from kernel import timetravel
 from kernel.image import connect
 from kernel.timetravel import (BadWhen, BeforeHistory, HistoryPacked, PastMiss, ReadOnlyPast,
                                parse_when)
@@ -29,13 +29,9 @@ SWALLOW = ("def quiet(self):\n    try:\n        self.count = 99\n    except Exce
 
 @pytest.fixture
 def learner(image, tmp_path, monkeypatch):
-    """A `_doesNotUnderstand` engine whose BRICK follows a script."""
-    rules = [{"persona": "BRICK", "match": "Write the method area", "reply": AREA},
-             {"persona": "BRICK", "match": "Write the method perimeter", "reply": PERIMETER}]
-    path = tmp_path / "rules.json"
-    path.write_text(json.dumps(rules))
-    monkeypatch.setenv("BATOS_LLM", f"scripted:{path}")
-    return dnu.Learner(image, llm.ModelRegistry({}), user="test")
+    """A `_doesNotUnderstand` engine whose BRICK writes AREA and PERIMETER."""
+    return scripted_learner(image, tmp_path, monkeypatch,
+                            {"area": AREA, "perimeter": PERIMETER})
 
 
 def newest_tid(image):

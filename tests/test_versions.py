@@ -1,10 +1,9 @@
 """kernel.versions: every version of an object's slots and of a method, and revert, against a
 real ZEO server (methods learned through `_doesNotUnderstand` with the scripted model)."""
-import json
-
 import pytest
 
-from kernel import dnu, llm, versions
+from conftest import scripted_learner
+from kernel import versions
 from kernel.errors import BatosError
 from kernel.versions import BadVersion, NoVersions
 
@@ -15,12 +14,9 @@ PERIMETER = "def perimeter(self):\n    return 2 * (self.width + self.height)\n"
 
 @pytest.fixture
 def learner(image, tmp_path, monkeypatch):
-    rules = [{"persona": "BRICK", "match": "Write the method area", "reply": AREA},
-             {"persona": "BRICK", "match": "Write the method perimeter", "reply": PERIMETER}]
-    path = tmp_path / "rules.json"
-    path.write_text(json.dumps(rules))
-    monkeypatch.setenv("BATOS_LLM", f"scripted:{path}")
-    return dnu.Learner(image, llm.ModelRegistry({}), user="test")
+    """A `_doesNotUnderstand` engine whose BRICK writes AREA and PERIMETER."""
+    return scripted_learner(image, tmp_path, monkeypatch,
+                            {"area": AREA, "perimeter": PERIMETER})
 
 
 @pytest.fixture
