@@ -104,6 +104,7 @@ class Console:
         self.names, self.names_read = None, 0.0  # the lobby's names, for the translator
         self.lock = threading.Lock()
         self.at_prompt = False
+        self.replied = False  # the line in hand has had its answer shown
         self.at = None  # WHEN of the historical view /at chose (None: the image as it is)
         self.line_buffer = lambda: ""  # what is typed at the prompt (readline's, if any)
         self.status = None  # the stage line being redrawn, on a terminal
@@ -216,6 +217,7 @@ class Console:
     def show_reply(self, message):
         """A reply, labelled by persona, with what was learned on the way (a reply already
         streamed is only ended)."""
+        self.replied = True
         persona, reply = message.get("persona", "?"), message.get("reply") or ""
         if self.streamed and self.streamed.strip() == reply.strip():
             with self.lock:
@@ -245,6 +247,7 @@ class Console:
         line = line.strip()
         if not line:
             return True
+        self.replied = False
         try:
             if line.startswith("/"):
                 return self.command(line)
@@ -275,8 +278,10 @@ class Console:
                 persona=cancelled.persona or "a persona"))
         except Terminated:
             raise
-        except KeyboardInterrupt:  # Ctrl-C before anything was sent: nothing to cancel
-            self.say("  cancelled")
+        except KeyboardInterrupt:
+            if self.replied:  # Ctrl-C just after the answer: between requests, as at the prompt
+                return self.terminal
+            self.say("  cancelled")  # before anything was sent: nothing to cancel
         return True
 
     def chat_with(self, persona, text):
