@@ -17,7 +17,7 @@ import logging
 import random
 import string
 
-from kernel.grammars import ARITHMETIC, TEXT_METHODS, kind_of
+from kernel.grammars import ARITHMETIC, TEXT_METHODS, kind_of, parameter_names
 from kernel.values import plain
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,25 @@ def failure(exc):
     return ("error", type(exc).__name__, ())
 
 
+def echoed_input(signature, calls, slots):
+    """The input (`self.<slot>` or a parameter's name) a behaviour returns unchanged on every
+    call, changing nothing — no computation, only a read — else None. `slots` are the real
+    receiver's; a probe call's own values replace them."""
+    if not signature or len(signature) != len(calls):
+        return None
+    names = None
+    for part, call in zip(signature, calls):
+        if part[0] != "ok" or part[2]:
+            return None
+        inputs = {f"self.{k}": v for k, v in {**slots, **call.slots}.items()}
+        inputs.update(zip(parameter_names(len(call.args)), call.args))
+        same = {name for name, value in inputs.items() if canonical(value) == part[1]}
+        names = same if names is None else names & same
+        if not names:
+            return None
+    return min(names)
+
+
 def changes_state(signature):
     """True when some call of the signature changed a slot."""
     return any(part[2] for part in signature)
@@ -146,12 +165,13 @@ OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorD
              ast.Mod: "%", ast.Pow: "**"}
 COMPARES = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 AGGREGATES = ("sum", "max", "min", "len", "sorted")
+INDEXES = (0, 1, -1)         # the first, second and last item
 MAX_NEIGHBOURS = 12
 
 
 def neighbours(source, limit=MAX_NEIGHBOURS):
     """Methods one small change away from `source`: another arithmetic operator, comparison,
-    text method or aggregate. They are the contrasts a behaviour is judged against — the
+    text method, aggregate, item (first, second, last) or truth value. They are the contrasts a behaviour is judged against — the
     model, asked which of them its selector names best, must prefer the behaviour itself."""
     try:
         tree = ast.parse(source)
@@ -164,7 +184,8 @@ def neighbours(source, limit=MAX_NEIGHBOURS):
             target = list(ast.walk(mutant))[index]
             change(target)
             text = ast.unparse(mutant) + "\n"
-            if text not in made and text != ast.unparse(tree) + "\n":
+            if text not in made and text != ast.unparse(tree) + "\n" \
+                    and "self._p_changed = False" not in text:
                 made.append(text)
     return made[:limit]
 
@@ -184,6 +205,11 @@ def _changes(node):
             and node.func.attr in TEXT_METHODS and not node.args:
         return [lambda target, m=m: setattr(target.func, "attr", m) for m in TEXT_METHODS
                 if m != node.func.attr]
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+            and type(node.slice.value) is int:
+        return [setter("slice", ast.Constant(i)) for i in INDEXES if i != node.slice.value]
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return [setter("value", not node.value)]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id in AGGREGATES and len(node.args) == 1:
         return [lambda target, f=f: setattr(target.func, "id", f) for f in AGGREGATES
@@ -206,6 +232,7 @@ class Candidate:
     result: object = None        # the real call's result, plain
     channel: float = None        # the model's log-likelihood of the selector after the code
     fit: float = None            # the model's log-likelihood of the code after the mandate
+    echoes: bool = False         # returns an input unchanged that its selector does not name
 
     @property
     def valid(self):

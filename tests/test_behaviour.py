@@ -56,25 +56,38 @@ def test_agreement_is_final_and_disagreement_is_provisional():
     assert dnu.decide([behaviour.Candidate("x", problem="rejected")]) is None
 
 
-def test_the_fit_then_the_channel_breaks_ties():
+def test_the_fit_and_the_channel_together_break_ties():
     tie = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + \
           [candidate("b", 14, 22, 12, channel=-2.0)] * 2
     assert dnu.decide(tie).cluster.representative.source == "b"
     likelier = candidate("a", 7, 11, 6, channel=-9.0)
     likelier.fit = -3.0
     rival = candidate("b", 14, 22, 12, channel=-2.0)
-    rival.fit = -8.0
+    rival.fit = -11.0  # -3 - 9 against -11 - 2
     assert dnu.decide([likelier] * 2 + [rival] * 2).cluster.representative.source == "a"
+    rival.fit = -8.0   # -3 - 9 against -8 - 2
+    assert dnu.decide([likelier] * 2 + [rival] * 2).cluster.representative.source == "b"
 
 
-def test_a_better_read_neighbour_replaces_only_a_behaviour_without_a_clear_majority():
+def test_a_better_read_neighbour_keeps_a_voted_behaviour_from_being_final_not_replaces_it():
     neighbour = candidate("c", 14, 22, 12, channel=-2.0)
     neighbour.sampled = False
     weak = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + [candidate("b", 1, 2, 3)]
     verdict = dnu.decide(weak + [neighbour])
-    assert verdict.cluster.representative.source == "c" and not verdict.final
+    assert verdict.cluster.representative.source == "a" and not verdict.final
     strong = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour])
     assert strong.cluster.representative.source == "a" and not strong.final
+    assert dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4).final
+
+
+def test_neighbours_are_one_operator_item_or_truth_value_away():
+    assert behaviour.neighbours("def f(self):\n    return self.names[0]\n") == [
+        "def f(self):\n    return self.names[1]\n", "def f(self):\n    return self.names[-1]\n"]
+    switched = behaviour.neighbours("def on(self):\n    self.active = False\n"
+                                    "    self._p_changed = True\n")
+    assert switched == ["def on(self):\n    self.active = True\n    self._p_changed = True\n"]
+    assert "def f(self):\n    return self.a - self.b\n" in behaviour.neighbours(
+        "def f(self):\n    return self.a + self.b\n")
 
 
 def test_a_behaviour_that_ignores_its_inputs_is_never_final():
@@ -97,3 +110,37 @@ def test_agreement_on_an_example_copied_or_filled_in_wrongly_is_never_final():
         verdict = dnu.decide(agree, examples=examples)
         assert verdict.final is not copied, source
         assert dnu.decide(agree).final
+
+
+def test_a_behaviour_that_only_echoes_an_input_is_found_on_every_call():
+    calls = behaviour.probe_calls("plural", {"animal": "cat", "legs": 4}, [])
+    echo = tuple(behaviour.outcome(call.slots.get("animal", "cat"), {}, {}) for call in calls)
+    assert behaviour.echoed_input(echo, calls, {"animal": "cat", "legs": 4}) == "self.animal"
+    grown = tuple(behaviour.outcome(call.slots.get("animal", "cat") + "s", {}, {})
+                  for call in calls)
+    assert behaviour.echoed_input(grown, calls, {"animal": "cat", "legs": 4}) is None
+    by_argument = behaviour.probe_calls("same", {}, [7])
+    assert behaviour.echoed_input(tuple(behaviour.outcome(c.args[0], {}, {})
+                                        for c in by_argument), by_argument, {}) == "x"
+
+
+def test_an_echo_counts_only_when_nothing_else_ran():
+    echo = candidate("a", "cat", "dog", "ox")
+    echo.echoes = True
+    verdict = dnu.decide([echo] * 4 + [candidate("b", "cats", "dogs", "oxs")])
+    assert verdict.cluster.representative.source == "b" and not verdict.final
+    assert dnu.decide([echo] * 4).cluster.representative.source == "a"
+
+
+def test_a_literal_that_copies_an_input_s_value_reads_the_input():
+    mandate = dnu.Mandate("p", "p", {"price": 80, "tax_rate": 0.25, "name": "Ada",
+                                     "count": 2}, (), (), "tax", (30,), dnu.NO_EXPECTATION, ())
+    for written, read in [
+            ("return self.price * 0.25", "return self.price * self.tax_rate"),
+            ("return self.price - 30", "return self.price - x"),
+            ("return 'Hello ' + 'Ada'", "return 'Hello ' + self.name"),
+            ("return self.price * 2", "return self.price * 2"),        # an everyday constant
+            ("return self.tax_rate + 0.25", "return self.tax_rate + 0.25"),  # read already
+    ]:
+        source = f"def tax(self, x):\n    {written}\n"
+        assert dnu.reads_its_inputs(source, mandate) == f"def tax(self, x):\n    {read}\n"

@@ -277,18 +277,15 @@ def test_when_no_sample_meets_the_expectation_the_search_proposes_and_the_model_
     assert inspect(rect)["perimeter"]["source"] == outcome["source"]
 
 
-def test_a_method_that_writes_an_input_s_value_instead_of_reading_it_is_sent_back(
-        rect, tmp_path):
-    env = script(tmp_path, [
-        {"match": "instead of reading it",
-         "reply": "def scaled(self, x):\n    return self.width * x\n"},
-        {"match": "Write the method scaled",
-         "reply": "def scaled(self, x):\n    return self.width * 5\n"}])
+def test_a_method_that_writes_an_input_s_value_reads_the_input_instead(rect, tmp_path):
+    env = script(tmp_path, [{"match": "Write the method scaled",
+                             "reply": "def scaled(self, x):\n    return self.width * 5\n"}])
     outcome = json.loads(send(rect, "rect", "scaled", "5", "--expect", "15", env=env,
                               check=True).stdout)
     assert outcome["source"].endswith("return self.width * x\n")
-    assert outcome["history"][0]["problem"] == ("it writes 5, the value of x, instead of "
-                                                "reading it")
+    assert outcome["attempts"] == 1
+    assert outcome["history"][0]["written"].endswith("return self.width * 5\n")
+    assert inspect(rect)["scaled"]["source"] == outcome["source"]
 
 
 def test_a_method_that_writes_the_expected_result_is_sent_back(rect, tmp_path):
