@@ -229,6 +229,11 @@ class KeyRing:
         """The orchestrator's key pair, made now if the home has none yet."""
         with self._locked():
             if not self.server_secret_path.exists():
+                if self.server_public_path.exists():  # copied here: another host's key
+                    raise CurveKeyError(
+                        f"{self.server_public_path} is the public key of an orchestrator on "
+                        "another host (this home has no key pair of its own): make keys in "
+                        "that orchestrator's home, and copy what this host needs here")
                 self._make_pair(self.root, SERVER_NAME)
                 log.info("made the orchestrator's CURVE key pair in %s", self.root)
         return self.server_keys()

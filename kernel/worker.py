@@ -80,8 +80,15 @@ class Worker:
         log.info("registered for %s at %s", self.service, self.backend)
 
     def send(self, command, *body):
-        """One message to the orchestrator."""
-        self.socket.send_multipart([protocol.WORKER, command, *body])
+        """One message to the orchestrator, never waiting: one that cannot even be queued is
+        dropped. That happens when the orchestrator refused the connection's handshake (ZeroMQ
+        then gives the connection up) — the reconnect after its silence tries again — or
+        after a thousand unanswered messages."""
+        try:
+            self.socket.send_multipart([protocol.WORKER, command, *body], zmq.NOBLOCK)
+        except zmq.Again:
+            log.debug("dropped a %s: no connection to the orchestrator can take it",
+                      protocol.COMMAND_NAMES.get(command, command))
 
     def serve(self):
         """Serve until `stop()`."""
