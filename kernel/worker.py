@@ -14,7 +14,8 @@ log line, so its log shows how often a request ran.
 In remote mode the worker registers as a CURVE client with its worker key (`kernel.keys`), so
 it may run on another host with a home of its own (ZEO over SSL, `kernel.certs`); the first
 handshake the orchestrator refuses is logged with what to check (and the one accepted after
-it), since a refused worker otherwise just hears nothing while ZeroMQ keeps retrying.
+it), since a refused worker otherwise just hears nothing: ZeroMQ gives a refused connection
+up, and the worker connects again each time the orchestrator has been silent too long.
 """
 import argparse
 import faulthandler
@@ -128,7 +129,7 @@ class Worker:
 
     def on_handshake(self, event):
         """A CURVE handshake with the orchestrator ended: the first refusal says what to
-        check (ZeroMQ retries every 0.1 s: one line per outage, not per try)."""
+        check (the worker tries again every few seconds: one line per outage, not per try)."""
         if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             if self.refusals:
                 log.info("the orchestrator accepted this worker's key after %d refused "
