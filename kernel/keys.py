@@ -120,11 +120,6 @@ class ServerCurve:
     secret: bytes
     allowed_dirs: dict
 
-    @property
-    def allowed_dir(self):
-        """The consoles' allow-list directory."""
-        return self.allowed_dirs[CONSOLE]
-
 
 def zap_domain(role):
     """The ZAP domain of the sockets that admit keys of `role` (`consoles`, `workers`)."""
@@ -194,8 +189,6 @@ class KeyRing:
         self.root = pathlib.Path(home_path) / KEYS_DIR
         self.made_dirs = {role: self.root / places[0] for role, places in ROLE_PLACES.items()}
         self.allowed_dirs = {role: self.root / places[1] for role, places in ROLE_PLACES.items()}
-        self.allowed_dir = self.allowed_dirs[CONSOLE]
-        self.consoles_dir = self.made_dirs[CONSOLE]
         self.server_secret_path = self.root / (SERVER_NAME + SECRET_SUFFIX)
         self.server_public_path = self.root / (SERVER_NAME + PUBLIC_SUFFIX)
 
