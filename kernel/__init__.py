@@ -52,7 +52,7 @@ Processes and the wire
   `worker`         one process serving one persona's service
   `client`         the client side of BATOS/1
   `supervise`      the cluster under supervisord: up, down, status, restart
-  `keys`           CURVE keys and the allow-list of consoles (remote mode)
+  `keys`           CURVE keys and the allow-lists of consoles and workers (remote mode)
   `certs`          the home's CA and ZEO's TLS certificates (remote mode)
   `home`           a data directory and its configuration
   `cli`            the `batos` command

@@ -650,8 +650,9 @@ def cmd_restart(args):
 
 
 def cmd_keys(args):
-    """`batos keys list | new NAME | allow FILE|KEY [--name NAME] | revoke NAME`: the CURVE
-    console keys that remote mode's orchestrator requires (kernel/keys.py)."""
+    """`batos keys list | new NAME | allow FILE|KEY [--name NAME] | revoke NAME [--role
+    console|worker] | export-worker NAME DIR`: the CURVE keys of consoles and workers that
+    remote mode's orchestrator requires (kernel/keys.py)."""
     home = Home.open(args.home)
     ring = keys.KeyRing(home.path)
     if args.action == "list":
@@ -659,25 +660,47 @@ def cmd_keys(args):
         emit({"remote": home.remote, "server": server, "keys": ring.entries()},
              args.json, print_keys)
         return
-    if args.target is None:
-        raise UsageError(f"batos keys {args.action} needs a "
-                         + ("FILE or KEY" if args.action == "allow" else "NAME"))
+    if args.target is None or (args.action == "export-worker") != (args.directory is not None):
+        raise UsageError(f"batos keys {args.action} needs " + {
+            "allow": "a FILE or KEY", "export-worker": "a NAME and a DIR"}.get(
+                args.action, "a NAME (and nothing else)"))
     if args.action == "revoke":
-        ring.revoke(args.target)
-        print(f"revoked {args.target}: the orchestrator refuses it from now on")
+        ring.revoke(args.target, args.role)
+        print(f"revoked {'worker key ' if args.role == keys.WORKER else ''}{args.target}: the "
+              "orchestrator refuses it from now on")
+        return
+    if args.action == "export-worker":
+        print_worker_export(home, args.target, keys.export_worker(home, args.target,
+                                                                  args.directory))
         return
     ring.ensure_server()
     if args.action == "new":
-        secret = ring.new(args.target)
-        print(f"made console key {args.target} and allowed it: {secret}")
-        print(f"a console on another host needs {secret} in its home's keys/consoles/ and "
+        secret = ring.new(args.target, args.role)
+        print(f"made {args.role} key {args.target} and allowed it: {secret}")
+        print(f"a worker on another host needs it: batos keys export-worker {args.target} DIR"
+              if args.role == keys.WORKER else
+              f"a console on another host needs {secret} in its home's keys/consoles/ and "
               f"{ring.server_public_path} in its keys/ (then: batos console --key "
               f"{args.target})")
     else:
-        print(f"allowed {ring.allow(args.target, args.name)}")
+        name = ring.allow(args.target, args.name, args.role)
+        print(f"allowed {'worker key ' if args.role == keys.WORKER else ''}{name}")
     if not home.remote:
         print(f"remote mode is off: set [remote] enabled = true in {home.path / 'batos.toml'} "
               "for the orchestrator to require keys")
+
+
+def print_worker_export(home, name, written):
+    """What `batos keys export-worker` wrote, and the settings the worker home needs."""
+    target = written[0].parent.parent
+    print(f"wrote {len(written)} files into {target}:")
+    for path in written:
+        print(f"  {path.relative_to(target)}")
+    print(f"the worker home's batos.toml (batos init) needs: [remote] enabled = true and "
+          f'worker_key = "{name}"; [zeo] address = this ZEO server '
+          f"({home.setting('zeo', 'address')}) and [orchestrator] backend = this backend "
+          f"({home.orchestrator_endpoints['backend']}), as that host reaches them; then: "
+          f"batos-worker --home HOME --persona NAME")
 
 
 def print_keys(data, out):
@@ -685,7 +708,7 @@ def print_keys(data, out):
     print(f"remote mode: {'on' if data['remote'] else 'off'}", file=out)
     print(f"{'orchestrator':<20} {data['server'] or '(no key pair yet)'}  (server)", file=out)
     for entry in data["keys"]:
-        print(f"{entry['name']:<20} {entry['public']}  "
+        print(f"{entry['name']:<20} {entry['role']:<8} {entry['public']}  "
               f"{'allowed' if entry['allowed'] else 'NOT allowed'}"
               f"{', secret here' if entry['secret_here'] else ''}", file=out)
 
@@ -1015,12 +1038,19 @@ def build_parser():
         command.add_argument("--key", help="remote mode: the console key, a NAME in "
                              "HOME/keys/consoles or a .key_secret file (default: $BATOS_KEY, "
                              "then the home's own key)")
-    command = add("keys", cmd_keys, "remote mode: CURVE keys of the consoles allowed to reach "
-                                    "the orchestrator")
-    command.add_argument("action", choices=["list", "new", "allow", "revoke"],
+    command = add("keys", cmd_keys, "remote mode: CURVE keys of the consoles and workers "
+                                    "allowed to reach the orchestrator; export-worker NAME DIR:"
+                                    " the files a worker home on another host needs")
+    command.add_argument("action", choices=["list", "new", "allow", "revoke", "export-worker"],
                          help="what to do (see above)")
     command.add_argument("target", nargs="?", metavar="NAME|FILE|KEY",
-                         help="new/revoke: a key name; allow: a public key file or a Z85 key")
+                         help="new/revoke/export-worker: a key name; allow: a public key file "
+                              "or a Z85 key")
+    command.add_argument("directory", nargs="?", metavar="DIR",
+                         help="export-worker: the worker home (or a directory to copy there)")
+    command.add_argument("--role", choices=list(keys.ROLES), default=keys.CONSOLE,
+                         help="new/allow/revoke: a console key (requests, events; the "
+                              "default) or a worker key (registers as a persona's worker)")
     command.add_argument("--name", help="allow: the name it gets (default: the file's name)")
     command.add_argument("--json", action="store_true", help=JSON_HELP)
     command = add("models", cmd_models, "the configured models (local GGUF or served) and the "

@@ -162,8 +162,10 @@ class Home:
 
     @property
     def worker_counts(self):
-        """Persona → how many worker processes supervisord runs for it."""
-        return {name: int(count) for name, count in self.config.get("workers", {}).items()}
+        """Persona → how many worker processes supervisord runs for it; a persona set to 0
+        has none here (its workers run elsewhere, e.g. on another host in remote mode)."""
+        return {name: int(count) for name, count in self.config.get("workers", {}).items()
+                if int(count) > 0}
 
     @property
     def size_limits(self):

@@ -10,8 +10,10 @@ up to `service_wait` seconds and then gets an error. A request in flight is one 
 run. It reads the image (a ZEO client) only to know which personas exist and who routes —
 at most once a second, and at once for a persona it has not seen — so a persona cloned at
 runtime is routable without a restart. See `kernel.protocol` for the wire format. In remote
-mode the frontend and events sockets are CURVE servers that admit only allowed console keys
-(`kernel.keys`).
+mode all three sockets are CURVE servers: the frontend and events admit only allowed console
+keys, the backend only allowed worker keys, so workers may run on other hosts; a message from
+a key revoked since its connection opened is dropped, and a worker whose key was revoked is
+dropped with it, its request re-dispatched (`kernel.keys`).
 What it drops or refuses it logs through a rate limit (`kernel.ratelimit`); tests/
 test_fuzz_wire.py throws thousands of generated bad frames at both sockets.
 """
@@ -114,12 +116,13 @@ class Orchestrator:
         # it goes into the error of a request given up on, so the person sees the cause
         self.last_words = last_words or (lambda persona: None)
         self.max_request_bytes = max_request_bytes
-        # remote mode (`curve`, a kernel.keys.ServerCurve): frontend and events are CURVE
-        # servers behind the allow-list; the backend stays plain (it is loopback only)
-        self.gatekeeper = keys.Gatekeeper(self.context, curve.allowed_dir) if curve else None
+        # remote mode (`curve`, a kernel.keys.ServerCurve): every socket is a CURVE server
+        # behind the allow-list of its role — consoles on frontend and events, workers on
+        # the backend
+        self.gatekeeper = keys.Gatekeeper(self.context, curve.allowed_dirs) if curve else None
         self.frontend = self._bind(zmq.ROUTER, frontend, curve,
                                    max_message=protocol.hard_cap(max_request_bytes))
-        self.backend = self._bind(zmq.ROUTER, backend)
+        self.backend = self._bind(zmq.ROUTER, backend, curve, role=keys.WORKER)
         self.events = self._bind(zmq.PUB, events, curve)
         self.image = image
         self.view = ("ALFRED", None)  # router and personas, as last read from the image
@@ -133,12 +136,12 @@ class Orchestrator:
         self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
         self.running = True
 
-    def _bind(self, kind, endpoint, curve=None, max_message=-1):
+    def _bind(self, kind, endpoint, curve=None, max_message=-1, role=keys.CONSOLE):
         socket = self.context.socket(kind)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.MAXMSGSIZE, max_message)  # ZeroMQ drops a peer sending more
         if curve is not None:
-            keys.secure_server(socket, curve)
+            keys.secure_server(socket, curve, role)
         if kind == zmq.ROUTER:
             socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         socket.bind(endpoint)
@@ -171,23 +174,29 @@ class Orchestrator:
         is left — only then is a worker's silence its own, not the broker's backlog."""
         for _ in range(MAX_BURST):
             try:
-                frames = self.backend.recv_multipart(zmq.NOBLOCK)
+                frames, permitted = self.receive(self.backend, keys.WORKER)
             except zmq.Again:
                 return True
-            self._safely(self.on_worker, frames)
+            self._safely(self.on_worker if permitted else self.on_revoked_worker, frames)
         return False
+
+    def receive(self, socket, role):
+        """One waiting message of `socket` (`zmq.Again` if none) and whether its CURVE key is
+        on the allow-list of `role` now (always, off remote mode) — revoking a key silences
+        open connections too."""
+        if self.gatekeeper is None:
+            return socket.recv_multipart(zmq.NOBLOCK), True
+        frames = socket.recv_multipart(zmq.NOBLOCK, copy=False)
+        return [frame.bytes for frame in frames], self.gatekeeper.permits(frames[-1], role)
 
     def receive_client(self):
         """One waiting frontend message (`zmq.Again` if none); None (dropped, unanswered) in
-        remote mode when its key is no longer on the allow-list — revoking a key silences
-        open connections too."""
-        if self.gatekeeper is None:
-            return self.frontend.recv_multipart(zmq.NOBLOCK)
-        frames = self.frontend.recv_multipart(zmq.NOBLOCK, copy=False)
-        if not self.gatekeeper.permits(frames[-1]):
+        remote mode when its key is no longer on the consoles' allow-list."""
+        frames, permitted = self.receive(self.frontend, keys.CONSOLE)
+        if not permitted:
             log.warning("dropping a request from a console key that is not allowed")
             return None
-        return [frame.bytes for frame in frames]
+        return frames
 
     def _safely(self, handler, frames):
         try:
@@ -448,6 +457,16 @@ class Orchestrator:
             log.warning("dropping an unknown command %r from worker %s", command,
                         identity.hex())
 
+    def on_revoked_worker(self, frames):
+        """A backend message from a worker key no longer allowed: dropped unanswered, and the
+        worker with it (its request is re-dispatched), so revoking a worker key stops it."""
+        worker = self.workers.get(frames[0])
+        log.warning("dropping a message from a worker key that is not allowed%s",
+                    f"; dropping worker {worker.identity.hex()} of {worker.service}"
+                    if worker else "")
+        if worker is not None:
+            self.drop_worker(worker)
+
     def heard(self, worker):
         """A message from `worker`: alive until the liveness window passes again. A gap of
         more than two heartbeats since its last message read is logged (the broker's own
@@ -651,7 +670,8 @@ def main(argv=None):
         return 1
     signal.signal(signal.SIGTERM, lambda *_: broker.stop())
     log.info("orchestrator serving %s%s", endpoints,
-             f" (remote mode: CURVE, allow-list in {curve.allowed_dir})" if curve else "")
+             f" (remote mode: CURVE, allow-lists in {curve.allowed_dirs[keys.CONSOLE]} and "
+             f"{curve.allowed_dirs[keys.WORKER]})" if curve else "")
     try:
         broker.serve()
     finally:

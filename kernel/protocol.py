@@ -9,8 +9,9 @@ Sockets (all TCP, loopback unless configured):
   frontend  ROUTER, bound by the orchestrator; consoles and clients connect DEALER sockets.
   backend   ROUTER, bound by the orchestrator; workers connect DEALER sockets.
   events    PUB, bound by the orchestrator; consoles SUB to see what others cause.
-  In remote mode frontend and events are CURVE servers admitting only allowed console keys
-  (`kernel.keys`); the backend always stays on loopback, without keys.
+  In remote mode all three are CURVE servers: frontend and events admit only allowed console
+  keys, the backend only allowed worker keys, which lets workers run on other hosts
+  (`kernel.keys`).
 
 Client → orchestrator (frontend), after the ROUTER's identity frame:
   [CLIENT, request-json]

@@ -10,6 +10,12 @@ bench/README.md). A worker that really dies has its request re-dispatched by the
 orchestrator (the ledger makes the second delivery harmless). A worker that hears nothing
 from the orchestrator reconnects and registers again. Each request taken and answered is one
 log line, so its log shows how often a request ran.
+
+In remote mode the worker registers as a CURVE client with its worker key (`kernel.keys`), so
+it may run on another host with a home of its own (ZEO over SSL, `kernel.certs`); the first
+handshake the orchestrator refuses is logged with what to check (and the one accepted after
+it), since a refused worker otherwise just hears nothing: ZeroMQ gives a refused connection
+up, and the worker connects again each time the orchestrator has been silent too long.
 """
 import argparse
 import faulthandler
@@ -20,6 +26,7 @@ import threading
 import time
 
 import zmq
+import zmq.utils.monitor
 
 from kernel import dnu, keys, limits, llm, protocol, sandbox
 from kernel.client import Client
@@ -28,15 +35,21 @@ from kernel.home import Home
 from kernel.persona import PersonaService, RemoteWriter
 
 log = logging.getLogger(__name__)
+HANDSHAKE_EVENTS = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
+                    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed (protocol)",
+                    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "refused (authentication)"}
 
 
 class Worker:
     """The worker's connection to the orchestrator and its serve loop."""
 
-    def __init__(self, service, backend, handler, context=None):
+    def __init__(self, service, backend, handler, context=None, curve=None):
         self.service = service
         self.backend = backend
         self.handler = handler
+        self.curve = curve  # remote mode: a kernel.keys.ClientCurve with the worker key
+        self.monitor = None
+        self.refusals = 0  # failed handshakes since the last one that succeeded
         self.context = context or zmq.Context.instance()
         self.outbox_endpoint = f"inproc://worker-outbox-{id(self)}"
         self.outbox = self.context.socket(zmq.PULL)
@@ -53,9 +66,13 @@ class Worker:
         not count this worker twice (old identity and new) until the old one expires."""
         if self.socket is not None:
             self.send(protocol.DISCONNECT)
-            self.socket.close(linger=100)
+            self.close_socket(linger=100)
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            keys.secure_client(self.socket, self.curve)
+            self.monitor = self.socket.get_monitor_socket(
+                sum(HANDSHAKE_EVENTS) | zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.socket.connect(self.backend)
         self.send(protocol.READY, self.service.encode(), *filter(None, [self.holding]))
         self.broker_expiry = time.monotonic() + protocol.HEARTBEAT_INTERVAL * \
@@ -64,8 +81,15 @@ class Worker:
         log.info("registered for %s at %s", self.service, self.backend)
 
     def send(self, command, *body):
-        """One message to the orchestrator."""
-        self.socket.send_multipart([protocol.WORKER, command, *body])
+        """One message to the orchestrator, never waiting: one that cannot even be queued is
+        dropped. That happens when the orchestrator refused the connection's handshake (ZeroMQ
+        then gives the connection up) — the reconnect after its silence tries again — or
+        after a thousand unanswered messages."""
+        try:
+            self.socket.send_multipart([protocol.WORKER, command, *body], zmq.NOBLOCK)
+        except zmq.Again:
+            log.debug("dropped a %s: no connection to the orchestrator can take it",
+                      protocol.COMMAND_NAMES.get(command, command))
 
     def serve(self):
         """Serve until `stop()`."""
@@ -74,7 +98,11 @@ class Worker:
             poller = zmq.Poller()
             poller.register(self.socket, zmq.POLLIN)
             poller.register(self.outbox, zmq.POLLIN)
+            if self.monitor is not None:
+                poller.register(self.monitor, zmq.POLLIN)
             ready = dict(poller.poll(protocol.HEARTBEAT_INTERVAL * 1000 / 4))
+            if self.monitor in ready:
+                self.on_handshake(zmq.utils.monitor.recv_monitor_message(self.monitor))
             if self.socket in ready:
                 self.on_message(self.socket.recv_multipart())
             if self.outbox in ready:
@@ -88,8 +116,34 @@ class Worker:
                 self.connect()
         if self.socket is not None:
             self.send(protocol.DISCONNECT)
-            self.socket.close(0)
+            self.close_socket(linger=0)
         self.outbox.close(0)
+
+    def close_socket(self, linger):
+        """Close the backend connection (and its handshake monitor)."""
+        if self.monitor is not None:
+            self.socket.disable_monitor()
+            self.monitor.close(0)
+            self.monitor = None
+        self.socket.close(linger=linger)
+
+    def on_handshake(self, event):
+        """A CURVE handshake with the orchestrator ended: the first refusal says what to
+        check (the worker tries again every few seconds: one line per outage, not per try)."""
+        if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if self.refusals:
+                log.info("the orchestrator accepted this worker's key after %d refused "
+                         "handshake(s)", self.refusals)
+            self.refusals = 0
+            return
+        self.refusals += 1
+        if self.refusals > 1:
+            return
+        log.warning("the orchestrator at %s %s this worker's CURVE handshake (code %s): is the "
+                    "public key of this worker's key on its workers' allow-list (batos keys "
+                    "allow FILE --role worker) and keys/orchestrator.key the orchestrator's own?",
+                    self.backend, HANDSHAKE_EVENTS.get(event["event"], "failed"),
+                    event["value"])
 
     def stop(self):
         """End `serve()` once the request in hand is answered; take no new one."""
@@ -166,21 +220,24 @@ def main(argv=None):
         sandbox.configure(**home.sandbox_limits)
         limits.configure(**home.size_limits)
         endpoints = home.orchestrator_endpoints
-        curve = keys.client_curve(home)  # remote mode: asking BRICK goes through CURVE
+        learner_settings = dnu.learner_settings(home.config.get("dnu", {}))
+        writer_name = learner_settings["writer"]
+        registering = keys.worker_curve(home)  # remote mode: the worker key, for the backend
+        # and a console key for asking BRICK (which the writer itself never does)
+        curve = keys.client_curve(home) if args.persona != writer_name else None
         image = connect_home(home, wait_timeout=60.0, fail_fast=False,
                              client_label=f"worker-{args.persona}")
     except BatosError as exc:
         print(f"batos-worker: {exc}", file=sys.stderr)
         return 1
-    learner_settings = dnu.learner_settings(home.config.get("dnu", {}))
-    writer_name = learner_settings["writer"]
     writer_factory = None
     if args.persona != writer_name:
         brick = Client(keys.connect_endpoint(endpoints["frontend"]), curve=curve)
         writer_factory = lambda claim: RemoteWriter(brick, writer_name)  # noqa: E731
     service = PersonaService(args.persona, image, llm.ModelRegistry(home.config.get("models", {})),
                              learner_settings, writer_factory)
-    worker = Worker(args.persona, endpoints["backend"], service.handle)
+    worker = Worker(args.persona, keys.connect_endpoint(endpoints["backend"]), service.handle,
+                    curve=registering)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     try:
         worker.serve()

@@ -5,21 +5,26 @@ certificates, the orchestrator, one worker per persona with the scripted backend
 by the real `batos keys`, and real ZeroMQ clients with real key pairs around it.
 """
 import json
+import logging
 import pathlib
 import re
 import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 import zmq
 import zmq.auth
+import zmq.utils.monitor
 
 from conftest import REPO, run_batos, wait_until
 from kernel import keys, protocol, supervise
-from kernel.client import Client, NoAnswer
+from kernel import worker as worker_module
+from kernel.client import Client, NoAnswer, RequestFailed
 from kernel.errors import ConfigError
 from kernel.home import Home, free_port
+from kernel.orchestrator import Orchestrator
 
 RULES = [
     {"persona": "ALFRED", "match": "choose persona", "reply": "ROBIN"},
@@ -113,8 +118,8 @@ def test_keys_new_makes_an_allowed_pair_whose_secrets_only_the_owner_reads(home)
     listing = json.loads(run_batos("keys", "list", "--json", home=home.path, check=True).stdout)
     assert listing["remote"] is False
     assert listing["server"] == zmq.auth.load_certificate(root / "orchestrator.key")[0].decode()
-    assert listing["keys"] == [{"name": "alice", "public": public.decode(), "allowed": True,
-                                "secret_here": True}]
+    assert listing["keys"] == [{"name": "alice", "role": "console", "public": public.decode(),
+                                "allowed": True, "secret_here": True}]
 
 
 def test_keys_allow_takes_a_file_or_a_z85_key_and_revoke_takes_it_away(home, tmp_path):
@@ -138,7 +143,10 @@ def test_keys_allow_takes_a_file_or_a_z85_key_and_revoke_takes_it_away(home, tmp
 @pytest.mark.parametrize("args, message", [
     (("new", "../evil"), "is not a key name"),
     (("new",), "needs a NAME"),
-    (("revoke", "nobody"), "no key named 'nobody' is allowed"),
+    (("revoke", "nobody"), "no console key named 'nobody' is allowed"),
+    (("revoke", "nobody", "--role", "worker"), "no worker key named 'nobody' is allowed"),
+    (("export-worker", "nobody"), "needs a NAME and a DIR"),
+    (("new", "gpu1", "somewhere"), "needs a NAME (and nothing else)"),
     (("allow", "not-a-key"), "neither a key file nor a 40-character Z85 public key"),
     (("allow", "x" * 40), "a key given as text needs a name"),
 ])
@@ -197,11 +205,153 @@ def test_without_remote_mode_a_non_loopback_frontend_is_refused(home):
         "and remote mode is off" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_even_in_remote_mode_the_backend_stays_on_loopback(home):
+def test_without_remote_mode_a_non_loopback_backend_is_refused(home):
+    config = home.path / "batos.toml"
+    config.write_text(re.sub(r'(?m)^backend = "[^"]*"$', 'backend = "tcp://0.0.0.0:5556"',
+                             config.read_text()))
+    result = run_orchestrator(Home.open(home.path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "orchestrator.backend 'tcp://0.0.0.0:5556' is not a loopback address and remote " \
+        "mode is off" in result.stderr and "--role worker" in result.stderr
+
+
+def test_in_remote_mode_the_backend_may_bind_any_address_behind_worker_keys(home):
     home = enable_remote(home, backend="tcp://0.0.0.0:5556")
-    result = run_orchestrator(home)
-    assert result.returncode == 1 and "orchestrator.backend" in result.stderr
-    assert "must stay on loopback" in result.stderr
+    curve = keys.server_curve(home)
+    assert curve.allowed_dirs == {"console": home.path / "keys" / "allowed",
+                                  "worker": home.path / "keys" / "allowed_workers"}
+    ring = keys.KeyRing(home.path)
+    assert set(ring.allowed("worker")) == set(ring.made("worker")) == {"local"}
+    assert set(ring.allowed("console")) == set(ring.made("console")) == {"local"}
+    assert ring.allowed("worker")["local"] != ring.allowed("console")["local"]
+
+
+def test_worker_keys_are_made_listed_and_revoked_apart_from_console_keys(home):
+    made = run_batos("keys", "new", "gpu1", "--role", "worker", home=home.path, check=True)
+    assert "made worker key gpu1 and allowed it" in made.stdout
+    assert "batos keys export-worker gpu1 DIR" in made.stdout
+    root = home.path / "keys"
+    assert stat.S_IMODE((root / "workers" / "gpu1.key_secret").stat().st_mode) == 0o600
+    public = zmq.auth.load_certificate(root / "workers" / "gpu1.key_secret")[0]
+    assert zmq.auth.load_certificate(root / "allowed_workers" / "gpu1.key") == (public, None)
+    assert not (root / "allowed" / "gpu1.key").exists()
+    listing = json.loads(run_batos("keys", "list", "--json", home=home.path, check=True).stdout)
+    assert listing["keys"] == [{"name": "gpu1", "role": "worker", "public": public.decode(),
+                                "allowed": True, "secret_here": True}]
+    assert "gpu1                 worker" in run_batos("keys", "list", home=home.path).stdout
+    assert run_batos("keys", "revoke", "gpu1", home=home.path).returncode == 1  # not a console
+    run_batos("keys", "revoke", "gpu1", "--role", "worker", home=home.path, check=True)
+    assert not (root / "allowed_workers" / "gpu1.key").exists()
+    allowed = run_batos("keys", "allow", root / "workers" / "gpu1.key", "--role", "worker",
+                        home=home.path, check=True)
+    assert allowed.stdout.startswith("allowed worker key gpu1")
+    assert keys.KeyRing(home.path).allowed("worker") == {"gpu1": public}
+
+
+def test_export_worker_writes_exactly_what_a_worker_home_on_another_host_needs(home, tmp_path):
+    home = enable_remote(home)
+    run_batos("certs", "init", home=home.path, check=True)
+    run_batos("keys", "new", "gpu1", "--role", "worker", home=home.path, check=True)
+    target = tmp_path / "worker-home"
+    exported = run_batos("keys", "export-worker", "gpu1", target, home=home.path, check=True)
+    assert 'worker_key = "gpu1"' in exported.stdout
+    files = {str(p.relative_to(target)): stat.S_IMODE(p.stat().st_mode)
+             for p in target.rglob("*") if p.is_file()}
+    assert files == {"keys/orchestrator.key": 0o644, "keys/workers/gpu1.key_secret": 0o600,
+                     "keys/workers/gpu1.key": 0o644, "certs/ca.pem": 0o644,
+                     "certs/client.pem": 0o644, "certs/client.key": 0o600}
+    assert (target / "keys/workers/gpu1.key_secret").read_bytes() == \
+        (home.path / "keys/workers/gpu1.key_secret").read_bytes()
+    assert (target / "certs/ca.pem").read_bytes() == (home.path / "certs/ca.pem").read_bytes()
+    assert (target / "certs/client.pem").read_bytes() != \
+        (home.path / "certs/client.pem").read_bytes()  # its own client certificate
+    again = run_batos("keys", "export-worker", "gpu1", target, home=home.path)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    unknown = run_batos("keys", "export-worker", "alice", tmp_path / "x", home=home.path)
+    assert "no worker key pair 'alice'" in unknown.stderr and not (tmp_path / "x").exists()
+
+
+def test_export_worker_without_certificates_says_how_to_make_them(home, tmp_path):
+    run_batos("keys", "new", "gpu1", "--role", "worker", home=home.path, check=True)
+    result = run_batos("keys", "export-worker", "gpu1", tmp_path / "w", home=home.path)
+    assert result.returncode == 1 and "batos certs init" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_each_backend_and_frontend_admits_only_keys_of_its_own_role(home, caplog):
+    """An orchestrator in remote mode (in this process, real sockets): a worker key registers,
+    a console key or a plain socket cannot; a worker key gets nothing on the frontend."""
+    home = enable_remote(home)
+    run_batos("keys", "new", "gpu1", "--role", "worker", home=home.path, check=True)
+    run_batos("keys", "new", "alice", home=home.path, check=True)
+    ring = keys.KeyRing(home.path)
+    endpoints = {name: f"tcp://127.0.0.1:{free_port()}" for name in ("front", "back", "ev")}
+    context = zmq.Context()
+    broker = Orchestrator(endpoints["front"], endpoints["back"], endpoints["ev"],
+                          context=context, curve=keys.server_curve(home), service_wait=1.0)
+    thread = threading.Thread(target=broker.serve, daemon=True)
+    thread.start()
+    sockets = []
+
+    def dealer(curve):
+        socket = context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            keys.secure_client(socket, curve)
+        sockets.append(socket)
+        return socket
+
+    def register(curve, service):
+        """A worker socket sending READY for `service`; returns it and its handshake monitor."""
+        socket = dealer(curve)
+        monitor = socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | sum(
+            worker_module.HANDSHAKE_EVENTS))
+        sockets.append(monitor)
+        socket.connect(endpoints["back"])
+        socket.send_multipart([protocol.WORKER, protocol.READY, service.encode()])
+        return socket, monitor
+
+    def handshake(monitor):
+        assert monitor.poll(30000), "no handshake ended"
+        return zmq.utils.monitor.recv_monitor_message(monitor)["event"]
+
+    console = Client(endpoints["front"], timeout=30.0, curve=ring.client_keys("alice"))
+    try:
+        for curve in (ring.client_keys("alice"), None):  # a console key; plain ZMTP
+            _socket, monitor = register(curve, "BAD")
+            assert handshake(monitor) != zmq.EVENT_HANDSHAKE_SUCCEEDED
+        with pytest.raises(RequestFailed, match="no live worker for persona BAD"):
+            console.request({"intent": "chat", "persona": "BAD", "text": "hi"})
+        assert console.request({"intent": "ping"})["services"].get("BAD", 0) == 0
+        as_console = dealer(ring.client_keys("gpu1", role="worker"))
+        as_console.connect(endpoints["front"])
+        as_console.send_multipart([protocol.CLIENT, protocol.encode({"intent": "ping",
+                                                                     "id": "p"})])
+        assert not as_console.poll(SHORT_WAIT * 1000)  # a worker key is no console
+
+        worker, monitor = register(ring.client_keys("gpu1", role="worker"), "GOOD")
+        assert handshake(monitor) == zmq.EVENT_HANDSHAKE_SUCCEEDED
+
+        def serving():
+            """Heartbeat as a live worker does; how many GOOD workers the broker counts."""
+            worker.send_multipart([protocol.WORKER, protocol.HEARTBEAT])
+            return console.request({"intent": "ping"})["services"].get("GOOD")
+
+        wait_until(lambda: serving() == 1, timeout=30)
+        with caplog.at_level(logging.WARNING, logger="kernel.orchestrator"):
+            run_batos("keys", "revoke", "gpu1", "--role", "worker", home=home.path,
+                      check=True)
+            wait_until(lambda: serving() == 0, timeout=30, interval=0.2)
+        assert "a worker key that is not allowed; dropping worker" in caplog.text
+        assert "is silent" not in caplog.text  # dropped for its key, not for its silence
+    finally:
+        console.close()
+        broker.stop()
+        thread.join(10)
+        broker.close()
+        for socket in sockets:
+            socket.close(0)
+        context.term()
 
 
 # -- the orchestrator in remote mode -----------------------------------------------------------
@@ -216,7 +366,8 @@ def test_the_home_itself_is_served_through_its_own_key(cluster):
     assert asked.returncode == 0 and asked.stdout.strip() == "ROBIN: hello", asked.stderr
     listing = json.loads(run_batos("keys", "list", "--json", home=home.path).stdout)
     assert listing["remote"] is True
-    assert {k["name"]: k["allowed"] for k in listing["keys"]} == {"alice": True, "local": True}
+    assert {(k["name"], k["role"]): k["allowed"] for k in listing["keys"]} == {
+        ("alice", "console"): True, ("local", "console"): True, ("local", "worker"): True}
 
 
 @pytest.mark.cluster
