@@ -18,8 +18,8 @@ import signal
 import sys
 import time
 
-from kernel import (certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise,
-                    timetravel, versions)
+from kernel import (certs, dnu, guardian, llm, paths, runtime_probe, sandbox, settings,
+                    supervise, timetravel, versions)
 from kernel.client import ClusterSilent, NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
@@ -145,8 +145,9 @@ def parse_slots(text):
 # -- commands ----------------------------------------------------------------------------------
 
 def open_image(home):
-    """Connect to the home's ZEO server, or a one-line `ServerUnavailable`."""
-    sandbox.configure(**home.sandbox_limits)
+    """This process's settings from the home (`kernel.settings.start`), then a connection to
+    the home's ZEO server, or a one-line `ServerUnavailable`."""
+    settings.start(home)
     try:
         return image_module.connect_home(home, wait_timeout=home.zeo_wait_timeout,
                                          client_label=f"batos-cli@{home.path}")
@@ -281,9 +282,8 @@ def send_at(args, home, values):
 
 def make_learner(home, image):
     """The `_doesNotUnderstand` engine for this home, with its `[dnu]` settings and models."""
-    settings = home.config.get("dnu", {})
     return dnu.Learner(image, llm.ModelRegistry(home.config.get("models", {})), user=CLI_USER,
-                       **dnu.learner_settings(settings))
+                       **dnu.learner_settings(home.config.get("dnu", {})))
 
 
 def print_outcome(data, out):

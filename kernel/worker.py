@@ -21,7 +21,7 @@ import time
 
 import zmq
 
-from kernel import dnu, keys, limits, llm, protocol, sandbox
+from kernel import dnu, keys, limits, llm, protocol, settings
 from kernel.client import Client
 from kernel.errors import BatosError
 from kernel.home import Home
@@ -163,8 +163,7 @@ def main(argv=None):
                                "%(message)s")
     try:
         home = Home.open(args.home)
-        sandbox.configure(**home.sandbox_limits)
-        limits.configure(**home.size_limits)
+        settings.start(home)
         endpoints = home.orchestrator_endpoints
         curve = keys.client_curve(home)  # remote mode: asking BRICK goes through CURVE
         image = connect_home(home, wait_timeout=60.0, fail_fast=False,
