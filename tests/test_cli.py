@@ -15,7 +15,8 @@ import pytest
 
 from conftest import BATOS, REPO, one_line_error, run_batos, wait_until
 from kernel import guardian, supervise
-from kernel.cli import ProgressLines, build_parser
+from kernel.cli import build_parser
+from kernel.demo import ProgressLines
 from kernel.home import Home
 
 AREA = "def area(self):\n    return self.width * self.height\n"
