@@ -8,6 +8,8 @@ from kernel import conversation, ledger, llm, protocol
 from kernel.persona import (PROMPT_PART_CHARS, SPEAK_INSTRUCTIONS, SPOKEN_TURNS,
                             PersonaService)
 
+pytestmark = pytest.mark.shared_server  # each test: a fresh lobby on the module's server
+
 
 @pytest.fixture
 def service(image, home, tmp_path, monkeypatch):
