@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import BATOS, REPO, one_line_error, run_batos, wait_until
-from kernel import guardian, supervise
+from kernel import cli, guardian, supervise
 from kernel.cli import build_parser
 from kernel.demo import ProgressLines
 from kernel.home import Home
@@ -173,6 +173,12 @@ def test_log_shows_the_ids_undo_takes_and_ends_quietly_when_its_reader_does(home
                            timeout=120)
     assert piped.stderr == ""
     assert piped.stdout.splitlines()[1] == "status 141"  # as if SIGPIPE ended it, quietly
+
+
+def test_every_registered_command_is_listed_once_in_the_help_order():
+    assert sorted(cli.COMMANDS) == sorted(cli.ORDER) and len(set(cli.ORDER)) == len(cli.ORDER)
+    assert all(handler.__name__ == f"cmd_{name}" for name, (handler, _help, _arguments)
+               in cli.COMMANDS.items())
 
 
 def test_every_argument_and_option_has_help():
