@@ -25,6 +25,7 @@ Safety
   `sandbox`        RestrictedPython execution under CPU-time, memory and depth budgets
   `isolation`      disposable forks for methods that loop or call
   `limits`         size bounds of requests, replies, turns, memories, the ledger
+  `settings`       one process's settings (size bounds, sandbox budgets) from its home
   `ratelimit`      rate-limited logging of dropped input
   `errors`         the kernel's exceptions, transient or final
 
@@ -55,5 +56,6 @@ Processes and the wire
   `keys`           CURVE keys and the allow-lists of consoles and workers (remote mode)
   `certs`          the home's CA and ZEO's TLS certificates (remote mode)
   `home`           a data directory and its configuration
-  `cli`            the `batos` command
+  `cli`            the `batos` command: each command's arguments beside its handler
+  `demo`           the `make run` demonstration that `batos awaken` shows
 """

@@ -18,8 +18,8 @@ import signal
 import sys
 import time
 
-from kernel import (certs, dnu, guardian, llm, paths, runtime_probe, sandbox, supervise,
-                    timetravel, versions)
+from kernel import (certs, demo, dnu, guardian, llm, paths, runtime_probe, sandbox,
+                    settings, supervise, timetravel, versions)
 from kernel.client import ClusterSilent, NoAnswer, RequestFailed, new_request_id
 from kernel.values import plain
 from kernel import image as image_module
@@ -142,11 +142,53 @@ def parse_slots(text):
     return slots
 
 
+# -- the command registry ----------------------------------------------------------------------
+
+JSON_HELP = "print the result as one JSON document"
+AT_HELP = ("read-only, on the image as it was at WHEN: a UTC time (2026-12-02 06:40:05), a "
+           "transaction id from batos log or batos history, or before:TID")
+PATH_HELP = "a lobby path such as rect or personas.BRICK"
+
+COMMANDS = {}  # name → (handler, help, arguments), each registered beside its handler
+ORDER = ("init", "awaken", "new", "inspect", "define", "send", "confirm", "log", "pack",
+         "history", "undo", "revert", "backup", "restore", "check", "repair", "certs", "up",
+         "down", "status", "restart", "ask", "console", "keys", "models", "audit")  # --help's
+
+
+def command(name, help_text, *arguments):
+    """Register the decorated handler as `batos NAME`; each of `arguments` adds one argument
+    (or group) to the command's parser (`arg`, `one_of`)."""
+    def register(handler):
+        COMMANDS[name] = (handler, help_text, arguments)
+        return handler
+    return register
+
+
+def arg(*names, **options):
+    """One argument of a command, as `argparse.ArgumentParser.add_argument` takes it."""
+    return lambda parser: parser.add_argument(*names, **options)
+
+
+def one_of(*arguments, required=False):
+    """Arguments of which a command takes at most one (exactly one when `required`)."""
+    def add(parser):
+        group = parser.add_mutually_exclusive_group(required=required)
+        for argument in arguments:
+            argument(group)
+    return add
+
+
+JSON = arg("--json", action="store_true", help=JSON_HELP)
+KEY = arg("--key", help="remote mode: the console key, a NAME in HOME/keys/consoles or a "
+                        ".key_secret file (default: $BATOS_KEY, then the home's own key)")
+
+
 # -- commands ----------------------------------------------------------------------------------
 
 def open_image(home):
-    """Connect to the home's ZEO server, or a one-line `ServerUnavailable`."""
-    sandbox.configure(**home.sandbox_limits)
+    """This process's settings from the home (`kernel.settings.start`), then a connection to
+    the home's ZEO server, or a one-line `ServerUnavailable`."""
+    settings.start(home)
     try:
         return image_module.connect_home(home, wait_timeout=home.zeo_wait_timeout,
                                          client_label=f"batos-cli@{home.path}")
@@ -164,12 +206,18 @@ def with_image(home, fn):
         image.close()
 
 
+@command("init", "create a data directory with its own configuration",
+         arg("--zeo-address", help="HOST:PORT (default: a free loopback port)"))
 def cmd_init(args):
     home = Home.init(args.home, args.zeo_address)
     print(f"initialised {home.path}; ZEO address {format_address(home.zeo_address)}")
     print(f"start its server with: python -m zeo_server --home {home.path}")
 
 
+@command("new", "create an object at PATH as a clone of --proto",
+         arg("path", help="where the new object goes: " + PATH_HELP),
+         arg("--proto", default="traits", help="prototype path (default: traits)"),
+         arg("--slots", default="{}", help="JSON object of slot values"), JSON)
 def cmd_new(args):
     slots = parse_slots(args.slots)
     home = Home.open(args.home)
@@ -189,6 +237,9 @@ def cmd_new(args):
     emit(description, args.json, print_object)
 
 
+@command("inspect", "show an object's slots, parents and methods",
+         arg("path", help="the object: " + PATH_HELP), arg("--at", metavar="WHEN", help=AT_HELP),
+         JSON)
 def cmd_inspect(args):
     home = Home.open(args.home)
     if args.at is not None:
@@ -205,6 +256,11 @@ def cmd_inspect(args):
     emit(with_image(home, lambda image: image.run(look)), args.json, print_object)
 
 
+@command("define", "audit and install a method on the object at PATH",
+         arg("path", help="the object: " + PATH_HELP), arg("selector", help="the method's name"),
+         one_of(arg("--source", help="the method's source text"),
+                arg("--file", help="a file holding the method's source"), required=True),
+         JSON)
 def cmd_define(args):
     home = Home.open(args.home)
     if args.file:
@@ -226,6 +282,15 @@ def cmd_define(args):
         f"defined {args.path}.{args.selector} (audit ok)", file=out))
 
 
+@command("send", "send a message to the object at PATH, learning the method if it is "
+                 "missing",
+         arg("path", help="the receiver: " + PATH_HELP),
+         arg("selector", help="the message's name"),
+         arg("args", nargs="*", metavar="ARG", help="arguments as JSON values"),
+         arg("--expect", metavar="JSON", help="the result the caller expects; a learned method "
+                                              "must produce it"),
+         arg("--at", metavar="WHEN", help=AT_HELP + "; a missing method is an error there, "
+                                                    "never learned"), JSON)
 def cmd_send(args):
     values = [parse_json(arg, f"argument {i}") for i, arg in enumerate(args.args, 1)]
     expect = parse_json(args.expect, "--expect") if args.expect is not None \
@@ -281,9 +346,8 @@ def send_at(args, home, values):
 
 def make_learner(home, image):
     """The `_doesNotUnderstand` engine for this home, with its `[dnu]` settings and models."""
-    settings = home.config.get("dnu", {})
     return dnu.Learner(image, llm.ModelRegistry(home.config.get("models", {})), user=CLI_USER,
-                       **dnu.learner_settings(settings))
+                       **dnu.learner_settings(home.config.get("dnu", {})))
 
 
 def print_outcome(data, out):
@@ -306,6 +370,9 @@ def print_outcome(data, out):
               + (", provisionally" if data["provisional"] else ""), file=out)
 
 
+@command("confirm", "make a provisional learned method final",
+         arg("path", help="the object's lobby path"),
+         arg("selector", help="the provisional method"), JSON)
 def cmd_confirm(args):
     """`batos confirm PATH SELECTOR`: a provisional learned method becomes final."""
     home = Home.open(args.home)
@@ -316,6 +383,10 @@ def cmd_confirm(args):
         f"confirmed {args.path}.{args.selector}: it is final now", file=out))
 
 
+@command("audit", "judge a method's source with the PersistenceGuardian",
+         arg("file", nargs="?", help="a file holding the method's source"),
+         arg("--rules", action="store_true",
+             help="print the guardian's rule catalogue (rule id and reason) instead"), JSON)
 def cmd_audit(args):
     """`batos audit FILE`: the guardian's verdict on a source file (exit 1 when rejected);
     `batos audit --rules`: the guardian's rule catalogue, one id and its reason a line."""
@@ -338,6 +409,10 @@ def cmd_audit(args):
     return 0 if verdict.ok else 1
 
 
+@command("log", "the image's history: time (UTC), id (for batos undo, the console's /undo "
+                "and --at), user and note of each transaction, newest first",
+         arg("--limit", type=int, default=100,
+             help="how many transactions to show (default: 100)"), JSON)
 def cmd_log(args):
     home = Home.open(args.home)
     entries = with_image(home, lambda image: image.history(args.limit))
@@ -351,6 +426,10 @@ def cmd_log(args):
     emit(entries, args.json, render)
 
 
+@command("pack", "drop old history from the image (through the server); --at, history and "
+                 "revert cannot reach past it",
+         arg("--days", type=float, default=0.0,
+             help="days of history to keep (default: 0, only the current state)"))
 def cmd_pack(args):
     home = Home.open(args.home)
     bound = with_image(home, lambda image: image.pack(days=args.days, user=CLI_USER))
@@ -358,6 +437,14 @@ def cmd_pack(args):
           f"was before {timetravel.tid_text(timetravel.time_tid(bound))} is gone)")
 
 
+@command("history", "every version of an object's slots, or of a method's source: who, "
+                    "when, note, provenance",
+         arg("path", help="the object: " + PATH_HELP),
+         arg("selector", nargs="?", help="a method: its versions instead of the object's slots"),
+         arg("--diff", action="store_true",
+             help="show each method version as its differences from the one before"),
+         arg("--limit", type=int, default=20,
+             help="how many of the newest versions to show (default: 20)"), JSON)
 def cmd_history(args):
     """`batos history PATH [SELECTOR]`: every version of an object's slots, or of a
     method's source, with who, when, the note and the method's provenance."""
@@ -378,6 +465,9 @@ def cmd_history(args):
         d, diff=args.diff)), file=out))
 
 
+@command("undo", "undo everything one transaction did, with ZODB's undo (refused once a "
+                 "later transaction changed the same objects: then batos revert one method)",
+         arg("txn", metavar="ID", help="the transaction's id from batos log"))
 def cmd_undo(args):
     """`batos undo ID`: ZODB's undo of one whole transaction (an id from batos log)."""
     home = Home.open(args.home)
@@ -385,6 +475,16 @@ def cmd_undo(args):
     print(f"undone: {note}")
 
 
+@command("revert", "install an earlier version of a method again (or remove it) in ONE new "
+                   "transaction. Use it for one method when later transactions touched the "
+                   "same object (ZODB then refuses to undo the one that installed it); use "
+                   "batos undo to take back everything one recent transaction did",
+         arg("path", help="the object: " + PATH_HELP),
+         arg("selector", help="the method to revert"),
+         arg("--to", metavar="VERSION",
+             help="a version number from batos history, or 'none' to remove the method "
+                  "(default: the version before the current one; none when there is none)"),
+         JSON)
 def cmd_revert(args):
     """`batos revert PATH SELECTOR [--to VERSION]`: one new transaction that installs an
     earlier version of a method again, or removes it."""
@@ -396,6 +496,7 @@ def cmd_revert(args):
         file=out))
 
 
+@command("check", "check the image file: fstest, fsrefs and a load of every object")
 def cmd_check(args):
     """`batos check`: fstest, fsrefs and a load of every current object of the image file,
     read-only beside a running server (zeo_server/maintenance.py); one line per problem."""
@@ -414,6 +515,10 @@ def cmd_check(args):
     print(f"{home.image_path}: ok")
 
 
+@command("repair", "move slot values that cannot be loaded into lobby.quarantine, in one "
+                   "transaction (through the server)",
+         arg("--dry-run", action="store_true", help="list what it would do and change nothing"),
+         JSON)
 def cmd_repair(args):
     """`batos repair [--dry-run]`: move the slot values that cannot be loaded out of their
     objects into lobby.quarantine, in one transaction through the home's ZEO server
@@ -459,6 +564,13 @@ def cmd_repair(args):
                          "them, batos pack drops them")
 
 
+@command("certs", "remote ZEO's certificates: init (CA, server, this home's client), "
+                  "new-client NAME, list",
+         arg("action", choices=["init", "new-client", "list"], help="what to do (see above)"),
+         arg("name", nargs="?", help="the client to issue (new-client)"),
+         arg("--host", action="append", default=[],
+             help="another name the ZEO server is reached by (init; repeatable)"),
+         arg("--force", action="store_true", help="replace what exists"), JSON)
 def cmd_certs(args):
     """`batos certs init | new-client NAME | list`: the home's CA and certificates that remote
     mode's ZEO server requires (kernel/certs.py)."""
@@ -490,6 +602,8 @@ def cmd_certs(args):
         emit(certs.list_certificates(home), args.json, render)
 
 
+@command("awaken", "the main job: bring a home's cluster up, awaken the image, show BRICK "
+                   "learning, bring it down")
 def cmd_awaken(args):
     """The main job: a home, its cluster under supervisord with the default model, genesis,
     the lobby and personas, the living image at work — BRICK learning methods it was never
@@ -512,11 +626,11 @@ def cmd_awaken(args):
         try:
             print("genesis: the image has awakened" if fresh else "the image was already awake")
             show_lobby(image)
-            image.run(make_demo_rect, note="new rect from traits", user=CLI_USER)
+            image.run(demo.make_demo_rect, note="new rect from traits", user=CLI_USER)
         finally:
             image.close()
         with keys.frontend_client(home, timeout=300) as client:
-            demonstrate(client)
+            demo.demonstrate(client)
         print()
         cmd_status(argparse.Namespace(home=str(home.path), json=False))
         print("\nopening the console, a session of its own (/help for commands; Ctrl-C "
@@ -525,69 +639,6 @@ def cmd_awaken(args):
         from console import chat_client
         chat_client.main(home)
     print(f"\ncluster stopped. Bring it back with: batos up --home {home.path}")
-
-
-DEMO_SESSION = "awaken-demo"  # the console opened after the demo has a session of its own
-
-
-def make_demo_rect(lobby):
-    """A rectangle to teach: width 3, height 4, and no methods."""
-    if not lobby.responds_to("rect"):
-        lobby.rect = lobby.traits.clone(width=3, height=4)
-        lobby.rect._label = "rect"
-
-
-def demonstrate(client):
-    """Requests through the orchestrator, each printed with who answered and what was learned."""
-    steps = [
-        ("BRICK, send rect area, expecting 12 (a message rect does not understand)",
-         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "area",
-          "expect": 12}),
-        ("BRICK, send rect perimeter, expecting nothing (a guess is installed as provisional)",
-         {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "perimeter"}),
-        ("ROBIN, send rect area (learned by BRICK, called by another worker)",
-         {"intent": "send", "persona": "ROBIN", "target": "rect", "selector": "area"}),
-        ("a question with no persona named (ALFRED routes it)",
-         {"intent": "chat", "text": "Who should I ask to remember my birthday?"}),
-    ]
-    for title, payload in steps:
-        print(f"\n> {title}")
-        try:
-            message = client.request({"id": new_request_id(), "session": DEMO_SESSION, **payload},
-                                     on_progress=ProgressLines())
-        except (RequestFailed, NoAnswer) as exc:
-            print(f"  error: {exc}")
-            continue
-        print(f"  {message.get('persona')}: result {json.dumps(message.get('result'))}"
-              + (f", reply {message['reply']!r}" if message.get("reply") else ""))
-        for learned in message.get("learned", []):
-            kind = " (PROVISIONAL: batos confirm makes it final)" \
-                if learned.get("provisional") else ""
-            print(f"  learned {learned['target']}.{learned['selector']} in "
-                  f"{learned['attempts']} attempt(s){kind}:")
-            for line in (learned.get("source") or "").rstrip().splitlines():
-                print(f"    | {line}")
-
-
-class ProgressLines:
-    """Prints a request's progress notes, each stage once (a method's candidates pass audit
-    and trial one after another), and a line for each time the request was handed out anew
-    because the worker holding it died — never the same line over and over."""
-
-    def __init__(self, out=sys.stdout):
-        self.out = out
-        self.seen = set()
-
-    def __call__(self, message):
-        stage, persona = message.get("stage"), message.get("persona")
-        if stage == "reply":  # pieces of the reply text: the reply itself is printed whole
-            return
-        if stage == "redelivered":
-            print(f"  … a {persona} worker died holding the request; handed out again "
-                  f"(delivery {message.get('delivery')})", file=self.out, flush=True)
-        elif (stage, persona) not in self.seen:
-            self.seen.add((stage, persona))
-            print(f"  … {stage} ({persona})", file=self.out, flush=True)
 
 
 def show_lobby(image):
@@ -601,6 +652,7 @@ def show_lobby(image):
         print_object(description, sys.stdout)
 
 
+@command("up", "start the cluster (supervisord: ZEO, orchestrator, workers)")
 def cmd_up(args):
     home = Home.open(args.home)
     runtime_probe.check_home(home)
@@ -611,12 +663,14 @@ def cmd_up(args):
     print(f"frontend {home.orchestrator_endpoints['frontend']}; logs in {home.log_dir}")
 
 
+@command("down", "stop the cluster")
 def cmd_down(args):
     home = Home.open(args.home)
     supervise.down(home)
     print(f"cluster of {home.path} is down")
 
 
+@command("status", "programs, live workers per persona, ledger size", JSON)
 def cmd_status(args):
     home = Home.open(args.home)
     if not supervise.is_up(home):
@@ -643,12 +697,28 @@ def cmd_status(args):
     emit(status, args.json, render)
 
 
+@command("restart", "restart the workers of one persona",
+         arg("persona", help="the persona whose workers restart, e.g. BRICK"))
 def cmd_restart(args):
     home = Home.open(args.home)
     supervise.restart(home, args.persona)
     print(f"restarted the workers of {args.persona}")
 
 
+@command("keys", "remote mode: CURVE keys of the consoles and workers allowed to reach the "
+                 "orchestrator; export-worker NAME DIR: the files a worker home on another "
+                 "host needs",
+         arg("action", choices=["list", "new", "allow", "revoke", "export-worker"],
+             help="what to do (see above)"),
+         arg("target", nargs="?", metavar="NAME|FILE|KEY",
+             help="new/revoke/export-worker: a key name; allow: a public key file or a Z85 "
+                  "key"),
+         arg("directory", nargs="?", metavar="DIR",
+             help="export-worker: the worker home (or a directory to copy there)"),
+         arg("--role", choices=list(keys.ROLES), default=keys.CONSOLE,
+             help="new/allow/revoke: a console key (requests, events; the default) or a "
+                  "worker key (registers as a persona's worker)"),
+         arg("--name", help="allow: the name it gets (default: the file's name)"), JSON)
 def cmd_keys(args):
     """`batos keys list | new NAME | allow FILE|KEY [--name NAME] | revoke NAME [--role
     console|worker] | export-worker NAME DIR`: the CURVE keys of consoles and workers that
@@ -724,6 +794,12 @@ def model_users(home):
     return users
 
 
+@command("models", "the configured models (local GGUF or served) and the personas using "
+                   "each; test NAME: a one-prompt smoke test with first-token time and tokens/s",
+         arg("action", choices=["list", "test"], help="what to do (see above)"),
+         arg("name", nargs="?", metavar="NAME", help="test: the model id"),
+         arg("--tokens", type=int, default=32,
+             help="test: how many tokens to generate (default: 32)"), JSON)
 def cmd_models(args):
     """`batos models list | test NAME`: the configured models, local or served, and who uses
     each; `test` runs one prompt through a model and measures it."""
@@ -791,6 +867,13 @@ def print_smoke_test(data, out):
     print(f"  {' '.join(data['text'].split())}", file=out)
 
 
+@command("console", "chat with the cluster (the Synaptic Console)",
+         arg("--session", help="conversation to continue (default: a new one)"),
+         arg("--no-translate", action="store_true",
+             help="send lines as plain chat, without the console's model"),
+         arg("--timeout", type=float, default=600.0,
+             help="seconds one stage of a request (queued, thinking, …) may last before it is "
+                  "given up (default: 600)"), KEY)
 def cmd_console(args):
     from console import chat_client
     home = Home.open(args.home)
@@ -806,6 +889,15 @@ def cluster_hint(home):
     return f"; is the cluster of {home.path} up? (batos status --home {home.path})"
 
 
+@command("ask", "send one request to the cluster and print the reply",
+         arg("text", help="what to say"),
+         arg("--persona", help="the persona to ask (default: ALFRED routes)"),
+         arg("--session", default="default",
+             help="the conversation it belongs to (default: default)"),
+         arg("--id", help="request id; re-sending an id never repeats effects"),
+         arg("--timeout", type=float, default=600.0,
+             help="seconds one stage of the request (queued, thinking, …) may last before it "
+                  "is given up (default: 600)"), JSON, KEY)
 def cmd_ask(args):
     """`batos ask`: the orchestrator is asked first (none answering: one line within
     seconds), then the request; Ctrl-C cancels it (withdrawn if no worker started it)."""
@@ -830,6 +922,14 @@ def cmd_ask(args):
         file=out))
 
 
+@command("backup", "back up the image with ZODB's repozo (incremental unless --full), "
+                   "while the server runs",
+         arg("--to", metavar="DIR", help="backup repository (default: HOME/backups)"),
+         arg("--full", action="store_true", help="a full backup, not incremental"),
+         arg("--gzip", action="store_true", help="compress the backup file"),
+         arg("--quick", action="store_true",
+             help="check only the last increment's md5, not the whole image"),
+         arg("--list", action="store_true", help="list the backups and exit"), JSON)
 def cmd_backup(args):
     """`batos backup`: repozo's full or incremental backup of the image, server running."""
     home = Home.open(args.home)
@@ -850,6 +950,14 @@ def cmd_backup(args):
     emit(outcome.as_json(), args.json, render)
 
 
+@command("restore", "restore the image from backups (the server of the home must be "
+                    "stopped unless --to FILE)",
+         arg("--from", dest="source", metavar="DIR",
+             help="backup repository (default: HOME/backups)"),
+         arg("--date", help="the state as of YYYY-MM-DD-HH-MM-SS UTC (default: the newest "
+                            "backup)"),
+         arg("--to", metavar="FILE", help="restore into a new file instead of the home's image"),
+         arg("--list", action="store_true", help="list the backups and exit"), JSON)
 def cmd_restore(args):
     """`batos restore`: the image as of a backup, into the live image (server stopped) or
     --to FILE."""
@@ -884,188 +992,22 @@ def print_backups(files, repository, as_json):
 
 # -- entry point -------------------------------------------------------------------------------
 
-JSON_HELP = "print the result as one JSON document"
-AT_HELP = ("read-only, on the image as it was at WHEN: a UTC time (2026-12-02 06:40:05), a "
-           "transaction id from batos log or batos history, or before:TID")
-REVERT_HELP = ("install an earlier version of a method again (or remove it) in ONE new "
-               "transaction. Use it for one method when later transactions touched the same "
-               "object (ZODB then refuses to undo the one that installed it); use batos undo "
-               "to take back everything one recent transaction did")
-PATH_HELP = "a lobby path such as rect or personas.BRICK"
-
-
 def build_parser():
-    """The `batos` argument parser with one sub-command per operation; every argument and
-    option has its help text."""
+    """The `batos` argument parser with one sub-command per operation (`COMMANDS`, in
+    `ORDER`); every argument and option has its help text."""
     parser = argparse.ArgumentParser(prog="batos", description="BAT OS: the living image.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=None,
                         help="data directory (default: $BATOS_HOME, then ./var)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name, handler, help_text):
-        command = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
-        command.set_defaults(handler=handler)
-        return command
-
-    command = add("init", cmd_init, "create a data directory with its own configuration")
-    command.add_argument("--zeo-address", help="HOST:PORT (default: a free loopback port)")
-    add("awaken", cmd_awaken, "the main job: bring a home's cluster up, awaken the image, "
-                              "show BRICK learning, bring it down")
-    command = add("new", cmd_new, "create an object at PATH as a clone of --proto")
-    command.add_argument("path", help="where the new object goes: " + PATH_HELP)
-    command.add_argument("--proto", default="traits", help="prototype path (default: traits)")
-    command.add_argument("--slots", default="{}", help="JSON object of slot values")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("inspect", cmd_inspect, "show an object's slots, parents and methods")
-    command.add_argument("path", help="the object: " + PATH_HELP)
-    command.add_argument("--at", metavar="WHEN", help=AT_HELP)
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("define", cmd_define, "audit and install a method on the object at PATH")
-    command.add_argument("path", help="the object: " + PATH_HELP)
-    command.add_argument("selector", help="the method's name")
-    source = command.add_mutually_exclusive_group(required=True)
-    source.add_argument("--source", help="the method's source text")
-    source.add_argument("--file", help="a file holding the method's source")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("send", cmd_send, "send a message to the object at PATH, learning the "
-                                    "method if it is missing")
-    command.add_argument("path", help="the receiver: " + PATH_HELP)
-    command.add_argument("selector", help="the message's name")
-    command.add_argument("args", nargs="*", metavar="ARG", help="arguments as JSON values")
-    command.add_argument("--expect", metavar="JSON", help="the result the caller expects; a "
-                                                          "learned method must produce it")
-    command.add_argument("--at", metavar="WHEN", help=AT_HELP + "; a missing method is an "
-                                                     "error there, never learned")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("confirm", cmd_confirm, "make a provisional learned method final")
-    command.add_argument("path", help="the object's lobby path")
-    command.add_argument("selector", help="the provisional method")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("log", cmd_log, "the image's history: time (UTC), id (for batos undo, the "
-                                  "console's /undo and --at), user and note of each "
-                                  "transaction, newest first")
-    command.add_argument("--limit", type=int, default=100,
-                         help="how many transactions to show (default: 100)")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("pack", cmd_pack, "drop old history from the image (through the server); "
-                                    "--at, history and revert cannot reach past it")
-    command.add_argument("--days", type=float, default=0.0,
-                         help="days of history to keep (default: 0, only the current state)")
-    command = add("history", cmd_history, "every version of an object's slots, or of a "
-                                          "method's source: who, when, note, provenance")
-    command.add_argument("path", help="the object: " + PATH_HELP)
-    command.add_argument("selector", nargs="?", help="a method: its versions instead of the "
-                                                     "object's slots")
-    command.add_argument("--diff", action="store_true",
-                         help="show each method version as its differences from the one "
-                              "before")
-    command.add_argument("--limit", type=int, default=20,
-                         help="how many of the newest versions to show (default: 20)")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("undo", cmd_undo, "undo everything one transaction did, with ZODB's undo "
-                                    "(refused once a later transaction changed the same "
-                                    "objects: then batos revert one method)")
-    command.add_argument("txn", metavar="ID", help="the transaction's id from batos log")
-    command = add("revert", cmd_revert, REVERT_HELP)
-    command.add_argument("path", help="the object: " + PATH_HELP)
-    command.add_argument("selector", help="the method to revert")
-    command.add_argument("--to", metavar="VERSION",
-                         help="a version number from batos history, or 'none' to remove the "
-                              "method (default: the version before the current one; none "
-                              "when there is none)")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("backup", cmd_backup, "back up the image with ZODB's repozo (incremental "
-                                        "unless --full), while the server runs")
-    command.add_argument("--to", metavar="DIR", help="backup repository (default: HOME/backups)")
-    command.add_argument("--full", action="store_true", help="a full backup, not incremental")
-    command.add_argument("--gzip", action="store_true", help="compress the backup file")
-    command.add_argument("--quick", action="store_true", help="check only the last increment's "
-                                                              "md5, not the whole image")
-    command.add_argument("--list", action="store_true", help="list the backups and exit")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("restore", cmd_restore, "restore the image from backups (the server of the "
-                                          "home must be stopped unless --to FILE)")
-    command.add_argument("--from", dest="source", metavar="DIR",
-                         help="backup repository (default: HOME/backups)")
-    command.add_argument("--date", help="the state as of YYYY-MM-DD-HH-MM-SS UTC (default: "
-                                        "the newest backup)")
-    command.add_argument("--to", metavar="FILE", help="restore into a new file instead of the "
-                                                      "home's image")
-    command.add_argument("--list", action="store_true", help="list the backups and exit")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    add("check", cmd_check, "check the image file: fstest, fsrefs and a load of every object")
-    command = add("repair", cmd_repair, "move slot values that cannot be loaded into "
-                                        "lobby.quarantine, in one transaction (through the "
-                                        "server)")
-    command.add_argument("--dry-run", action="store_true",
-                         help="list what it would do and change nothing")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("certs", cmd_certs, "remote ZEO's certificates: init (CA, server, this "
-                                      "home's client), new-client NAME, list")
-    command.add_argument("action", choices=["init", "new-client", "list"],
-                         help="what to do (see above)")
-    command.add_argument("name", nargs="?", help="the client to issue (new-client)")
-    command.add_argument("--host", action="append", default=[],
-                         help="another name the ZEO server is reached by (init; repeatable)")
-    command.add_argument("--force", action="store_true", help="replace what exists")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    add("up", cmd_up, "start the cluster (supervisord: ZEO, orchestrator, workers)")
-    add("down", cmd_down, "stop the cluster")
-    command = add("status", cmd_status, "programs, live workers per persona, ledger size")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("restart", cmd_restart, "restart the workers of one persona")
-    command.add_argument("persona", help="the persona whose workers restart, e.g. BRICK")
-    command = add("ask", cmd_ask, "send one request to the cluster and print the reply")
-    command.add_argument("text", help="what to say")
-    command.add_argument("--persona", help="the persona to ask (default: ALFRED routes)")
-    command.add_argument("--session", default="default",
-                         help="the conversation it belongs to (default: default)")
-    command.add_argument("--id", help="request id; re-sending an id never repeats effects")
-    command.add_argument("--timeout", type=float, default=600.0,
-                         help="seconds one stage of the request (queued, thinking, …) may "
-                              "last before it is given up (default: 600)")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("console", cmd_console, "chat with the cluster (the Synaptic Console)")
-    command.add_argument("--session", help="conversation to continue (default: a new one)")
-    command.add_argument("--no-translate", action="store_true",
-                         help="send lines as plain chat, without the console's model")
-    command.add_argument("--timeout", type=float, default=600.0,
-                         help="seconds one stage of a request (queued, thinking, …) may last "
-                              "before it is given up (default: 600)")
-    for command in (sub.choices["ask"], sub.choices["console"]):
-        command.add_argument("--key", help="remote mode: the console key, a NAME in "
-                             "HOME/keys/consoles or a .key_secret file (default: $BATOS_KEY, "
-                             "then the home's own key)")
-    command = add("keys", cmd_keys, "remote mode: CURVE keys of the consoles and workers "
-                                    "allowed to reach the orchestrator; export-worker NAME DIR:"
-                                    " the files a worker home on another host needs")
-    command.add_argument("action", choices=["list", "new", "allow", "revoke", "export-worker"],
-                         help="what to do (see above)")
-    command.add_argument("target", nargs="?", metavar="NAME|FILE|KEY",
-                         help="new/revoke/export-worker: a key name; allow: a public key file "
-                              "or a Z85 key")
-    command.add_argument("directory", nargs="?", metavar="DIR",
-                         help="export-worker: the worker home (or a directory to copy there)")
-    command.add_argument("--role", choices=list(keys.ROLES), default=keys.CONSOLE,
-                         help="new/allow/revoke: a console key (requests, events; the "
-                              "default) or a worker key (registers as a persona's worker)")
-    command.add_argument("--name", help="allow: the name it gets (default: the file's name)")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("models", cmd_models, "the configured models (local GGUF or served) and the "
-                                        "personas using each; test NAME: a one-prompt smoke "
-                                        "test with first-token time and tokens/s")
-    command.add_argument("action", choices=["list", "test"], help="what to do (see above)")
-    command.add_argument("name", nargs="?", metavar="NAME", help="test: the model id")
-    command.add_argument("--tokens", type=int, default=32,
-                         help="test: how many tokens to generate (default: 32)")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
-    command = add("audit", cmd_audit, "judge a method's source with the PersistenceGuardian")
-    command.add_argument("file", nargs="?", help="a file holding the method's source")
-    command.add_argument("--rules", action="store_true",
-                         help="print the guardian's rule catalogue (rule id and reason) instead")
-    command.add_argument("--json", action="store_true", help=JSON_HELP)
+    for name in ORDER:
+        handler, help_text, arguments = COMMANDS[name]
+        command_parser = sub.add_parser(name, parents=[common], help=help_text,
+                                        description=help_text)
+        command_parser.set_defaults(handler=handler)
+        for argument in arguments:
+            argument(command_parser)
     return parser
 
 

@@ -170,12 +170,13 @@ class Home:
     @property
     def size_limits(self):
         """The size bounds (`[orchestrator]`, `[conversation]`, `[memory]`, `[ledger]`) as
-        keyword arguments of `kernel.limits.configure`."""
+        keyword arguments of `kernel.limits.Limits` (`kernel.settings` installs them)."""
         return limits.settings_from(self.config, self.path / CONFIG_NAME)
 
     @property
     def sandbox_limits(self):
-        """The `[sandbox]` budgets as keyword arguments of `kernel.sandbox.configure`."""
+        """The `[sandbox]` budgets as keyword arguments of `kernel.sandbox.Limits`
+        (`kernel.settings` installs them)."""
         section = self.config.get("sandbox", {})
         limits = {}
         try:

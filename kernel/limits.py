@@ -2,11 +2,12 @@
 
 Nothing a client sends or a persona produces may grow the image, a prompt or a message without
 bound. The bounds come from the home's `batos.toml` (`settings_from` reads them; the sections
-are named in `SETTINGS`) and are installed per process with `configure`, as `kernel.sandbox`
-does with its budgets: the orchestrator refuses requests over `max_request_bytes`; a worker
-refuses to commit or send a reply over `max_reply_bytes`, keeps at most `max_turns` turns of
-at most `max_turn_chars` characters per session, puts the last `window_turns` of them in a
-prompt, keeps the newest `max_memories` memories and the newest `ledger_keep` ledger entries.
+are named in `SETTINGS`) and are installed in `LIMITS`, with the sandbox's budgets, by the
+one start-up of every process (`kernel.settings.start`): the orchestrator refuses requests
+over `max_request_bytes`; a worker refuses to commit or send a reply over `max_reply_bytes`,
+keeps at most `max_turns` turns of at most `max_turn_chars` characters per session, puts the
+last `window_turns` of them in a prompt, keeps the newest `max_memories` memories and the
+newest `ledger_keep` ledger entries.
 """
 import dataclasses
 import logging
@@ -46,7 +47,7 @@ MINIMUM = {"max_request_bytes": 1024, "max_reply_bytes": 1024, "max_turn_chars":
 
 
 def settings_from(config, source="batos.toml"):
-    """The bounds a configuration sets, as keyword arguments of `configure`.
+    """The bounds a configuration sets, as keyword arguments of `Limits`.
 
     A setting that is not a whole number, or is below its minimum (1, or more where a smaller
     value could not hold a useful message), is a `ConfigError` naming it.
@@ -63,15 +64,6 @@ def settings_from(config, source="batos.toml"):
                               f"least {least}, not {value!r}")
         settings[field] = value
     return settings
-
-
-def configure(**settings):
-    """Install bounds in this process (keys of `Limits`); return the limits now in force."""
-    for key, value in settings.items():
-        if not hasattr(LIMITS, key):
-            raise ValueError(f"unknown limit {key!r}")
-        setattr(LIMITS, key, int(value))
-    return LIMITS
 
 
 def clip(text, limit):

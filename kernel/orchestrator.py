@@ -28,7 +28,7 @@ import time
 
 import zmq
 
-from kernel import keys, limits, protocol, supervise
+from kernel import keys, protocol, settings, supervise
 from kernel.errors import BatosError
 from kernel.home import Home
 from kernel.ratelimit import RateLimitFilter
@@ -264,13 +264,8 @@ class Orchestrator:
             self.answer(client, protocol.error(None, f"malformed request: {exc}"))
             return
         intent, request_id = request["intent"], request["id"]
-        if intent == "ping":
-            self.answer(client, protocol.reply(request_id, services=self.live_workers(),
-                                               busy=self.busy_workers()))
-        elif intent == "track":
-            self.track(client, request_id)
-        elif intent == "cancel":
-            self.cancel(client, request_id)
+        if intent in protocol.BROKER_INTENTS:  # answered here, by the method of its name
+            getattr(self, intent)(client, request_id)
         elif request_id in self.flights:  # sent again while in flight: the same request
             self.attach(self.flights[request_id], client, request)
         else:
@@ -299,6 +294,11 @@ class Orchestrator:
         if request is not None and "intent" not in flight.request:
             flight.request = request
         self.tell(flight, protocol.progress(flight.id, flight.stage, flight.persona))
+
+    def ping(self, client, request_id):
+        """Which personas have live workers, and how many of them are busy."""
+        self.answer(client, protocol.reply(request_id, services=self.live_workers(),
+                                           busy=self.busy_workers()))
 
     def track(self, client, request_id):
         """Where is `request_id`? Attach the asker, or say the id is unknown."""
@@ -657,7 +657,7 @@ def main(argv=None):
         home = Home.open(args.home)
         endpoints = home.orchestrator_endpoints
         curve = keys.server_curve(home)  # refuses exposed endpoints; None unless remote
-        bounds = limits.configure(**home.size_limits)
+        bounds = settings.start(home).sizes
         image = connect_home(home, wait_timeout=60.0, fail_fast=False,
                              client_label="orchestrator")
         broker = Orchestrator(endpoints["frontend"], endpoints["backend"], endpoints["events"],

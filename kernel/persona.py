@@ -47,11 +47,8 @@ class PersonaService:
         self.models = models
         self.learner_settings = dict(learner_settings or {})
         self.writer_factory = writer_factory
-        self.handlers = {"chat": self.chat, "send": self.send, "inspect": self.inspect,
-                         "status": self.status, "route": self.route, "audit": self.audit,
-                         "write_method": self.write_method, "log": self.log,
-                         "undo": self.undo, "history": self.history, "confirm": self.confirm,
-                         "versions": self.versions, "revert": self.revert}
+        # each intent a persona serves (`protocol.PERSONA_INTENTS`) by the method of its name
+        self.handlers = {intent: getattr(self, intent) for intent in protocol.PERSONA_INTENTS}
 
     def handle(self, request, progress=lambda stage, persona=None, **fields: None):
         """Answer one request with a BATOS/1 message; never raises. `progress(stage,

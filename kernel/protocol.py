@@ -28,7 +28,8 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
              source, kernel.versions) | "revert" (target, selector, optional version: a
              number or "none") | "confirm" (target, selector: a provisional learned method
              becomes final), served by a persona;
-             "ping", "track", "cancel", answered by the orchestrator itself (below)
+             "ping", "track", "cancel", answered by the orchestrator itself (below);
+             `INTENT_TABLE` is the one list of them, saying who answers each
     persona  optional str: the service to ask; without it the router persona chooses
     corrects optional str: the persona the router chose for this text before; the persona
              now asked records the text as a routing example (the orchestrator sets it when
@@ -122,8 +123,17 @@ MAX_PAYLOAD = 256 * 1024
 MAX_REPLY = 1024 * 1024
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
-INTENTS = ("chat", "send", "inspect", "audit", "status", "route", "write_method", "ping",
-           "log", "undo", "history", "versions", "revert", "track", "cancel", "confirm")
+# The one table of intents (the docstring's "intent" field): who answers each. A persona's
+# handler table (`kernel.persona`) and the orchestrator's own answers (`kernel.orchestrator`)
+# are derived from it, each by the intent's name.
+PERSONA, BROKER = "persona", "orchestrator"
+INTENT_TABLE = {"chat": PERSONA, "send": PERSONA, "inspect": PERSONA, "audit": PERSONA,
+                "status": PERSONA, "route": PERSONA, "write_method": PERSONA, "ping": BROKER,
+                "log": PERSONA, "undo": PERSONA, "history": PERSONA, "versions": PERSONA,
+                "revert": PERSONA, "track": BROKER, "cancel": BROKER, "confirm": PERSONA}
+INTENTS = tuple(INTENT_TABLE)
+PERSONA_INTENTS = tuple(i for i, who in INTENT_TABLE.items() if who == PERSONA)
+BROKER_INTENTS = tuple(i for i, who in INTENT_TABLE.items() if who == BROKER)
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),

@@ -28,7 +28,7 @@ import time
 import zmq
 import zmq.utils.monitor
 
-from kernel import dnu, keys, limits, llm, protocol, sandbox
+from kernel import dnu, keys, limits, llm, protocol, settings
 from kernel.client import Client
 from kernel.errors import BatosError
 from kernel.home import Home
@@ -217,8 +217,7 @@ def main(argv=None):
                                "%(message)s")
     try:
         home = Home.open(args.home)
-        sandbox.configure(**home.sandbox_limits)
-        limits.configure(**home.size_limits)
+        settings.start(home)
         endpoints = home.orchestrator_endpoints
         learner_settings = dnu.learner_settings(home.config.get("dnu", {}))
         writer_name = learner_settings["writer"]

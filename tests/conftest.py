@@ -11,6 +11,12 @@ Tests marked `real_model` run the real default model: each runs in a fork of its
 serialisation), so a crash in the model's C code is a failed test, never a dead run. The fork
 tears down every fixture it set up, so such tests must not share module- or session-scoped
 fixtures with tests that run in the main process.
+
+A test gets a home and a ZEO server of its own (`home`, `zeo`, `image`), except in a module
+marked `shared_server`: there every test uses the module's one home and server, and gets a
+fresh lobby (the root is cleared before it, so genesis runs again) and the shipped
+configuration back after it; such a module's tests must not depend on the image's whole
+history (it holds the earlier tests' transactions) nor stop or damage the server.
 """
 import contextlib
 import dataclasses
@@ -30,6 +36,7 @@ import pytest
 import transaction
 import zmq
 import ZODB
+from ZEO.ClientStorage import ClientStorage
 
 from kernel import genesis, protocol
 from kernel.home import Home, format_address, free_port
@@ -116,18 +123,62 @@ def lobby():
     db.close()
 
 
-@pytest.fixture
-def home(tmp_path):
-    """A freshly initialised data directory."""
-    return Home.init(tmp_path / "home")
+def shares_a_server(request):
+    """Whether the test's module shares one home and server (`shared_server` marker)."""
+    return request.node.get_closest_marker("shared_server") is not None
 
 
 @pytest.fixture
-def zeo(home):
-    """A real ZEO server process for `home`; yields its address and stops it afterwards."""
+def home(request, tmp_path):
+    """A freshly initialised data directory; in a `shared_server` module the module's home,
+    whose `batos.toml` is put back as it was after each test."""
+    if not shares_a_server(request):
+        return Home.init(tmp_path / "home")
+    shared = request.getfixturevalue("module_home")
+    config = shared.path / "batos.toml"
+    text = config.read_text()
+    request.addfinalizer(lambda: config.write_text(text))
+    return Home.open(shared.path)
+
+
+@pytest.fixture
+def zeo(request, home):
+    """A real ZEO server process for `home`; yields its address and stops it afterwards. In a
+    `shared_server` module: the module's server, whose image has a fresh lobby (the root is
+    cleared, so the next client performs genesis again; the history keeps growing)."""
+    if shares_a_server(request):
+        address = request.getfixturevalue("module_zeo")
+        clear_the_root(address)
+        yield address
+        return
     address, stop, _process = launcher.start(home)
     yield address
     stop()
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory):
+    """The home a `shared_server` module's tests share."""
+    return Home.init(tmp_path_factory.mktemp("shared") / "home")
+
+
+@pytest.fixture(scope="module")
+def module_zeo(module_home):
+    """The ZEO server a `shared_server` module's tests share; yields its address."""
+    address, stop, _process = launcher.start(module_home)
+    yield address
+    stop()
+
+
+def clear_the_root(address):
+    """Empty the database root served at `address` in one transaction: no lobby, so the next
+    client to connect performs genesis anew."""
+    db = ZODB.DB(ClientStorage(address, wait_timeout=30))
+    try:
+        with db.transaction(note="tests: a fresh lobby for the next test") as connection:
+            connection.root().clear()
+    finally:
+        db.close()
 
 
 @pytest.fixture

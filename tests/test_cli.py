@@ -14,17 +14,23 @@ import time
 import pytest
 
 from conftest import BATOS, REPO, one_line_error, run_batos, wait_until
-from kernel import guardian, supervise
-from kernel.cli import ProgressLines, build_parser
+from kernel import cli, guardian, supervise
+from kernel.cli import build_parser
+from kernel.demo import ProgressLines
 from kernel.home import Home
 
 AREA = "def area(self):\n    return self.width * self.height\n"
 
+# these tests share the module's one home and server, each on a fresh lobby (tests/conftest.py)
+shared = pytest.mark.shared_server
+
 
 def history_length(home):
-    return len(json.loads(run_batos("log", "--json", home=home.path, check=True).stdout))
+    return len(json.loads(run_batos("log", "--limit", "100000", "--json", home=home.path,
+                                    check=True).stdout))
 
 
+@shared
 def test_new_inspect_define_send_log(home, zeo):
     made = run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', "--json",
                      home=home.path, check=True)
@@ -49,6 +55,7 @@ def test_new_inspect_define_send_log(home, zeo):
     assert "genesis: the Prototypal Awakening" in notes
 
 
+@shared
 def test_send_with_json_arguments(home, zeo):
     run_batos("new", "calc", "--slots", '{"base": 10}', home=home.path, check=True)
     run_batos("define", "calc", "add", "--source",
@@ -59,6 +66,7 @@ def test_send_with_json_arguments(home, zeo):
     assert json.loads(sent.stdout)["result"] == 16
 
 
+@shared
 def test_pack_and_check(home, zeo):
     run_batos("new", "a", "--slots", '{"v": 1}', home=home.path, check=True)
     assert "packed" in run_batos("pack", home=home.path, check=True).stdout
@@ -66,6 +74,7 @@ def test_pack_and_check(home, zeo):
     assert run_batos("send", "a", "v", home=home.path, check=True).stdout == "1\n"
 
 
+@shared
 def test_a_missing_path_is_one_line_and_writes_nothing(home, zeo):
     before = history_length(home)
     assert "no object at 'nowhere.thing'" in one_line_error(
@@ -75,6 +84,7 @@ def test_a_missing_path_is_one_line_and_writes_nothing(home, zeo):
     assert history_length(home) == before
 
 
+@shared
 def test_malformed_slots_json_is_one_line_and_writes_nothing(home, zeo):
     before = history_length(home)
     result = run_batos("new", "thing", "--slots", "{width: 3", home=home.path)
@@ -86,6 +96,7 @@ def test_malformed_slots_json_is_one_line_and_writes_nothing(home, zeo):
     assert history_length(home) == before
 
 
+@shared
 def test_a_failing_method_is_one_line_and_commits_nothing(home, zeo):
     run_batos("new", "box", "--slots", '{"n": 0}', home=home.path, check=True)
     run_batos("define", "box", "spoil", "--source",
@@ -98,6 +109,7 @@ def test_a_failing_method_is_one_line_and_commits_nothing(home, zeo):
     assert history_length(home) == before
 
 
+@shared
 def test_a_rejected_method_is_one_line_and_installs_nothing(home, zeo):
     before = history_length(home)
     line = one_line_error(run_batos("define", "traits", "boom", "--source",
@@ -140,6 +152,7 @@ def test_init_twice_is_one_line(home):
     assert "already" in one_line_error(run_batos("init", home=home.path))
 
 
+@shared
 def test_home_comes_from_the_environment(home, zeo, monkeypatch):
     monkeypatch.setenv("BATOS_HOME", str(home.path))
     assert run_batos("send", "personas.ALFRED", "role", check=True).stdout == '"steward"\n'
@@ -172,6 +185,12 @@ def test_log_shows_the_ids_undo_takes_and_ends_quietly_when_its_reader_does(home
                            timeout=120)
     assert piped.stderr == ""
     assert piped.stdout.splitlines()[1] == "status 141"  # as if SIGPIPE ended it, quietly
+
+
+def test_every_registered_command_is_listed_once_in_the_help_order():
+    assert sorted(cli.COMMANDS) == sorted(cli.ORDER) and len(set(cli.ORDER)) == len(cli.ORDER)
+    assert all(handler.__name__ == f"cmd_{name}" for name, (handler, _help, _arguments)
+               in cli.COMMANDS.items())
 
 
 def test_every_argument_and_option_has_help():
@@ -211,6 +230,7 @@ def test_audit_rules_prints_the_catalogue():
     assert missing.returncode == 2 and "FILE" in one_line_error(missing)
 
 
+@shared
 def test_a_runaway_send_is_stopped_in_one_line(home, zeo):
     config = home.path / "batos.toml"
     config.write_text(config.read_text().replace("cpu_seconds = 2.0", "cpu_seconds = 0.5"))

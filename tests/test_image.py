@@ -13,7 +13,11 @@ from conftest import run_batos
 
 AREA = "def area(self):\n    return self.width * self.height\n"
 
+# these tests share the module's one home and server, each on a fresh lobby (tests/conftest.py)
+shared = pytest.mark.shared_server
 
+
+@shared
 def test_transaction_commits_note_and_user(image):
     with image.transaction(note="make a shape", user="tester") as lobby:
         lobby.shape = lobby.traits.clone(width=2)
@@ -23,6 +27,7 @@ def test_transaction_commits_note_and_user(image):
         assert lobby.shape.width == 2
 
 
+@shared
 def test_exception_aborts_the_whole_transaction(image):
     with pytest.raises(ZeroDivisionError):
         with image.transaction() as lobby:
@@ -32,6 +37,7 @@ def test_exception_aborts_the_whole_transaction(image):
         assert not lobby.responds_to("half")
 
 
+@shared
 def test_run_returns_the_result_and_does_not_retry_final_errors(image):
     calls = []
 
@@ -45,6 +51,7 @@ def test_run_returns_the_result_and_does_not_retry_final_errors(image):
     assert image.run(lambda lobby: lobby.personas.BRICK.role) == "builder"
 
 
+@shared
 def test_a_second_process_sees_a_clone_and_its_method_after_sync(actors):
     writer, reader = actors(2)
     reader.call("connect")
@@ -58,6 +65,7 @@ def test_a_second_process_sees_a_clone_and_its_method_after_sync(actors):
     assert reader.call("send", path="shapes", selector="area") == 12
 
 
+@shared
 def test_four_processes_setting_different_slots_of_one_object_all_win(actors, image):
     with image.transaction() as lobby:
         lobby.shared = lobby.traits.clone()
@@ -77,6 +85,7 @@ def test_four_processes_setting_different_slots_of_one_object_all_win(actors, im
     assert slots == {f"w{n}_s{i}": n * 100 + i for n in range(4) for i in range(50)}
 
 
+@shared
 def test_the_same_slot_set_concurrently_ends_with_one_value_and_the_loser_retries(
         actors, image):
     with image.transaction() as lobby:
@@ -122,6 +131,7 @@ def kill_during(actors, image, op, announcement, count):
     victim.kill()
 
 
+@shared
 def test_a_client_killed_inside_a_transaction_leaves_nothing_behind(actors, image, home):
     kill_during(actors, image, "hang", "hanging", 200)
     with image.transaction() as lobby:
@@ -129,6 +139,7 @@ def test_a_client_killed_inside_a_transaction_leaves_nothing_behind(actors, imag
     assert run_batos("check", home=home.path).returncode == 0
 
 
+@shared
 def test_a_client_killed_while_committing_leaves_all_or_nothing(actors, image, home):
     kill_during(actors, image, "big_commit", "committing", 3000)
     with image.transaction() as lobby:
@@ -156,6 +167,7 @@ class RecordingUnpickler(zodbpickle.pickle.Unpickler):
         return reference
 
 
+@shared
 def test_no_function_object_is_ever_pickled_into_the_image(image, home, zeo):
     with image.transaction() as lobby:
         lobby.shapes = lobby.traits.clone(width=3, height=4)
@@ -205,6 +217,7 @@ def test_a_lost_server_is_a_transient_error_and_the_image_works_again(home):
         stop()
 
 
+@shared
 def test_a_connection_keeps_at_most_cache_objects_loaded_between_transactions(home, zeo):
     from BTrees.LOBTree import LOBTree
     image = connect(zeo, personas=home.personas, cache_objects=50,
@@ -247,6 +260,7 @@ def test_oids_fetched_before_a_server_crash_never_go_to_a_new_object(home):
         stop()
 
 
+@shared
 def test_a_method_redefined_or_shadowed_in_another_process_is_seen_at_once(actors):
     """Lookups are cached per process; another process's change invalidates them."""
     writer, reader = actors(2)

@@ -16,14 +16,12 @@ def test_the_shipped_configuration_sets_every_bound_to_its_default():
                         for field in dataclasses.fields(limits.Limits)}
 
 
-def test_a_home_configuration_changes_the_bounds_in_force(bounds):
+def test_a_home_configuration_changes_only_the_bounds_it_sets():
     settings = limits.settings_from({"conversation": {"max_turns": 7}, "ledger": {"keep": 30}})
     assert settings == {"max_turns": 7, "ledger_keep": 30}
-    in_force = limits.configure(**settings)
-    assert in_force.max_turns == 7 and in_force.ledger_keep == 30
-    assert in_force.window_turns == limits.Limits().window_turns
-    with pytest.raises(ValueError, match="unknown limit"):
-        limits.configure(max_everything=1)
+    bounds = limits.Limits(**settings)
+    assert bounds.max_turns == 7 and bounds.ledger_keep == 30
+    assert bounds.window_turns == limits.Limits().window_turns
 
 
 @pytest.mark.parametrize("config, named", [

@@ -332,3 +332,27 @@ def test_an_orchestrator_held_up_longer_than_the_liveness_window_drops_no_worker
         client.close()
         for worker in workers:
             worker.close()
+
+
+# -- one table of intents (kernel.protocol.INTENT_TABLE) -----------------------------------------
+
+def test_the_orchestrator_answers_its_own_intents_and_passes_on_every_persona_intent(broker):
+    _, endpoints = broker
+    worker = RawWorker(endpoints["back"], "ROBIN")
+    wait_for_workers(endpoints, "ROBIN", 1)
+    socket = raw_client(endpoints["front"])
+    fields = {"persona": "ROBIN", "text": "hi", "target": "rect", "selector": "area"}
+    for intent in protocol.BROKER_INTENTS:
+        answer = exchange(socket, protocol.encode({"id": f"own-{intent}", "intent": intent,
+                                                   **fields}))
+        assert answer["id"] == f"own-{intent}" and answer["type"] in ("reply", "progress")
+    for intent in protocol.PERSONA_INTENTS:
+        socket.send_multipart([protocol.CLIENT, protocol.encode(
+            {"id": f"to-{intent}", "intent": intent, **fields})])
+        client, request = worker.next_request()
+        assert (request["id"], request["intent"]) == (f"to-{intent}", intent)
+        worker.answer(client, protocol.reply(request["id"], reply="ok"))
+        while recv(socket)["type"] != "reply":
+            pass
+    socket.close()
+    worker.close()

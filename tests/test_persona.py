@@ -4,9 +4,11 @@ import re
 
 import pytest
 
-from kernel import conversation, ledger, llm
+from kernel import conversation, ledger, llm, protocol
 from kernel.persona import (PROMPT_PART_CHARS, SPEAK_INSTRUCTIONS, SPOKEN_TURNS,
                             PersonaService)
+
+pytestmark = pytest.mark.shared_server  # each test: a fresh lobby on the module's server
 
 
 @pytest.fixture
@@ -200,3 +202,10 @@ def test_a_revert_request_is_done_once_and_announced(service, image):
     history = service("ALFRED").handle({"id": "r2", "intent": "versions", "session": "s",
                                         "target": "rect", "selector": "area"})
     assert [v["version"] for v in history["result"]["versions"]] == [1, 2, 3]
+
+
+def test_a_persona_serves_exactly_the_intents_the_protocol_gives_personas():
+    handlers = PersonaService("ALFRED", image=None, models=None).handlers
+    assert list(handlers) == list(protocol.PERSONA_INTENTS)
+    assert set(protocol.PERSONA_INTENTS) | set(protocol.BROKER_INTENTS) == set(protocol.INTENTS)
+    assert not set(protocol.PERSONA_INTENTS) & set(protocol.BROKER_INTENTS)

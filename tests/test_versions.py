@@ -7,6 +7,8 @@ from kernel import versions
 from kernel.errors import BatosError
 from kernel.versions import BadVersion, NoVersions
 
+pytestmark = pytest.mark.shared_server  # each test: a fresh lobby on the module's server
+
 AREA = "def area(self):\n    return self.width * self.height\n"
 AREA_2 = "def area(self):\n    return self.height * self.width\n"
 PERIMETER = "def perimeter(self):\n    return 2 * (self.width + self.height)\n"
