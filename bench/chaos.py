@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import xmlrpc.client
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -80,19 +81,26 @@ class Chaos(threading.Thread):
         self.stopped = threading.Event()
         self.kills = collections.Counter()
         self.skipped = 0
+        self.error = None  # what stopped the kills early, if anything did
 
     def run(self):
-        for pause, kind, pick in self.plan:
-            if self.stopped.wait(pause):
-                return
-            self.kill(kind, pick)
+        try:
+            for pause, kind, pick in self.plan:
+                if self.stopped.wait(pause):
+                    return
+                self.kill(kind, pick)
+        except Exception as exc:  # reported in the figures, not lost with the thread
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
 
     def kill(self, kind, pick):
         """kill -9 one RUNNING program of `kind` (`pick` chooses among the workers)."""
         try:
             running = [p for p in supervise.programs(self.home) if p["state"] == "RUNNING"
                        and p["name"].split(":")[0].startswith(kind)]
-        except OSError:
+        except (OSError, xmlrpc.client.Error) as exc:  # supervisord busy restarting one
+            print(f"  chaos: supervisord did not answer ({exc}); skipped a kill",
+                  file=sys.stderr)
             running = []
         if not running:
             self.skipped += 1  # that kind is restarting right now
@@ -244,7 +252,8 @@ def run(base, seed, requests, client_count, timeout, pauses):
             "ledger_entries": figures["ledger_entries"], "counter": figures["counter"],
             "failed": {rid: why for s in senders for rid, why in s.failed.items()},
             "problems": list(report.problems), "kills": dict(chaos.kills),
-            "kills_skipped": chaos.skipped, "resends": sum(s.resends for s in senders),
+            "kills_skipped": chaos.skipped, "chaos_error": chaos.error,
+            "resends": sum(s.resends for s in senders),
             "seconds": round(seconds, 1),
             "requests_per_s": round(per_client * client_count / seconds, 1)}
 
