@@ -171,8 +171,9 @@ MAX_NEIGHBOURS = 12
 
 def neighbours(source, limit=MAX_NEIGHBOURS):
     """Methods one small change away from `source`: another arithmetic operator, comparison,
-    text method, aggregate, item (first, second, last) or truth value. They are the contrasts a behaviour is judged against — the
-    model, asked which of them its selector names best, must prefer the behaviour itself."""
+    text method, aggregate, item (first, second, last) or truth value. They are the
+    contrasts a behaviour is judged against — the model, asked which of them its selector
+    names best, must prefer the behaviour itself."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

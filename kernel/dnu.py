@@ -456,13 +456,13 @@ def decide(candidates, prompts=1, examples=Examples()):
 
     Behaviours that ignore their inputs (the same answer on every call, no change) or only
     echo one (`plural` → `self.animal`: an input its selector does not name, returned
-    unchanged) count only when nothing else ran. The behaviour chosen is `_choose`'s. It is final only when it
-    has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any other, written for at
-    least two of the prompts when there were several, when no other behaviour — its
-    neighbours one change away included — reads more like the selector, and when its code
-    is not copied from one of the `examples` BRICK was shown (on the tuning set the model
-    wrote `.upper()` for 8 of 8 samples of four unrelated selectors after one example
-    showed it).
+    unchanged) count only when nothing else ran. The behaviour chosen is `_choose`'s. It is
+    final only when it has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any
+    other, written for at least two of the prompts when there were several, when no other
+    behaviour — its neighbours one change away included — reads more like the selector,
+    and when its code is not copied from one of the `examples` BRICK was shown (on the
+    tuning set the model wrote `.upper()` for 8 of 8 samples of four unrelated selectors
+    after one example showed it).
     """
     groups = behaviour.clusters(candidates)
     if not groups:
@@ -701,8 +701,8 @@ class Learner:
                                            f"last: {problem}")
 
     def _search_expressions(self, claim, mandate, writer, outcome):
-        """Every attempt's samples missed the expectation: propose the small expressions that meet it
-        (`kernel.synthesis`), let the model choose (`MethodWriter.fit`) and install the
+        """Every attempt's samples missed the expectation: propose the small expressions that
+        meet it (`kernel.synthesis`), let the model choose (`MethodWriter.fit`) and install the
         likeliest that passes the audit and the trial. False when none does."""
         self.progress("searching")
         calls = behaviour.probe_calls(mandate.selector, mandate.slots, mandate.args)
