@@ -13,7 +13,10 @@ line of goals. A real ZEO server on a free port serves a fresh home. Set BATOS_L
 benchmark another backend; by default the configured GGUF model runs.
 
 `--part expect|open|cold` runs one part; `--tasks dev` runs part 3 on the tuning set
-(`dnu_dev_tasks.py`) instead of the held-out one; `--only SELECTOR…` runs some tasks.
+(`dnu_dev_tasks.py`) instead of the held-out one, `--tasks blind` on the held-out set written
+blind to the seed library (`dnu_blind_tasks.py`); `--only SELECTOR…` runs some tasks;
+`--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
+image first, to measure what they add.
 """
 import argparse
 import collections
@@ -25,9 +28,10 @@ import sys
 import tempfile
 import time
 
+import dnu_blind_tasks
 import dnu_dev_tasks
 import dnu_open_tasks
-from kernel import dnu, llm, paths, sandbox
+from kernel import dnu, llm, paths, sandbox, seed_methods
 from kernel.home import Home
 from kernel.image import connect
 from kernel.values import matches, plain
@@ -134,6 +138,16 @@ def new_object(image, path, slots):
         getattr(lobby, path)._label = path
 
 
+TASK_SETS = {"open": dnu_open_tasks, "dev": dnu_dev_tasks, "blind": dnu_blind_tasks}
+
+
+def remove_domain_examples(image):
+    """The image without the seed library's domain methods: the idioms only."""
+    with image.transaction(note="bench: idioms only") as lobby:
+        for name, *_rest in seed_methods.DOMAIN_EXAMPLES:
+            delattr(lobby.examples, name)
+
+
 def run_tasks(home, image, learner):
     """Every task of part 2 through one Learner, with its expectation; a row per task."""
     rows = []
@@ -199,29 +213,30 @@ def open_task(image, learner, task, path):
     try:
         outcome = learner.send(path, task.selector, list(task.args))
     except dnu.LearningFailed as failure:
-        return task, "failed", time.perf_counter() - started, failure.outcome.reason
+        return task, "failed", time.perf_counter() - started, None, failure.outcome.reason
     seconds = time.perf_counter() - started
     right = judge(image, path, task, outcome.result)
     if task.kind == "state" and "self._p_changed = True" not in (outcome.source or ""):
         right = False  # a command must keep the Covenant
     kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
         ("correct, provisional" if right else "wrong, provisional")
-    return task, kind, seconds, outcome.source
+    return task, kind, seconds, outcome.source, (outcome.evidence or {}).get("reason")
 
 
-def print_row(task, kind, seconds, source):
-    """One task's line: how it ended, how long it took, the method's body."""
+def print_row(task, kind, seconds, source, reason):
+    """One task's line: how it ended, how long it took, the method's body, and why it is
+    final or not (or why learning failed)."""
     lines = (source or "").strip().splitlines()
-    shown = " / ".join(l.strip() for l in lines[1:])[:64] if len(lines) > 1 else " ".join(lines)
-    print(f"  {kind:<21} {task.kind:<9} {task.selector:<17} {seconds:5.1f} s  {shown}",
-          flush=True)
+    shown = " / ".join(l.strip() for l in lines[1:])[:64]
+    print(f"  {kind:<21} {task.kind:<9} {task.selector:<17} {seconds:5.1f} s  {shown}\n"
+          f"  {'':<49}({reason})", flush=True)
 
 
 def print_open(rows):
     """The totals of part 3, overall and by kind of task."""
-    counts = collections.Counter(kind for _task, kind, _s, _src in rows)
+    counts = collections.Counter(row[1] for row in rows)
     by_kind = collections.defaultdict(collections.Counter)
-    for task, kind, _s, _src in rows:
+    for task, kind, *_rest in rows:
         by_kind[task.kind][kind.split(",")[0]] += 1
     print("  " + ", ".join(f"{name} {counts[name]}" for name in OUTCOMES))
     print("  correct by kind: " + ", ".join(f"{k} {c['correct']}/{sum(c.values())}"
@@ -232,10 +247,11 @@ def print_open(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=("all", "cold", "expect", "open"), default="all")
-    parser.add_argument("--tasks", choices=("open", "dev"), default="open")
+    parser.add_argument("--tasks", choices=tuple(TASK_SETS), default="open")
+    parser.add_argument("--library", choices=("all", "idioms"), default="all")
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args(argv)
-    module = dnu_open_tasks if args.tasks == "open" else dnu_dev_tasks
+    module = TASK_SETS[args.tasks]
     open_tasks = [t for t in module.TASKS if not args.only or t.selector in args.only]
     rows = open_rows = []
     with tempfile.TemporaryDirectory() as directory:
@@ -251,6 +267,8 @@ def main(argv=None):
                           f"attempt(s), {seconds:.1f} s")
             image = connect(address, personas=home.personas)
             try:
+                if args.library == "idioms":
+                    remove_domain_examples(image)
                 learner = learner_for(home, image)
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)

@@ -234,6 +234,7 @@ class Candidate:
     channel: float = None        # the model's log-likelihood of the selector after the code
     fit: float = None            # the model's log-likelihood of the code after the mandate
     echoes: bool = False         # returns an input unchanged that its selector does not name
+    precedent: bool = False      # the image's own method for this selector on another object
 
     @property
     def valid(self):
@@ -255,18 +256,25 @@ class Cluster:
 
     @property
     def representative(self):
-        """The member to install: the most often written text, then the shortest (a sampled
-        one before a neighbour)."""
+        """The member to install: the image's own method when one behaved this way (it was
+        written for the general case: `day == 'Saturday' or day == 'Sunday'` where samples
+        wrote `day == 'Saturday'`), else the most often written text, then the shortest (a
+        sampled one before a neighbour)."""
         counts = {}
         for member in self.members:
             counts[member.source] = counts.get(member.source, 0) + member.sampled
-        return min(self.members, key=lambda m: (-counts[m.source], not m.sampled,
-                                                len(m.source)))
+        return min(self.members, key=lambda m: (not m.precedent, -counts[m.source],
+                                                not m.sampled, len(m.source)))
 
     @property
     def views(self):
         """How many different prompts led to this behaviour."""
         return len({m.view for m in self.members if m.sampled})
+
+    @property
+    def precedent(self):
+        """True when the image already answers this selector this way on another object."""
+        return any(m.precedent for m in self.members)
 
     @property
     def channel(self):

@@ -70,6 +70,7 @@ DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
 WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
 FINAL_VOTES = 3               # samples a behaviour needs to be final
+PRECEDENT_VOTES = 2           # or this many, when the image answers the selector this way
 FINAL_MARGIN = 2              # and this many times the votes of any other behaviour
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -378,13 +379,16 @@ class Verdict:
     reason: str
 
     def evidence(self, clusters, valid):
-        """Plain data for provenance: how the candidates behaved and why this one."""
+        """Plain data for provenance: how the candidates behaved (the five most voted
+        behaviours and the image's own methods for the selector) and why this one."""
+        shown = clusters[:5] + [c for c in clusters[5:] if c.precedent]
         return {"final": self.final, "reason": self.reason, "samples": valid,
                 "behaviours": [{"votes": c.votes, "source": c.representative.source,
                                 "result": c.representative.result,
                                 "changes_state": behaviour.changes_state(c.signature),
+                                "precedent": c.precedent,
                                 "channel": None if c.channel is None else round(c.channel, 3)}
-                               for c in clusters[:5]]}
+                               for c in shown]}
 
 
 def shape(source, numbered=True):
@@ -440,11 +444,61 @@ def _body(source):
     return source.split("\n", 1)[-1].strip()
 
 
+def precedents(mandate):
+    """The sources of the mandate's examples that define its own selector, with its number of
+    arguments, on an object with the very slot names of the receiver: how the image already
+    answers this message on objects of this shape. (An example over fewer slots is no
+    precedent: `initials` of first and last name, for a receiver with a middle name too, was
+    installed wrong and final on the blind set.)"""
+    names = {k for k, v in mandate.slots.items() if not isinstance(v, dict)}
+    found = []
+    for text in mandate.examples:
+        match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
+        if match and match.group(1) == mandate.selector \
+                and match.group(2).count(",") == len(mandate.args) \
+                and _example_slot_names(text) == names \
+                and _same_scales(_example_arguments(text), mandate.args):
+            found.append(match.group(0).rstrip() + "\n")
+    return found
+
+
+def _example_slot_names(text):
+    """The slot names an example's prompt shows (`Slots: a = 1, b = 'x'`)."""
+    line = text.split("\n", 1)[0]
+    return set(re.findall(r"(?:^Slots: |, )(\w+) = ", line))
+
+
+def _example_arguments(text):
+    """The arguments an example's prompt shows (`… with x = 20.`), or None when unreadable."""
+    match = re.search(r"^Write the method \w+, called as .*? with (.*)\.$", text, re.M)
+    if match is None:
+        return ()
+    values = re.sub(r"(^|, )[xyz] = ", r"\1", match.group(1))
+    try:
+        return ast.literal_eval("(" + values + ",)")
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _same_scales(example_args, args):
+    """False when a number is a fraction in one call and not in the other: `with_tax(20)`
+    (a percentage) is no precedent for `with_tax(0.2)` (a rate)."""
+    if example_args is None or len(example_args) != len(args):
+        return False
+    fraction = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) \
+        and 0 < abs(v) < 1
+    return all(fraction(a) == fraction(b) for a, b in zip(example_args, args))
+
+
 def shown_examples(mandate):
-    """The `Examples` of the instructions and of the mandate."""
+    """The `Examples` of the instructions and of the mandate, except those that answer the
+    mandate's own selector: writing what the image already answers to the same message
+    (`area` as another object's `area` computes it) is agreeing with the image, not copying
+    an unrelated example."""
     sources = [match.group(0) for text in [WRITER_INSTRUCTIONS, *mandate.examples]
-               for match in re.finditer(r"^def \w+\(.*?(?=\n\n|\nExample:|\Z)", text,
-                                        re.M | re.S)]
+               for match in re.finditer(r"^def (\w+)\(.*?(?=\n\n|\nExample:|\Z)", text,
+                                        re.M | re.S)
+               if match.group(1) != mandate.selector]
     return Examples(frozenset(_body(s) for s in sources),
                     frozenset(shape(s) for s in sources) - {None},
                     frozenset(shape(s, numbered=False) for s in sources) - {None})
@@ -457,7 +511,10 @@ def decide(candidates, prompts=1, examples=Examples()):
     Behaviours that ignore their inputs (the same answer on every call, no change) or only
     echo one (`plural` → `self.animal`: an input its selector does not name, returned
     unchanged) count only when nothing else ran. The behaviour chosen is `_choose`'s. It is
-    final only when it has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any
+    final when `PRECEDENT_VOTES` samples behave as a precedent (the image's own method for
+    the selector, `precedents`, run on this receiver: the knowledge a 135M model lacks,
+    agreed by the model). Otherwise it is final only when no precedent behaves otherwise,
+    when it has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any
     other, written for at least two of the prompts when there were several, when no other
     behaviour — its neighbours one change away included — reads more like the selector,
     and when its code is not copied from one of the `examples` BRICK was shown (on the
@@ -474,6 +531,11 @@ def decide(candidates, prompts=1, examples=Examples()):
                 default=None)
     if not best.votes:
         reason = "no sample behaved this way; the model reads the selector best from it"
+    elif best.precedent and best.votes >= PRECEDENT_VOTES and not _constant(best.signature):
+        return Verdict(best, True, f"{best.votes} of {valid} samples behave as the image's own "
+                                   "method for this selector on another object")
+    elif any(c.precedent for c in groups if c is not best):
+        reason = "the image's own method for this selector on another object behaves otherwise"
     elif not _agreed(best, varying):
         reason = f"only {best.votes} of {valid} samples behaved this way"
     elif prompts > 1 and best.views < 2:
@@ -503,7 +565,8 @@ def _choose(clusters):
     `self.total / self.count` for `average` and `self.gross - self.deductions` for
     `net_pay` into `%`, and righted none.)"""
     top = max(c.votes for c in clusters)
-    return max((c for c in clusters if c.votes == top), key=_read_both_ways)
+    return max((c for c in clusters if c.votes == top),
+               key=lambda c: (c.precedent, _read_both_ways(c)))
 
 
 def _read_both_ways(cluster):
@@ -742,6 +805,10 @@ class Learner:
         groups = behaviour.clusters(candidates)
         if not groups:
             return None
+        for source in precedents(mandate) if not any(c.precedent for c in candidates) else ():
+            precedent = self._judge(mandate.path, mandate, source, calls)
+            precedent.sampled, precedent.precedent = False, True
+            candidates.append(precedent)
         known = {c.source for c in candidates}
         counted = [c for c in groups if _counts(c)] or groups
         for source in behaviour.neighbours(counted[0].representative.source):

@@ -9,10 +9,13 @@ reachable from the lobby (kernel namespaces excluded), each own `Method` a final
 person or confirmed is an example tomorrow, and an undone one is gone. The walk is bounded
 (`MAX_OBJECTS`), so a huge lobby costs the same as a large one.
 
-Genesis seeds `lobby.examples` with `SEED_EXAMPLES`: one small object per idiom of the
+Genesis seeds `lobby.examples` with `SEED_EXAMPLES`, one small object per idiom of the
 method language (arithmetic, text methods, lists, comprehensions, loops, if/else,
-arguments, commands that keep the Covenant). They are ordinary objects: edit, add or remove
-them like any other.
+arguments, commands that keep the Covenant), and with the domain methods of
+`kernel.seed_methods` (geometry, units, money, text, lists, predicates, commands): a small
+model writes the style it is shown but does not know that a square's perimeter is four
+sides, so the image carries that knowledge for it. They are ordinary objects: edit, add or
+remove them like any other.
 """
 import collections
 import dataclasses
@@ -21,6 +24,7 @@ import re
 
 from kernel.grammars import kind_of, parameter_names
 from kernel.methods import Method
+from kernel.seed_methods import DOMAIN_EXAMPLES
 from kernel.uvm import UvmObject
 from kernel.values import plain
 
@@ -202,9 +206,10 @@ SEED_EXAMPLES = [  # (object name, slots, selector, example arguments, source)
 
 
 def seed(lobby, traits):
-    """Genesis: `lobby.examples`, one object per seed example, each with its method."""
+    """Genesis: `lobby.examples`, one object per seed example (the idioms, then the domain
+    methods), each with its method."""
     examples = UvmObject(parents=(traits,), label="examples")
-    for name, slots, selector, args, source in SEED_EXAMPLES:
+    for name, slots, selector, args, source in SEED_EXAMPLES + DOMAIN_EXAMPLES:
         obj = UvmObject(parents=(traits,), label=f"examples.{name}", **slots)
         obj.define(selector, source, author="genesis", example_args=list(args))
         setattr(examples, name, obj)

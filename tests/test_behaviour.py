@@ -1,4 +1,5 @@
-"""kernel.behaviour and kernel.dnu.decide: probe calls, signatures, clusters, the verdict."""
+"""kernel.behaviour and kernel.dnu.decide: probe calls, signatures, clusters, precedents, the
+verdict."""
 from kernel import behaviour, dnu
 from kernel.grammars import kind_of
 
@@ -67,6 +68,21 @@ def test_the_fit_and_the_channel_together_break_ties():
     assert dnu.decide([likelier] * 2 + [rival] * 2).cluster.representative.source == "a"
     rival.fit = -8.0   # -3 - 9 against -8 - 2
     assert dnu.decide([likelier] * 2 + [rival] * 2).cluster.representative.source == "b"
+
+
+def test_samples_that_behave_as_a_precedent_are_final_and_win_a_tie():
+    precedent = candidate("image's own", 14, 22, 12, channel=-9.0)
+    precedent.sampled, precedent.precedent = False, True
+    tie = [candidate("a", 7, 11, 6, channel=-2.0)] * 2 + [candidate("b", 14, 22, 12)] * 2
+    verdict = dnu.decide(tie + [precedent])
+    assert verdict.final and verdict.cluster.representative.source == "image's own"
+    assert "image's own method" in verdict.reason
+    lone = [candidate("a", 7, 11, 6)] * 2 + [candidate("b", 14, 22, 12)]
+    assert not dnu.decide(lone + [precedent]).final  # one sample is not enough
+    unheard = [candidate("a", 7, 11, 6)] * 3
+    verdict = dnu.decide(unheard + [precedent])
+    assert verdict.cluster.representative.source == "a"  # a precedent no sample wrote: no vote
+    assert not verdict.final and "behaves otherwise" in verdict.reason
 
 
 def test_a_better_read_neighbour_keeps_a_voted_behaviour_from_being_final_not_replaces_it():
@@ -144,3 +160,18 @@ def test_a_literal_that_copies_an_input_s_value_reads_the_input():
     ]:
         source = f"def tax(self, x):\n    {written}\n"
         assert dnu.reads_its_inputs(source, mandate) == f"def tax(self, x):\n    {read}\n"
+
+
+def test_a_precedent_is_an_example_of_the_selector_on_the_same_slots_and_scales():
+    def example(slots, call, source):
+        return f"Slots: {slots}\nWrite the method with_tax, called as {call}.\n{source}"
+    tax = "def with_tax(self, x):\n    return self.price * (1 + x / 100)\n"
+    other = "def taxed(self, x):\n    return self.price * x\n"
+    examples = (example("price = 50", "with_tax(x) with x = 20", tax),
+                example("price = 50", "taxed(x) with x = 20", other),
+                example("price = 50, shop = 'a, b = c'", "with_tax(x) with x = 20", tax))
+    mandate = dnu.Mandate("p", "r", {"price": 40}, (), (), "with_tax", (15,),
+                          examples=examples)
+    assert dnu.precedents(mandate) == [tax]  # same selector, slot names and scale only
+    rate = dnu.Mandate("p", "r", {"price": 40}, (), (), "with_tax", (0.2,), examples=examples)
+    assert dnu.precedents(rate) == []  # a percentage is no precedent for a rate

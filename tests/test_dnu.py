@@ -193,8 +193,8 @@ def test_two_processes_missing_the_same_selector_cause_one_generation(actors, im
 
 # -- without an expectation: the behaviour the candidates agree on, never a guess as fact ------
 
-HALF = "def perimeter(self):\n    return self.width + self.height\n"
-FULL = "def perimeter(self):\n    return 2 * (self.width + self.height)\n"
+HALF = "def rim(self):\n    return self.width + self.height\n"  # no seed method answers `rim`
+FULL = "def rim(self):\n    return 2 * (self.width + self.height)\n"
 
 
 def inspect(home):
@@ -203,61 +203,72 @@ def inspect(home):
 
 
 def test_candidates_that_disagree_install_a_provisional_method_that_says_so(rect, tmp_path):
-    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [HALF, FULL]}])
-    outcome = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    env = script(tmp_path, [{"match": "Write the method rim", "reply": [HALF, FULL]}])
+    outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
     assert outcome["learned"] and outcome["provisional"] and outcome["attempts"] == 3
     sampled = [b for b in outcome["evidence"]["behaviours"] if b["votes"]]
     assert {b["source"] for b in sampled} == {HALF, FULL}  # and neighbours, with no votes
     assert all(b["votes"] == 6 for b in sampled) and outcome["result"] in (7, 14)
-    provenance = inspect(rect)["perimeter"]["provenance"]
+    provenance = inspect(rect)["rim"]["provenance"]
     assert provenance["provisional"] is True and provenance["evidence"]["final"] is False
     human = run_batos("inspect", "rect", home=rect.path, check=True).stdout
-    assert "PROVISIONAL" in human and "batos confirm rect perimeter makes it final" in human
-    assert any(n.startswith("BRICK learned rect.perimeter (provisional)") for n in notes(rect))
+    assert "PROVISIONAL" in human and "batos confirm rect rim makes it final" in human
+    assert any(n.startswith("BRICK learned rect.rim (provisional)") for n in notes(rect))
     (entry,) = mandate_entries(rect).values()
     assert entry["status"] == "provisional"
-    again = run_batos("send", "rect", "perimeter", home=rect.path, env=env, check=True).stdout
+    again = run_batos("send", "rect", "rim", home=rect.path, env=env, check=True).stdout
     assert again.strip() in ("7", "14")  # it answers, as a provisional method does
 
 
+def test_samples_that_behave_as_the_image_s_own_method_for_the_selector_are_final(
+        rect, tmp_path):
+    half, full = (source.replace("rim", "perimeter") for source in (HALF, FULL))
+    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [half, full]}])
+    outcome = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    assert outcome["learned"] and not outcome["provisional"] and outcome["result"] == 14
+    assert outcome["evidence"]["reason"].endswith(
+        "behave as the image's own method for this selector on another object")
+    assert outcome["source"] == full
+
+
 def test_confirm_makes_a_provisional_method_final_and_keeps_its_history(rect, tmp_path):
-    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [HALF, FULL]}])
-    send(rect, "rect", "perimeter", env=env, check=True)
-    out = run_batos("confirm", "rect", "perimeter", home=rect.path, check=True).stdout
-    assert out.strip() == "confirmed rect.perimeter: it is final now"
-    method = inspect(rect)["perimeter"]
+    env = script(tmp_path, [{"match": "Write the method rim", "reply": [HALF, FULL]}])
+    send(rect, "rect", "rim", env=env, check=True)
+    out = run_batos("confirm", "rect", "rim", home=rect.path, check=True).stdout
+    assert out.strip() == "confirmed rect.rim: it is final now"
+    method = inspect(rect)["rim"]
     assert method["provenance"]["provisional"] is False and method["versions"] == 2
     assert method["provenance"]["confirmed_by"] == "batos-cli"
     assert "confirmed by batos-cli" in run_batos("inspect", "rect", home=rect.path).stdout
     (entry,) = mandate_entries(rect).values()
     assert entry["status"] == "learned"
-    again = run_batos("confirm", "rect", "perimeter", home=rect.path)
-    assert one_line_error(again) == ("batos: rect.perimeter is already final; only a "
+    again = run_batos("confirm", "rect", "rim", home=rect.path)
+    assert one_line_error(again) == ("batos: rect.rim is already final; only a "
                                      "provisional method can be confirmed")
 
 
 def test_an_expectation_that_contradicts_a_provisional_method_relearns_it(rect, tmp_path):
     env = script(tmp_path, [
         {"match": "returned 7 but the caller expects 14", "reply": FULL},
-        {"match": "Write the method perimeter", "reply": [HALF, FULL]}])
-    first = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+        {"match": "Write the method rim", "reply": [HALF, FULL]}])
+    first = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
     assert first["provisional"] and first["source"] == HALF and first["result"] == 7
-    fixed = json.loads(send(rect, "rect", "perimeter", "--expect", "14", env=env,
+    fixed = json.loads(send(rect, "rect", "rim", "--expect", "14", env=env,
                             check=True).stdout)
     assert fixed["result"] == 14 and fixed["learned"] and not fixed["provisional"]
-    method = inspect(rect)["perimeter"]
+    method = inspect(rect)["rim"]
     assert method["source"] == FULL and method["versions"] == 2
     assert method["provenance"]["provisional"] is False
 
 
 def test_an_expectation_that_a_provisional_method_meets_confirms_it(rect, tmp_path):
-    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [FULL, HALF]}])
-    first = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    env = script(tmp_path, [{"match": "Write the method rim", "reply": [FULL, HALF]}])
+    first = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
     assert first["provisional"] and first["source"] == FULL
-    met = json.loads(send(rect, "rect", "perimeter", "--expect", "14", env=env,
+    met = json.loads(send(rect, "rect", "rim", "--expect", "14", env=env,
                           check=True).stdout)
     assert (met["result"], met["confirmed"], met["learned"]) == (14, True, False)
-    assert inspect(rect)["perimeter"]["provenance"]["confirmed_by"] == "an expectation"
+    assert inspect(rect)["rim"]["provenance"]["confirmed_by"] == "an expectation"
 
 
 def test_a_command_is_learned_with_the_covenant_and_changes_the_receiver(home, zeo, tmp_path):

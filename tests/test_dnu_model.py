@@ -76,6 +76,19 @@ def test_without_an_expectation_a_wrong_method_is_never_installed_as_final(home,
 
 
 @pytest.mark.real_model
+def test_the_image_s_own_method_for_the_selector_is_weighed_with_the_model_s_samples(home,
+                                                                                       zeo):
+    """The seed library's `perimeter` of a square (`kernel.seed_methods`) runs on a new
+    square as a precedent: it is among the behaviours weighed, and what is installed is the
+    precedent's answer or says it is provisional."""
+    run_batos("new", "plot", "--slots", '{"side": 7}', home=home.path, check=True)
+    outcome = send(home, "plot", "perimeter")
+    sources = [b["source"] for b in outcome["evidence"]["behaviours"]]
+    assert "def perimeter(self):\n    return 4 * self.side\n" in sources, sources
+    assert outcome["result"] == 28 or outcome["provisional"], outcome
+
+
+@pytest.mark.real_model
 def test_the_default_model_chooses_among_searched_methods_that_meet_the_expectation(home, zeo):
     """No samples at all (`temperatures = []`): the method comes from the search, chosen by
     the real model's likelihood of each proposal."""

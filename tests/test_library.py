@@ -1,10 +1,10 @@
 """kernel.library: the image's own methods are the examples BRICK learns from."""
-from kernel import library
+from kernel import library, seed_methods
 
 
-def test_genesis_seeds_one_example_object_per_idiom(lobby):
+def test_genesis_seeds_one_example_object_per_idiom_and_domain_method(lobby):
     examples = library.catalogue(lobby)
-    assert len(examples) == len(library.SEED_EXAMPLES)
+    assert len(examples) == len(library.SEED_EXAMPLES) + len(seed_methods.DOMAIN_EXAMPLES)
     assert any("self._p_changed = True" in e.source for e in examples)
     wallet = next(e for e in examples if e.selector == "top_up")
     assert wallet.slots == {"credit": 5} and wallet.args == (20,)
@@ -26,9 +26,12 @@ def test_the_nearest_examples_share_selector_words_slots_and_kinds(lobby):
     examples = library.catalogue(lobby)
     nearest = library.nearest(examples, "record_sale", {"visits": 3}, [], count=3)
     assert nearest[-1].selector == "record_visit"  # the closest stands last
-    words = library.nearest(examples, "joined_names", {"names": ["a", "b"]}, [], count=2)
-    assert [e.selector for e in words] == ["joined_path"]
-    assert library.nearest(examples, "area", {"side": 2}, [], count=5) == []  # unrelated
+    words = library.nearest(examples, "joined_path", {"parts": ["a", "b"]}, [], count=2)
+    assert words[-1].selector == "joined_path" and words[-1].slots == {"parts": ["home", "ada",
+                                                                                "notes"]}
+    area = library.nearest(examples, "area", {"side": 2}, [], count=3)
+    assert area[-1].selector == "area" and area[-1].slots == {"side": 5}  # same selector, slots
+    assert library.nearest(examples, "zyzzyva", {"side": 2}, [], count=5) == []  # unrelated
 
 
 def test_the_walk_skips_kernel_namespaces_and_is_bounded(lobby):
