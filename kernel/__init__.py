@@ -36,6 +36,7 @@ Safety
   `behaviour`      probe calls, behaviour signatures and their clusters
   `synthesis`      the small expressions that meet a missed expectation
   `library`        the image's own methods as BRICK's examples
+  `seed_methods`   the seed library of domain methods genesis puts in every image
 
 Minds
   `llm`            the completion interface, the llama.cpp backend, the scripted double

@@ -295,10 +295,7 @@ class LlamaModel(LanguageModel):
         prompt, stops = format_prompt(self.spec.chat_format, system, user)
         prompt += start
         stops = [*stops, *stop]
-        began = time.monotonic()
-        # a grammar state can grow so ambiguous that each token takes seconds: stop there
-        overdue = self._llama_cpp.StoppingCriteriaList(
-            [lambda _ids, _logits: time.monotonic() - began > seconds]) if seconds else None
+        overdue = self._llama_cpp.StoppingCriteriaList([_overdue(seconds)]) if seconds else None
         constraint = self._grammar(grammar, json_schema)
         started = time.perf_counter()
         pieces, usage = [], {"completion_tokens": 0}
@@ -343,6 +340,20 @@ class LlamaModel(LanguageModel):
             from kernel.scoring import ChannelScorer
             self._scorer = ChannelScorer(self.llama, threads=self.spec.threads)
         return self._scorer
+
+
+def _overdue(seconds):
+    """A stopping criterion: True once generation has run `seconds` since its first token. (A
+    grammar state can grow so ambiguous that each token takes seconds: stop there. The clock
+    starts after the prompt is evaluated: counted from before, a 600-token prompt on a loaded
+    machine used up the 4 s of a method's first sample, which ended after one token.)"""
+    began = []
+
+    def overdue(_ids, _logits):
+        now = time.monotonic()
+        began[:] = began or [now]
+        return now - began[0] > seconds
+    return overdue
 
 
 class ScriptedModel(LanguageModel):

@@ -32,6 +32,16 @@ def _spaces_to_texts(prefixes, texts):
     return [prefix.rstrip(" ") for prefix in prefixes], [" " + text for text in texts]
 
 
+def _common_length(a, b):
+    """How many leading tokens `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def log_softmax(row):
     """The log-probabilities of one row of logits."""
     shifted = row - row.max()
@@ -51,7 +61,7 @@ class ChannelScorer:
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = n_batch
         params.n_threads = params.n_threads_batch = threads
-        params.n_seq_max = max_prefixes
+        params.n_seq_max = max_prefixes + 1  # the last one holds `score_texts`'s prefix
         params.kv_unified = True
         self.context = _internals.LlamaContext(model=model, params=params, verbose=False)
         self.batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1,
@@ -60,8 +70,9 @@ class ChannelScorer:
         self.n_batch = n_batch
         self.max_prefixes = max_prefixes
         self.n_vocab = model.n_vocab()
-        self._cached = [None] * max_prefixes  # prefix tokens per sequence
-        self._last = [None] * max_prefixes  # log-probabilities after each prefix
+        self.held = max_prefixes  # the sequence that keeps `score_texts`'s prefix
+        self._cached = [None] * (max_prefixes + 1)  # prefix tokens per sequence
+        self._last = [None] * (max_prefixes + 1)  # log-probabilities after each prefix
         self._lock = threading.Lock()
 
     def tokens(self, text, bos=False):
@@ -83,39 +94,44 @@ class ChannelScorer:
     def score_texts(self, prefix, texts):
         """log P(text | prefix) for each of `texts` after ONE prefix (how likely a model was
         to write each of several known answers). The prefix is decoded once and shared by
-        every sequence, so `max_prefixes` texts are scored in each batch."""
+        every sequence, so `max_prefixes` texts are scored in each batch. The prefix is kept
+        in a sequence of its own, which `score` leaves alone: the next call decodes only
+        what its prefix does not share with this one (a writer's prompt differs from the
+        last one only after its fixed instructions)."""
         (prefix,), texts = _spaces_to_texts([prefix], texts)
         tokens = self.tokens(prefix, bos=True)
         scores = []
         with self._lock:
-            self._hold(0, tokens)
-            for seq in range(1, min(len(texts), self.max_prefixes)):
-                self._share(seq)
+            self._hold(self.held, tokens)
+            for seq in range(min(len(texts), self.max_prefixes)):
+                self._share(seq, self.held)
             for first in range(0, len(texts), self.max_prefixes):
                 scores += self._continue([self.tokens(text)[:self.n_batch] for text in
                                           texts[first:first + self.max_prefixes]])
         return scores
 
     def _hold(self, seq, tokens):
-        """Make sequence `seq` hold exactly `tokens` (decoded once, kept between calls)."""
+        """Make sequence `seq` hold exactly `tokens` (decoded once, kept between calls): the
+        tokens it already holds in common with them stay, only the rest is decoded."""
         if self._cached[seq] == tokens:
             return
-        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, 0, -1)
+        kept = _common_length(self._cached[seq] or [], tokens[:-1])
+        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, kept, -1)
         self._cached[seq] = None
-        for start in range(0, len(tokens), self.n_batch):
+        for start in range(kept, len(tokens), self.n_batch):
             chunk = tokens[start:start + self.n_batch]
             self._fill([(seq, start + i, t, start + i == len(tokens) - 1)
                         for i, t in enumerate(chunk)])
         self._last[seq] = log_softmax(self._row(len(chunk) - 1))
         self._cached[seq] = tokens
 
-    def _share(self, seq):
-        """Make sequence `seq` hold what sequence 0 holds, without decoding it again."""
-        if self._cached[seq] == self._cached[0]:
+    def _share(self, seq, source):
+        """Make sequence `seq` hold what sequence `source` holds, without decoding it again."""
+        if self._cached[seq] == self._cached[source]:
             return
         self._llama_cpp.llama_memory_seq_rm(self.memory, seq, 0, -1)
-        self._llama_cpp.llama_memory_seq_cp(self.memory, 0, seq, 0, -1)
-        self._cached[seq], self._last[seq] = self._cached[0], self._last[0]
+        self._llama_cpp.llama_memory_seq_cp(self.memory, source, seq, 0, -1)
+        self._cached[seq], self._last[seq] = self._cached[source], self._last[source]
 
     def _continue(self, continuations):
         """Evaluate continuation i after the prefix held by sequence i, as few batches as

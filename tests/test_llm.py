@@ -64,6 +64,13 @@ def test_the_registry_honours_the_environment(tmp_path, monkeypatch):
         llm.ModelRegistry({}).get("anything")
 
 
+def test_a_completion_s_time_bound_counts_from_its_first_token(monkeypatch):
+    clock = iter([100.0, 103.0, 104.5])
+    monkeypatch.setattr(llm.time, "monotonic", lambda: next(clock))
+    overdue = llm._overdue(4.0)  # made before the prompt is evaluated: no clock read yet
+    assert [overdue(None, None) for _ in range(3)] == [False, False, True]
+
+
 @pytest.mark.real_model
 def test_the_real_model_answers_under_a_json_schema(monkeypatch):
     monkeypatch.delenv("BATOS_LLM", raising=False)
