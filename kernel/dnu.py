@@ -45,6 +45,7 @@ recorded on the mandate with a one-line reason; nothing is ever half-installed.
 import ast
 import dataclasses
 import datetime
+import itertools
 import logging
 import math
 import os
@@ -54,7 +55,7 @@ import time
 
 from kernel import behaviour, guardian, library, methods, paths, sandbox, synthesis
 from kernel.errors import BatosError, MessageNotUnderstood
-from kernel.grammars import BODIES, header, method_grammar, parameter_names
+from kernel.grammars import BODIES, header, kind_of, method_grammar, parameter_names
 from kernel.llm import LLMError
 from kernel.values import matches, plain
 
@@ -445,27 +446,76 @@ def _body(source):
 
 
 def precedents(mandate):
-    """The sources of the mandate's examples that define its own selector, with its number of
-    arguments, on an object with the very slot names of the receiver: how the image already
-    answers this message on objects of this shape. (An example over fewer slots is no
-    precedent: `initials` of first and last name, for a receiver with a middle name too, was
-    installed wrong and final on the blind set.)"""
-    names = {k for k, v in mandate.slots.items() if not isinstance(v, dict)}
-    found = []
+    """How the image already answers this message on objects of this shape: a list of
+    groups of sources, one group per example of the mandate's examples that defines its own
+    selector, with its number of arguments and argument scales, on an object with as many
+    slots of the same kinds as the receiver. An example with the receiver's very slot names
+    is one source; one with other names is its source once for every way of reading its
+    slots from the receiver's slots of the same kinds (`triangle.perimeter` over a, b, c for
+    a receiver with side_a, side_b, side_c) — `Learner._decide` keeps such a group only when
+    all its readings behave alike. (An example over fewer slots is no precedent: `initials`
+    of first and last name, for a receiver with a middle name too, was installed wrong and
+    final on the blind set.)"""
+    kinds = _kinds_of(mandate.slots)
+    groups = []
     for text in mandate.examples:
         match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
-        if match and match.group(1) == mandate.selector \
-                and match.group(2).count(",") == len(mandate.args) \
-                and _example_slot_names(text) == names \
-                and _same_scales(_example_arguments(text), mandate.args):
-            found.append(match.group(0).rstrip() + "\n")
+        if not match or match.group(1) != mandate.selector \
+                or match.group(2).count(",") != len(mandate.args) \
+                or not _same_scales(_example_arguments(text), mandate.args):
+            continue
+        source, example = match.group(0).rstrip() + "\n", _kinds_of(_example_slots(text))
+        if example == kinds:
+            groups.append([source])
+        elif sorted(example.values()) == sorted(kinds.values()):
+            groups.append(_readings(source, example, kinds))
+    return [group for group in groups if group]
+
+
+RENAMINGS = 24  # the most ways of reading an example's slots that are tried
+
+
+def _readings(source, example, kinds):
+    """`source` with its slots renamed to the receiver's, once per kind-keeping assignment."""
+    used = [name for name in example if re.search(rf"\bself\.{name}\b", source)]
+    found = []
+    for targets in itertools.permutations(kinds, len(used)):
+        if all(example[u] == kinds[t] for u, t in zip(used, targets)):
+            renamed = {u: t for u, t in zip(used, targets)}
+            found.append(re.sub(r"\bself\.(\w+)\b",
+                                lambda m: "self." + renamed.get(m.group(1), m.group(1)),
+                                source))
+            if len(found) > RENAMINGS:
+                return []
     return found
 
 
-def _example_slot_names(text):
-    """The slot names an example's prompt shows (`Slots: a = 1, b = 'x'`)."""
+def _kinds_of(slots):
+    """Slot name → the grammar's kind, for the slots a prompt shows; a number between -1
+    and 1 is a kind of its own (a `tip_rate` of 0.15 is no `tip_rate` of 15: `bill *
+    tip_rate / 100` was installed wrong and final on the blind set)."""
+    return {k: "fraction" if _fraction(v) else kind_of(v) for k, v in slots.items()
+            if kind_of(v) is not None}
+
+
+def _fraction(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and 0 < abs(value) < 1
+
+
+def _example_slots(text):
+    """The slots an example's prompt shows (`Slots: a = 1, b = 'x'`), as values."""
     line = text.split("\n", 1)[0]
-    return set(re.findall(r"(?:^Slots: |, )(\w+) = ", line))
+    if not line.startswith("Slots: "):
+        return {}
+    parts = re.split(r"(?:^|, )(\w+) = ", line[len("Slots: "):])
+    slots = {}
+    for name, value in zip(parts[1::2], parts[2::2]):
+        try:
+            slots[name] = ast.literal_eval(value)
+        except (SyntaxError, ValueError):
+            return {}
+    return slots
 
 
 def _example_arguments(text):
@@ -485,9 +535,7 @@ def _same_scales(example_args, args):
     (a percentage) is no precedent for `with_tax(0.2)` (a rate)."""
     if example_args is None or len(example_args) != len(args):
         return False
-    fraction = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) \
-        and 0 < abs(v) < 1
-    return all(fraction(a) == fraction(b) for a, b in zip(example_args, args))
+    return all(_fraction(a) == _fraction(b) for a, b in zip(example_args, args))
 
 
 def shown_examples(mandate):
@@ -805,10 +853,8 @@ class Learner:
         groups = behaviour.clusters(candidates)
         if not groups:
             return None
-        for source in precedents(mandate) if not any(c.precedent for c in candidates) else ():
-            precedent = self._judge(mandate.path, mandate, source, calls)
-            precedent.sampled, precedent.precedent = False, True
-            candidates.append(precedent)
+        if not any(c.precedent for c in candidates):
+            candidates += self._precedents(mandate, calls)
         known = {c.source for c in candidates}
         counted = [c for c in groups if _counts(c)] or groups
         for source in behaviour.neighbours(counted[0].representative.source):
@@ -830,6 +876,18 @@ class Learner:
             for candidate, fit in zip(unfit, writer.fit(mandate, [c.source for c in unfit])):
                 candidate.fit = fit
         return decide(candidates, prompts, examples=shown_examples(mandate))
+
+    def _precedents(self, mandate, calls):
+        """The image's own methods for the selector, judged on the receiver: of each group of
+        `precedents`, one reading when every reading of it that runs behaves alike."""
+        found = []
+        for group in precedents(mandate):
+            judged = [self._judge(mandate.path, mandate, source, calls) for source in group]
+            ran = [c for c in judged if c.valid]
+            if ran and len({c.signature for c in ran}) == 1:
+                ran[0].sampled, ran[0].precedent = False, True
+                found.append(ran[0])
+        return found
 
     def _claim(self, lobby, path, selector, args, expect, relearn=False):
         receiver = paths.resolve(lobby, path)

@@ -1,5 +1,7 @@
 """kernel.behaviour and kernel.dnu.decide: probe calls, signatures, clusters, precedents, the
 verdict."""
+import dataclasses
+
 from kernel import behaviour, dnu
 from kernel.grammars import kind_of
 
@@ -172,6 +174,23 @@ def test_a_precedent_is_an_example_of_the_selector_on_the_same_slots_and_scales(
                 example("price = 50, shop = 'a, b = c'", "with_tax(x) with x = 20", tax))
     mandate = dnu.Mandate("p", "r", {"price": 40}, (), (), "with_tax", (15,),
                           examples=examples)
-    assert dnu.precedents(mandate) == [tax]  # same selector, slot names and scale only
+    assert dnu.precedents(mandate) == [[tax]]  # same selector, slots and scale only
     rate = dnu.Mandate("p", "r", {"price": 40}, (), (), "with_tax", (0.2,), examples=examples)
     assert dnu.precedents(rate) == []  # a percentage is no precedent for a rate
+    tip = example("bill = 40, tip_rate = 15", "tip()", "def tip(self):\n    return 1\n")
+    for rate, groups in ((0.15, 0), (12, 1)):
+        mandate = dnu.Mandate("p", "r", {"bill": 20, "tip_rate": rate}, (), (), "tip", (),
+                              examples=(tip.replace("with_tax", "tip"),))
+        assert len(dnu.precedents(mandate)) == groups  # nor a slot's
+
+
+def test_an_example_over_other_slot_names_is_read_every_way_the_kinds_allow():
+    sides = ("Slots: a = 3, b = 4, c = 5\nWrite the method perimeter, called as perimeter()."
+             "\ndef perimeter(self):\n    return self.a + self.b + self.c\n")
+    mandate = dnu.Mandate("p", "r", {"side_a": 2, "side_b": 2, "side_c": 3, "name": "t"}, (),
+                          (), "perimeter", (), examples=(sides,))
+    assert dnu.precedents(mandate) == []  # a slot more than the example: no precedent
+    triangle = dataclasses.replace(mandate, slots={"side_a": 2, "side_b": 2, "side_c": 3})
+    (readings,) = dnu.precedents(triangle)
+    assert len(readings) == 6 and all(r.count("self.side_") == 3 for r in readings)
+    assert "def perimeter(self):\n    return self.side_a + self.side_b + self.side_c\n" in readings
