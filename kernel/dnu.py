@@ -72,6 +72,7 @@ TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox bud
 WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
 FINAL_VOTES = 3               # samples a behaviour needs to be final
 PRECEDENT_VOTES = 2           # or this many, when the image answers the selector this way
+RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 FINAL_MARGIN = 2              # and this many times the votes of any other behaviour
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -462,17 +463,15 @@ def precedents(mandate):
         match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
         if not match or match.group(1) != mandate.selector \
                 or match.group(2).count(",") != len(mandate.args) \
-                or not _same_scales(_example_arguments(text), mandate.args):
+                or not _same_scales(library.shown_arguments(text), mandate.args):
             continue
-        source, example = match.group(0).rstrip() + "\n", _kinds_of(_example_slots(text))
+        source = match.group(0).rstrip() + "\n"
+        example = _kinds_of(library.shown_slots(text))
         if example == kinds:
             groups.append([source])
         elif sorted(example.values()) == sorted(kinds.values()):
             groups.append(_readings(source, example, kinds))
     return [group for group in groups if group]
-
-
-RENAMINGS = 24  # the most ways of reading an example's slots that are tried
 
 
 def _readings(source, example, kinds):
@@ -501,33 +500,6 @@ def _kinds_of(slots):
 def _fraction(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) \
         and 0 < abs(value) < 1
-
-
-def _example_slots(text):
-    """The slots an example's prompt shows (`Slots: a = 1, b = 'x'`), as values."""
-    line = text.split("\n", 1)[0]
-    if not line.startswith("Slots: "):
-        return {}
-    parts = re.split(r"(?:^|, )(\w+) = ", line[len("Slots: "):])
-    slots = {}
-    for name, value in zip(parts[1::2], parts[2::2]):
-        try:
-            slots[name] = ast.literal_eval(value)
-        except (SyntaxError, ValueError):
-            return {}
-    return slots
-
-
-def _example_arguments(text):
-    """The arguments an example's prompt shows (`… with x = 20.`), or None when unreadable."""
-    match = re.search(r"^Write the method \w+, called as .*? with (.*)\.$", text, re.M)
-    if match is None:
-        return ()
-    values = re.sub(r"(^|, )[xyz] = ", r"\1", match.group(1))
-    try:
-        return ast.literal_eval("(" + values + ",)")
-    except (SyntaxError, ValueError):
-        return None
 
 
 def _same_scales(example_args, args):

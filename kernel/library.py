@@ -17,6 +17,7 @@ model writes the style it is shown but does not know that a square's perimeter i
 sides, so the image carries that knowledge for it. They are ordinary objects: edit, add or
 remove them like any other.
 """
+import ast
 import collections
 import dataclasses
 import logging
@@ -59,6 +60,34 @@ def task_text(selector, slots, args, params=None):
     if names and args:
         called += " with " + ", ".join(f"{n} = {a!r}" for n, a in zip(names, args))
     return f"Slots: {shown}\nWrite the method {selector}, called as {called}."
+
+
+def shown_slots(text):
+    """The slots an example's prompt (`Example.prompt`) shows, as values: `task_text` read
+    back (`Slots: a = 1, b = 'x'`); {} when unreadable."""
+    line = text.split("\n", 1)[0]
+    if not line.startswith("Slots: "):
+        return {}
+    return _assignments(line[len("Slots: "):]) or {}
+
+
+def shown_arguments(text):
+    """The arguments an example's prompt shows (`… called as m(x) with x = 20.`), () for
+    none, None when unreadable."""
+    match = re.search(r"^Write the method \w+, called as .*? with (.*)\.$", text, re.M)
+    if match is None:
+        return ()
+    values = _assignments(match.group(1))
+    return None if values is None else tuple(values.values())
+
+
+def _assignments(text):
+    """`a = 1, b = 'x, y = z'` as {'a': 1, 'b': 'x, y = z'}, or None when it is not that."""
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError, AttributeError):
+        return None
 
 
 def visible_slots(obj):

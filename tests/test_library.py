@@ -38,3 +38,13 @@ def test_the_walk_skips_kernel_namespaces_and_is_bounded(lobby):
     lobby.personas.BRICK.define("secret", "def secret(self):\n    return 1\n")
     assert "secret" not in {e.selector for e in library.catalogue(lobby)}
     assert len(library.catalogue(lobby, limit=1)) < len(library.SEED_EXAMPLES)
+
+
+def test_an_example_s_prompt_reads_back_as_its_slots_and_arguments():
+    example = library.Example("label_for", {"name": "a, b = c", "sizes": [1, 2], "on": True},
+                              ("x", 0.5), "def label_for(self, x, y):\n    return x\n")
+    assert library.shown_slots(example.prompt()) == example.slots
+    assert library.shown_arguments(example.prompt()) == ("x", 0.5)
+    bare = library.Example("size", {}, (), "def size(self):\n    return 1\n")
+    assert library.shown_slots(bare.prompt()) == {}
+    assert library.shown_arguments(bare.prompt()) == ()
