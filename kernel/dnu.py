@@ -454,11 +454,13 @@ def precedents(mandate):
     is one source; one with other names is its source once for every way of reading its
     slots from the receiver's slots of the same kinds (`triangle.perimeter` over a, b, c for
     a receiver with side_a, side_b, side_c) — `Learner._decide` keeps such a group only when
-    all its readings behave alike. (An example over fewer slots is no precedent: `initials`
-    of first and last name, for a receiver with a middle name too, was installed wrong and
-    final on the blind set.)"""
+    all its readings behave alike — and counts only when no example has the very slot names
+    (`triangle.area`, base * height / 2, read onto a rectangle's width and height, was
+    installed final beside `rectangle.area`). An example over fewer slots is no precedent
+    (`initials` of first and last name, for a receiver with a middle name too, was installed
+    wrong and final on the blind set)."""
     kinds = _kinds_of(mandate.slots)
-    groups = []
+    exact, read = [], []
     for text in mandate.examples:
         match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
         if not match or match.group(1) != mandate.selector \
@@ -468,10 +470,10 @@ def precedents(mandate):
         source = match.group(0).rstrip() + "\n"
         example = _kinds_of(library.shown_slots(text))
         if example == kinds:
-            groups.append([source])
+            exact.append([source])
         elif sorted(example.values()) == sorted(kinds.values()):
-            groups.append(_readings(source, example, kinds))
-    return [group for group in groups if group]
+            read.append(_readings(source, example, kinds))
+    return exact or [group for group in read if group]
 
 
 def _readings(source, example, kinds):
@@ -533,7 +535,8 @@ def decide(candidates, prompts=1, examples=Examples()):
     unchanged) count only when nothing else ran. The behaviour chosen is `_choose`'s. It is
     final when `PRECEDENT_VOTES` samples behave as a precedent (the image's own method for
     the selector, `precedents`, run on this receiver: the knowledge a 135M model lacks,
-    agreed by the model). Otherwise it is final only when no precedent behaves otherwise,
+    agreed by the model) and no other precedent behaves otherwise. Otherwise it is final
+    only when no precedent behaves otherwise,
     when it has `FINAL_VOTES` samples and `FINAL_MARGIN` times the votes of any
     other, written for at least two of the prompts when there were several, when no other
     behaviour — its neighbours one change away included — reads more like the selector,
@@ -551,11 +554,11 @@ def decide(candidates, prompts=1, examples=Examples()):
                 default=None)
     if not best.votes:
         reason = "no sample behaved this way; the model reads the selector best from it"
+    elif any(c.precedent for c in groups if c is not best):
+        reason = "the image's own method for this selector on another object behaves otherwise"
     elif best.precedent and best.votes >= PRECEDENT_VOTES and not _constant(best.signature):
         return Verdict(best, True, f"{best.votes} of {valid} samples behave as the image's own "
                                    "method for this selector on another object")
-    elif any(c.precedent for c in groups if c is not best):
-        reason = "the image's own method for this selector on another object behaves otherwise"
     elif not _agreed(best, varying):
         reason = f"only {best.votes} of {valid} samples behaved this way"
     elif prompts > 1 and best.views < 2:

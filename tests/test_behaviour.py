@@ -194,3 +194,25 @@ def test_an_example_over_other_slot_names_is_read_every_way_the_kinds_allow():
     (readings,) = dnu.precedents(triangle)
     assert len(readings) == 6 and all(r.count("self.side_") == 3 for r in readings)
     assert "def perimeter(self):\n    return self.side_a + self.side_b + self.side_c\n" in readings
+
+
+def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
+    def area(slots, body):
+        return (f"Slots: {slots}\nWrite the method area, called as area().\n"
+                f"def area(self):\n    return {body}\n")
+    rectangle = area("width = 3, height = 4", "self.width * self.height")
+    triangle = area("base = 6, height = 4", "self.base * self.height / 2")
+    mandate = dnu.Mandate("p", "r", {"width": 2, "height": 5}, (), (), "area", (),
+                          examples=(triangle, rectangle))
+    assert dnu.precedents(mandate) == [["def area(self):\n    return self.width * self.height\n"]]
+    assert len(dnu.precedents(dataclasses.replace(mandate, examples=(triangle,)))[0]) == 2
+
+
+def test_precedents_that_disagree_make_nothing_final():
+    one = candidate("width * height", 10, 30, 8)
+    other = candidate("triangle read onto the receiver", 5, 15, 4)
+    for precedent in (one, other):
+        precedent.sampled, precedent.precedent = False, True
+    samples = [candidate("a", 10, 30, 8)] * 3
+    verdict = dnu.decide(samples + [one, other])
+    assert not verdict.final and "behaves otherwise" in verdict.reason
