@@ -9,6 +9,7 @@ tokens, not the prefixes again. The scorer has its own llama context over the ge
 weights, so completions and scoring never evict each other's cache.
 """
 import logging
+import os
 import threading
 
 import numpy
@@ -30,16 +31,6 @@ def _spaces_to_texts(prefixes, texts):
     if not any(prefix.endswith(" ") for prefix in prefixes):
         return prefixes, texts
     return [prefix.rstrip(" ") for prefix in prefixes], [" " + text for text in texts]
-
-
-def _common_length(a, b):
-    """How many leading tokens `a` and `b` share."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def log_softmax(row):
@@ -115,7 +106,7 @@ class ChannelScorer:
         tokens it already holds in common with them stay, only the rest is decoded."""
         if self._cached[seq] == tokens:
             return
-        kept = _common_length(self._cached[seq] or [], tokens[:-1])
+        kept = len(os.path.commonprefix([self._cached[seq] or [], tokens[:-1]]))
         self._llama_cpp.llama_memory_seq_rm(self.memory, seq, kept, -1)
         self._cached[seq] = None
         for start in range(kept, len(tokens), self.n_batch):
