@@ -78,8 +78,16 @@ def _vary_number(value, rng):
 
 def _vary_text(text, rng):
     """Random letters in the shape of `text`: the same case pattern, digits where it has
-    digits, its spaces and punctuation kept; words may grow or shrink by a letter."""
+    digits, its spaces and punctuation kept; words may grow or shrink by a letter, and a
+    text of several words mostly loses or gains one (a probe that kept the number of words
+    made `len(self.title.split())` for `word_count` look like a constant)."""
     words = text.split(" ")
+    if len(words) > 1:
+        change = rng.choice(("drop", "add", "keep"))
+        if change == "drop":
+            del words[rng.randrange(len(words))]
+        elif change == "add":
+            words.insert(rng.randrange(len(words) + 1), rng.choice(words))
     return " ".join(_vary_word(word, rng) for word in words)
 
 
@@ -234,7 +242,8 @@ class Candidate:
     channel: float = None        # the model's log-likelihood of the selector after the code
     fit: float = None            # the model's log-likelihood of the code after the mandate
     echoes: bool = False         # returns an input unchanged that its selector does not name
-    precedent: bool = False      # the image's own method for this selector on another object
+    precedent: str = None        # the image's own method for this selector on another object:
+                                 # "exact" over the very slot names, "read" onto them by kind
 
     @property
     def valid(self):
@@ -273,8 +282,10 @@ class Cluster:
 
     @property
     def precedent(self):
-        """True when the image already answers this selector this way on another object."""
-        return any(m.precedent for m in self.members)
+        """How the image already answers this selector this way on another object: "exact"
+        (over the receiver's very slot names), "read" (onto them by kind), or None."""
+        kinds = {m.precedent for m in self.members}
+        return "exact" if "exact" in kinds else "read" if "read" in kinds else None
 
     @property
     def channel(self):

@@ -17,10 +17,15 @@ def test_probe_calls_keep_the_kinds_and_change_the_values():
             assert kind_of(value) == kind_of(slots[name])
         assert probe.slots["on"] is False and 0 < probe.slots["rate"] < 1
         assert probe.slots["debt"] < 0 and probe.slots["width"] != 3
-        first, last = probe.slots["name"].split(" ")
-        assert first[0].isupper() and last[0].isupper()
+        assert all(word[0].isupper() for word in probe.slots["name"].split(" "))
         assert kind_of(probe.args[0]) == "num" and kind_of(probe.args[1]) == "txt"
     assert behaviour.probe_calls("m", slots, [5, "Ada"]) == [real] + probes  # deterministic
+
+
+def test_probes_of_a_text_of_several_words_vary_how_many_words_it_has():
+    """Else `len(self.title.split())` for `word_count` looks like a constant."""
+    _real, *probes = behaviour.probe_calls("word_count", {"title": "The Long Road"}, [])
+    assert {len(p.slots["title"].split()) for p in probes} - {3}
 
 
 def test_signatures_treat_equal_values_alike_and_booleans_apart():
@@ -72,19 +77,35 @@ def test_the_fit_and_the_channel_together_break_ties():
     assert dnu.decide([likelier] * 2 + [rival] * 2).cluster.representative.source == "b"
 
 
-def test_samples_that_behave_as_a_precedent_are_final_and_win_a_tie():
+def test_a_precedent_read_by_kind_is_chosen_and_final_when_samples_behave_so_too():
     precedent = candidate("image's own", 14, 22, 12, channel=-9.0)
-    precedent.sampled, precedent.precedent = False, True
+    precedent.sampled, precedent.precedent = False, "read"
     tie = [candidate("a", 7, 11, 6, channel=-2.0)] * 2 + [candidate("b", 14, 22, 12)] * 2
     verdict = dnu.decide(tie + [precedent])
     assert verdict.final and verdict.cluster.representative.source == "image's own"
     assert "image's own method" in verdict.reason
     lone = [candidate("a", 7, 11, 6)] * 2 + [candidate("b", 14, 22, 12)]
-    assert not dnu.decide(lone + [precedent]).final  # one sample is not enough
-    unheard = [candidate("a", 7, 11, 6)] * 3
-    verdict = dnu.decide(unheard + [precedent])
-    assert verdict.cluster.representative.source == "a"  # a precedent no sample wrote: no vote
-    assert not verdict.final and "behaves otherwise" in verdict.reason
+    verdict = dnu.decide(lone + [precedent])
+    assert verdict.cluster.representative.source == "image's own"  # chosen over more votes
+    assert verdict.final and verdict.reason.startswith("1 of 3")
+    unheard = dnu.decide([candidate("a", 7, 11, 6)] * 3 + [precedent])
+    assert unheard.cluster.representative.source == "image's own"
+    assert not unheard.final and "only 0 of 3" in unheard.reason  # no sample: provisional
+
+
+def test_a_precedent_over_the_very_slot_names_is_final_unless_the_samples_agree_otherwise():
+    precedent = candidate("image's own", 14, 22, 12)
+    precedent.sampled, precedent.precedent = False, "exact"
+    scattered = [candidate("a", 7, 11, 6), candidate("b", 1, 2, 3)]
+    verdict = dnu.decide(scattered + [precedent])
+    assert verdict.final and verdict.cluster.representative.source == "image's own"
+    assert "over these very slots" in verdict.reason
+    agreed = dnu.decide([candidate("a", 7, 11, 6)] * 3 + [precedent])
+    assert agreed.cluster.representative.source == "image's own" and not agreed.final
+    assert "agree on another behaviour" in agreed.reason
+    constant = candidate("image's own", 5, 5, 5)
+    constant.sampled, constant.precedent = False, "exact"
+    assert not dnu.decide([candidate("a", 7, 11, 6), constant]).final
 
 
 def test_a_better_read_neighbour_keeps_a_voted_behaviour_from_being_final_not_replaces_it():
@@ -174,14 +195,14 @@ def test_a_precedent_is_an_example_of_the_selector_on_the_same_slots_and_scales(
                 example("price = 50, shop = 'a, b = c'", "with_tax(x) with x = 20", tax))
     mandate = dnu.Mandate("p", "r", {"price": 40}, (), (), "with_tax", (15,),
                           examples=examples)
-    assert dnu.precedents(mandate) == [[tax]]  # same selector, slots and scale only
+    assert dnu.precedents(mandate) == ("exact", [[tax]])  # same selector, slots and scale only
     rate = dnu.Mandate("p", "r", {"price": 40}, (), (), "with_tax", (0.2,), examples=examples)
-    assert dnu.precedents(rate) == []  # a percentage is no precedent for a rate
+    assert dnu.precedents(rate) == (None, [])  # a percentage is no precedent for a rate
     tip = example("bill = 40, tip_rate = 15", "tip()", "def tip(self):\n    return 1\n")
     for rate, groups in ((0.15, 0), (12, 1)):
         mandate = dnu.Mandate("p", "r", {"bill": 20, "tip_rate": rate}, (), (), "tip", (),
                               examples=(tip.replace("with_tax", "tip"),))
-        assert len(dnu.precedents(mandate)) == groups  # nor a slot's
+        assert len(dnu.precedents(mandate)[1]) == groups  # nor a slot's
 
 
 def test_an_example_over_other_slot_names_is_read_every_way_the_kinds_allow():
@@ -189,10 +210,10 @@ def test_an_example_over_other_slot_names_is_read_every_way_the_kinds_allow():
              "\ndef perimeter(self):\n    return self.a + self.b + self.c\n")
     mandate = dnu.Mandate("p", "r", {"side_a": 2, "side_b": 2, "side_c": 3, "name": "t"}, (),
                           (), "perimeter", (), examples=(sides,))
-    assert dnu.precedents(mandate) == []  # a slot more than the example: no precedent
+    assert dnu.precedents(mandate) == (None, [])  # a slot more than the example: no precedent
     triangle = dataclasses.replace(mandate, slots={"side_a": 2, "side_b": 2, "side_c": 3})
-    (readings,) = dnu.precedents(triangle)
-    assert len(readings) == 6 and all(r.count("self.side_") == 3 for r in readings)
+    kind, (readings,) = dnu.precedents(triangle)
+    assert kind == "read" and len(readings) == 6 and all(r.count("self.side_") == 3 for r in readings)
     assert "def perimeter(self):\n    return self.side_a + self.side_b + self.side_c\n" in readings
 
 
@@ -204,15 +225,17 @@ def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
     triangle = area("base = 6, height = 4", "self.base * self.height / 2")
     mandate = dnu.Mandate("p", "r", {"width": 2, "height": 5}, (), (), "area", (),
                           examples=(triangle, rectangle))
-    assert dnu.precedents(mandate) == [["def area(self):\n    return self.width * self.height\n"]]
-    assert len(dnu.precedents(dataclasses.replace(mandate, examples=(triangle,)))[0]) == 2
+    assert dnu.precedents(mandate) == (
+        "exact", [["def area(self):\n    return self.width * self.height\n"]])
+    kind, (readings,) = dnu.precedents(dataclasses.replace(mandate, examples=(triangle,)))
+    assert kind == "read" and len(readings) == 2
 
 
 def test_precedents_that_disagree_make_nothing_final():
     one = candidate("width * height", 10, 30, 8)
     other = candidate("triangle read onto the receiver", 5, 15, 4)
     for precedent in (one, other):
-        precedent.sampled, precedent.precedent = False, True
+        precedent.sampled, precedent.precedent = False, "exact"
     samples = [candidate("a", 10, 30, 8)] * 3
     verdict = dnu.decide(samples + [one, other])
-    assert not verdict.final and "behaves otherwise" in verdict.reason
+    assert not verdict.final and "in different ways" in verdict.reason

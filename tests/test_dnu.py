@@ -226,9 +226,22 @@ def test_samples_that_behave_as_the_image_s_own_method_for_the_selector_are_fina
     env = script(tmp_path, [{"match": "Write the method perimeter", "reply": [half, full]}])
     outcome = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
     assert outcome["learned"] and not outcome["provisional"] and outcome["result"] == 14
-    assert outcome["evidence"]["reason"].endswith(
-        "behave as the image's own method for this selector on another object")
+    assert "behave as the image's own method for this selector on another object" in \
+        outcome["evidence"]["reason"]
     assert outcome["source"] == full
+
+
+def test_the_image_s_own_method_over_the_very_slot_names_is_final_though_no_sample_wrote_it(
+        rect, tmp_path):
+    """rect has width and height, as the seed's frame.perimeter does: samples that scatter
+    over other behaviours do not outweigh what the image already knows."""
+    guesses = [f"def perimeter(self):\n    return {body}\n" for body in
+               ("self.width + self.height", "self.width * 2", "self.height * 3")]
+    env = script(tmp_path, [{"match": "Write the method perimeter", "reply": guesses}])
+    outcome = json.loads(send(rect, "rect", "perimeter", env=env, check=True).stdout)
+    assert outcome["learned"] and not outcome["provisional"] and outcome["result"] == 14
+    assert outcome["evidence"]["reason"].startswith("0 of ")
+    assert outcome["evidence"]["reason"].endswith("over these very slots")
 
 
 def test_a_precedent_over_other_slot_names_counts_only_when_every_reading_agrees(home, zeo,
