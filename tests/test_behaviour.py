@@ -55,13 +55,23 @@ def test_clusters_group_candidates_by_behaviour_not_by_text():
     assert [g.votes for g in groups] == [2, 1] and groups[0].representative.source == "a"
 
 
-def test_agreement_is_final_and_disagreement_is_provisional():
+def test_agreement_alone_is_provisional_unless_configured_final():
     agree = [candidate("a", 12, 30, 8)] * 3 + [candidate("b", 7, 11, 6)]
     verdict = dnu.decide(agree)
-    assert verdict.final and verdict.cluster.representative.source == "a"
+    assert verdict.cluster.representative.source == "a" and not verdict.final
+    assert verdict.settled and "agreement alone is no fact" in verdict.reason
+    assert dnu.decide(agree, agreement_final=True).final
     split = [candidate("a", 12, 30, 8)] * 2 + [candidate("b", 7, 11, 6)] * 2
-    assert not dnu.decide(split).final
+    verdict = dnu.decide(split, agreement_final=True)
+    assert not verdict.final and not verdict.settled  # more samples could settle it
     assert dnu.decide([behaviour.Candidate("x", problem="rejected")]) is None
+
+
+def test_agreement_on_an_input_returned_unchanged_is_never_final():
+    echo = candidate("def domain(self):\n    return self.email\n", "a@b", "c@d", "e@f")
+    echo.echoes = True
+    verdict = dnu.decide([echo] * 4, agreement_final=True)
+    assert not verdict.final and "unchanged" in verdict.reason
 
 
 def test_the_fit_and_the_channel_together_break_ties():
@@ -112,11 +122,12 @@ def test_a_better_read_neighbour_keeps_a_voted_behaviour_from_being_final_not_re
     neighbour = candidate("c", 14, 22, 12, channel=-2.0)
     neighbour.sampled = False
     weak = [candidate("a", 7, 11, 6, channel=-9.0)] * 2 + [candidate("b", 1, 2, 3)]
-    verdict = dnu.decide(weak + [neighbour])
+    verdict = dnu.decide(weak + [neighbour], agreement_final=True)
     assert verdict.cluster.representative.source == "a" and not verdict.final
-    strong = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour])
+    strong = dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4 + [neighbour],
+                        agreement_final=True)
     assert strong.cluster.representative.source == "a" and not strong.final
-    assert dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4).final
+    assert dnu.decide([candidate("a", 7, 11, 6, channel=-9.0)] * 4, agreement_final=True).final
 
 
 def test_neighbours_are_one_operator_item_or_truth_value_away():
@@ -146,9 +157,9 @@ def test_agreement_on_an_example_copied_or_filled_in_wrongly_is_never_final():
                            ("return self.city + ' ' + self.country", False),
                            ("return self.width * self.height", False)]:
         agree = [candidate(f"def m(self):\n    {source}\n", "a b", "c d", "e f")] * 4
-        verdict = dnu.decide(agree, examples=examples)
+        verdict = dnu.decide(agree, examples=examples, agreement_final=True)
         assert verdict.final is not copied, source
-        assert dnu.decide(agree).final
+        assert dnu.decide(agree, agreement_final=True).final
 
 
 def test_a_behaviour_that_only_echoes_an_input_is_found_on_every_call():

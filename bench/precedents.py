@@ -1,0 +1,103 @@
+"""Benchmark: how often the image's own methods alone answer a task set right (no model).
+
+`_doesNotUnderstand` chooses a precedent first (`kernel.dnu.precedents`: an example of the
+mandate's own selector, over the receiver's very slot names — "exact" — or read onto them by
+kind — "read") and installs it as final under the conditions of `dnu._precedent_verdict`. This
+bench measures what that knowledge is worth before any model runs: for every task of a set, the
+examples a fresh image would show BRICK (genesis, `library.nearest`), the precedents among
+them, each run on the task's receiver and on its second receiver through the image's own
+guardian and sandbox, judged by the task's oracle. It prints, per set: tasks with a precedent,
+right and wrong, exact and read, and the wrong ones. Runs in seconds, on an in-memory image.
+
+    python bench/precedents.py [open dev blind fresh]
+"""
+import argparse
+import collections
+import importlib
+import sys
+
+import transaction
+import ZODB
+
+from kernel import dnu, genesis, library, sandbox
+from kernel.image import default_personas
+from kernel.values import plain
+
+SETS = ("open", "dev", "blind", "fresh")
+
+
+def behaves_right(lobby, task, source):
+    """True when `source` answers `task` right on its receiver and on its second one."""
+    for slots in (task.slots, task.also):
+        receiver = lobby.traits.clone(**slots)
+        receiver.define(task.selector, source, author="bench")
+        try:
+            result = receiver.send(task.selector, *task.args)
+        except (Exception, sandbox.BudgetExceeded):
+            return False
+        if not task.judge(plain(result), plain(receiver.slots()), slots):
+            return False
+    return True
+
+
+def first_reading(lobby, task, group):
+    """The group's source when all its readings behave alike on the receiver, else None
+    (`Learner._precedents` keeps such a group only)."""
+    results = set()
+    for source in group:
+        receiver = lobby.traits.clone(**task.slots)
+        receiver.define(task.selector, source, author="bench")
+        try:
+            results.add(repr(plain(receiver.send(task.selector, *task.args))))
+        except (Exception, sandbox.BudgetExceeded):
+            return None
+    return group[0] if len(results) == 1 else None
+
+
+def measure(lobby, tasks):
+    """(counts, the tasks whose precedents are wrong or disagree)."""
+    catalogue = library.catalogue(lobby)
+    counts, missed = collections.Counter(), []
+    for task in tasks:
+        examples = library.nearest(catalogue, task.selector, task.slots, list(task.args),
+                                   dnu.DEFAULT_EXAMPLES)
+        mandate = dnu.Mandate("bench", "bench", task.slots, (), (), task.selector,
+                              tuple(task.args), examples=tuple(e.prompt() for e in examples))
+        kind, groups = dnu.precedents(mandate)
+        sources = [s for s in (first_reading(lobby, task, g) for g in groups) if s]
+        if not sources:
+            counts["none"] += 1
+            continue
+        verdicts = {behaves_right(lobby, task, s) for s in sources}
+        outcome = "disagree" if len(verdicts) > 1 else "right" if verdicts == {True} else "wrong"
+        counts[f"{kind} {outcome}"] += 1
+        if outcome != "right":
+            missed.append((task.selector, task.slots, outcome, sources))
+        transaction.abort()
+    return counts, missed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sets", nargs="*", default=list(SETS), choices=SETS)
+    args = parser.parse_args(argv)
+    db = ZODB.DB(None)
+    genesis.ensure_awake(db, default_personas())
+    connection = db.open()
+    lobby = genesis.lobby_of(connection)
+    print(f"{len(library.catalogue(lobby))} examples in a fresh image")
+    for name in args.sets:
+        tasks = importlib.import_module(f"dnu_{name}_tasks").TASKS
+        counts, missed = measure(lobby, tasks)
+        shown = ", ".join(f"{key} {counts[key]}" for key in sorted(counts))
+        print(f"{name} ({len(tasks)} tasks): {shown}")
+        for selector, slots, outcome, sources in missed:
+            bodies = " | ".join(s.strip().splitlines()[-1].strip() for s in sources)
+            print(f"    {outcome}: {selector} {slots} -> {bodies}")
+    connection.close()
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
