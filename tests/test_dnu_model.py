@@ -101,3 +101,23 @@ def test_the_default_model_chooses_among_searched_methods_that_meet_the_expectat
     assert outcome["result"] == 14 and outcome["learned"] and not outcome["provisional"]
     assert [step["candidate"] for step in outcome["history"]] == ["search"]
     assert outcome["source"] == "def perimeter(self):\n    return 2 * (self.width + self.height)\n"
+
+
+@pytest.mark.real_model
+def test_the_image_s_knowledge_makes_a_method_final_and_the_model_s_agreement_does_not(home,
+                                                                                        zeo):
+    """rect's `perimeter` has a precedent over its very slot names (the seed's
+    `frame.perimeter`): that is what is installed, final unless the samples clearly agree
+    on something else. No method of the image answers `zorble`: whatever the samples agree
+    on is provisional."""
+    run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path,
+              check=True)
+    perimeter = send(home, "rect", "perimeter")
+    assert perimeter["result"] == 14 and perimeter["learned"], perimeter
+    reason = perimeter["evidence"]["reason"]
+    assert not perimeter["provisional"] or "agree on another behaviour" in reason, reason
+    run_batos("new", "gadget", "--slots", '{"charge": 40, "drain": 3}', home=home.path,
+              check=True)
+    odd = send(home, "gadget", "zorble")
+    assert odd["learned"] and odd["provisional"], odd
+    assert not any(b["precedent"] for b in odd["evidence"]["behaviours"])
