@@ -79,8 +79,12 @@ def measure(lobby, tasks):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("sets", nargs="*", default=list(SETS), choices=SETS)
+    parser.add_argument("sets", nargs="*", help=f"task sets, of {', '.join(SETS)} (all)")
     args = parser.parse_args(argv)
+    unknown = set(args.sets) - set(SETS)
+    if unknown:
+        parser.error(f"unknown task sets: {', '.join(sorted(unknown))}")
+    args.sets = args.sets or list(SETS)
     db = ZODB.DB(None)
     genesis.ensure_awake(db, default_personas())
     connection = db.open()
