@@ -25,15 +25,17 @@ RULES = [
 
 @pytest.mark.cluster
 def test_short_chaos_run_answers_every_request_exactly_once():
-    """90 requests while workers, the orchestrator and the ZEO server are killed."""
+    """180 requests while workers, the orchestrator and the ZEO server are killed. (Seed 3's
+    first kill comes 0.73 s in; undisturbed, the cluster answers about 110 requests a
+    second, so 90 requests could all be answered before it and nothing was killed.)"""
     run = subprocess.run([sys.executable, str(REPO / "bench" / "chaos.py"), "--seed", "3",
-                          "--requests", "90", "--pauses", "0.2", "0.8"],
+                          "--requests", "180", "--pauses", "0.2", "0.8"],
                          capture_output=True, text=True, timeout=600, cwd=REPO)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["answered_once"] == result["requests"] == 90
+    assert result["answered_once"] == result["requests"] == 180
     assert result["counters_exact"] and result["check_clean"] and result["all_running"]
-    assert result["counter"] == 91  # 90 requests + the one that learned the method
+    assert result["counter"] == 181  # 180 requests + the one that learned the method
     assert {"zeo", "orchestrator"} <= set(result["kills"]), run.stderr[-3000:]
     assert any(name.startswith("worker-") for name in result["kills"])
 
