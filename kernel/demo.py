@@ -27,8 +27,8 @@ def demonstrate(client):
         ("BRICK, send rect area, expecting 12 (a message rect does not understand)",
          {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "area",
           "expect": 12}),
-        ("BRICK, send rect perimeter, expecting nothing (final when the image's own perimeter "
-         "agrees, else provisional)",
+        ("BRICK, send rect perimeter, expecting nothing (final because the image's own "
+         "frame.perimeter answers it over the same slots; a guess would be provisional)",
          {"intent": "send", "persona": "BRICK", "target": "rect", "selector": "perimeter"}),
         ("ROBIN, send rect area (learned by BRICK, called by another worker)",
          {"intent": "send", "persona": "ROBIN", "target": "rect", "selector": "area"}),
