@@ -26,16 +26,23 @@ from kernel.values import plain
 SETS = ("open", "dev", "blind", "fresh")
 
 
+def run_on(lobby, task, source, slots):
+    """(result, slots after) of `source` called as the task asks on a new object with
+    `slots`, through the guardian and the sandbox; None when it fails."""
+    receiver = lobby.traits.clone(**slots)
+    receiver.define(task.selector, source, author="bench")
+    try:
+        result = receiver.send(task.selector, *task.args)
+    except (Exception, sandbox.BudgetExceeded):
+        return None
+    return plain(result), plain(receiver.slots())
+
+
 def behaves_right(lobby, task, source):
     """True when `source` answers `task` right on its receiver and on its second one."""
     for slots in (task.slots, task.also):
-        receiver = lobby.traits.clone(**slots)
-        receiver.define(task.selector, source, author="bench")
-        try:
-            result = receiver.send(task.selector, *task.args)
-        except (Exception, sandbox.BudgetExceeded):
-            return False
-        if not task.judge(plain(result), plain(receiver.slots()), slots):
+        ran = run_on(lobby, task, source, slots)
+        if ran is None or not task.judge(*ran, slots):
             return False
     return True
 
@@ -43,15 +50,10 @@ def behaves_right(lobby, task, source):
 def first_reading(lobby, task, group):
     """The group's source when all its readings behave alike on the receiver, else None
     (`Learner._precedents` keeps such a group only)."""
-    results = set()
-    for source in group:
-        receiver = lobby.traits.clone(**task.slots)
-        receiver.define(task.selector, source, author="bench")
-        try:
-            results.add(repr(plain(receiver.send(task.selector, *task.args))))
-        except (Exception, sandbox.BudgetExceeded):
-            return None
-    return group[0] if len(results) == 1 else None
+    ran = [run_on(lobby, task, source, task.slots) for source in group]
+    if None in ran or len({repr(r[0]) for r in ran}) != 1:
+        return None
+    return group[0]
 
 
 def measure(lobby, tasks):
