@@ -1095,10 +1095,11 @@ def compile_method(source, selector):
                                     policy=MethodPolicy)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise SandboxError(f"method {selector!r} does not compile: {exc}") from None
-    namespace = restricted_globals(selector)
-    exec(result, namespace)  # defines the function only: the guardian allows nothing else
-    functions = [v for k, v in namespace.items()
-                 if isinstance(v, types.FunctionType) and v.__globals__ is namespace]
+    namespace, defined = restricted_globals(selector), {}
+    # The function goes into its own dict, not the globals: a method named `sorted` or `max`
+    # would otherwise hide the builtin of that name from its own body.
+    exec(result, namespace, defined)  # defines the function only: the guardian allows no more
+    functions = [v for v in defined.values() if isinstance(v, types.FunctionType)]
     if len(functions) != 1:
         raise SandboxError(f"method {selector!r} must define exactly one function")
     return functions[0]

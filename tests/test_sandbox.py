@@ -171,6 +171,16 @@ def test_only_straight_line_methods_run_without_the_watchdog(source, bounded):
     assert sandbox.is_bounded(source) is bounded
 
 
+def test_a_method_named_like_a_builtin_still_calls_the_builtin():
+    """`def sorted(self): return sorted(self.items)` once called itself (with the list)."""
+    class Receiver:
+        items = [3, 1, 2]
+    for name in ("sorted", "max", "len"):
+        method = sandbox.compile_method(f"def {name}(self):\n    return {name}(self.items)\n",
+                                        name)
+        assert method(Receiver()) == {"sorted": [1, 2, 3], "max": 3, "len": 3}[name]
+
+
 def test_self_attribute_reads_skip_the_guard_and_self_is_never_rebound():
     plain = sandbox.compile_method("def m(self):\n    return self.width\n", "m")
     assert "_getattr_" not in plain.__code__.co_names
