@@ -3,9 +3,12 @@
 A mandate knows the receiver's slots and the call's arguments — and their types — so the
 grammar for BRICK's answer can too: `def <selector>(self, <params>):` and a body over typed
 expressions. Numbers combine with arithmetic and numeric builtins; text with `+`, its own
-methods (`upper`, `strip`, `replace`, `split`, `join`, …) and slicing; lists of numbers feed
-`len`/`sum`/`max`/`min`/`sorted` and comprehensions; comparisons, `in`, `and`/`or`/`not`
-give booleans. A body is one of:
+methods (`upper`, `strip`, `replace`, `split`, `join`, …, two chained at most:
+`self.title.lower().replace(' ', '-')`) and slicing; lists of numbers feed
+`len`/`sum`/`max`/`min`/`sorted` and comprehensions; lists of texts (or a text's words)
+feed comprehensions too (`[n for n in self.words if len(n) > x]`, `[n[0] for n in
+self.phrase.split()]`) and `max(…, key=len)`; comparisons, `in`, `and`/`or`/`not` give
+booleans. A body is one of:
 
 - `return <expression>`;
 - `if <condition>:` … `return`, then `return` (an if/else);
@@ -27,7 +30,7 @@ ARITHMETIC = ("+", "-", "*", "/", "//", "%", "**")
 COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 TEXT_METHODS = ("upper", "lower", "strip", "title", "capitalize", "lstrip", "rstrip",
                 "swapcase")
-TEXT_CHARACTER = "[a-zA-Z0-9 ,.!?:;-]"
+TEXT_CHARACTER = "[a-zA-Z0-9 ,.!?:;@/_-]"
 MAX_STRING = 12
 KINDS = ("num", "txt", "bool", "nums", "txts", "list")
 LOOP_ITEM = "n"
@@ -98,17 +101,22 @@ expr ::= num | txt | cond | seq
 num ::= numterm (" " arith " " numterm)*
 numterm ::= numatom | "-" numatom
 numatom ::= numref | const | "(" num ")" | numcall | numsref "[" index "]" | "len(" sized ")" | "len(" txtref ".split())" | txtref ".count(" txt ")"
-numcall ::= ("abs(" | "round(" | "int(" | "float(") num ")" | "round(" num ", " [0-9] ")" | ("max(" | "min(") num ", " num (", " num)? ")" | ("sum(" | "max(" | "min(") numsref ")"
-sized ::= txtref | numsref | txtsref | listref
+numcall ::= ("abs(" | "round(" | "int(" | "float(") num ")" | "round(" num ", " [0-9] ")" | ("max(" | "min(") num ", " num (", " num)? ")" | ("sum(" | "max(" | "min(") (numsref | numcomp) ")"
+sized ::= txtref | numsref | txtsref | listref | numcomp | txtcomp
 const ::= ("0" | [1-9] ([0-9] ([0-9] [0-9]?)?)?) ("." [0-9] ([0-9] ([0-9] ([0-9] [0-9]?)?)?)?)?
 index ::= "0" | "1" | "-1" | numarg
 txt ::= txtatom | txtatom " + " txt
-txtatom ::= txtref | string | "str(" num ")" | txtref "." textmethod "()" | txtref "[::-1]" | txtref "[" index "]" | txtref ".replace(" string ", " string ")" | txtref " * " numatom | string ".join(" txtsref ")" | txtsref "[" index "]" | ("min(" | "max(") txtsref ")"
+txtatom ::= txtref txtops? | string | "str(" num ")" | txtref "[::-1]" | txtref "[" index "]" | txtref " * " numatom | string ".join(" (txtsref | txtcomp) ")" txtops? | txtsref "[" index "]" | txtref ".split(" string? ")[" index "]" | ("min(" | "max(") txtsref (", key=len")? ")"
+txtops ::= txtop txtop?
+txtop ::= "." textmethod "()" | ".replace(" string ", " string ")"
 string ::= "'" {chars} "'"
 cond ::= condatom | condatom (" and " | " or ") condatom
 condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num " in " numsref | txt " in " (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | "True" | "False"
-seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "list(reversed(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | "[" item " for n in " numsref (" if " itemcond)? "]" | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
+seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "list(reversed(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
 slice ::= index? ":" index?
+numcomp ::= "[" item " for n in " numsref (" if " itemcond)? "]"
+txtcomp ::= "[" ("n" | "n." textmethod "()" | "n[0]") " for n in " (txtsref | txtref ".split()") (" if " txtcond)? "]"
+txtcond ::= "len(n) " compare " " num | "n" (".startswith(" | ".endswith(") txt ")" | "n " ("==" | "!=") " " txt
 item ::= "n" | "n " arith " " numatom
 itemcond ::= "n " compare " " num | "n % " const " " compare " " const
 """

@@ -68,10 +68,17 @@ def test_every_sentence_of_the_grammar_passes_the_guardian_and_compiles(slots, a
     "def bump(self, x):\n    self.n = self.n + x\n    self._p_changed = True\n    return self.n\n",
     "def add(self, x):\n    self.items.append(x)\n    self._p_changed = True\n",
     "def grade(self):\n    if self.n > 2:\n        return 'high'\n    return 'low'\n",
+    "def slug(self):\n    return self.name.lower().replace(' ', '-')\n",
+    "def domain(self):\n    return self.email.split('@')[1]\n",
+    "def acronym(self):\n    return ''.join([n[0] for n in self.name.split()]).upper()\n",
+    "def longest(self):\n    return max(self.words, key=len)\n",
+    "def longer_than(self, x):\n    return [n for n in self.words if len(n) > x]\n",
+    "def even_total(self):\n    return sum([n for n in self.items if n % 2 == 0])\n",
 ])
 def test_the_idioms_of_the_method_language_are_sentences_of_the_grammar(source):
     """What the grammar is for: each idiom of the method language is one of its sentences."""
-    slots = {"width": 3, "height": 4, "name": "Robin", "items": [1, 2, 3], "n": 2.5}
+    slots = {"width": 3, "height": 4, "name": "Robin", "items": [1, 2, 3], "n": 2.5,
+             "email": "ada@example.org", "words": ["tree", "is"]}
     selector = source.split("(")[0][4:]
     args = [1] if "(self, x)" in source else []
     assert gbnf.matches(gbnf.parse(grammars.method_grammar(selector, slots, args)), source)
