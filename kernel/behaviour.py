@@ -283,9 +283,11 @@ class Cluster:
     @property
     def precedent(self):
         """How the image already answers this selector this way on another object: "exact"
-        (over the receiver's very slot names), "read" (onto them by kind), or None."""
+        (over the receiver's very slot names), "read" (onto them by kind), "related" or
+        "kin" (a method with fewer selector words: `kernel.dnu.precedents`), or None."""
         kinds = {m.precedent for m in self.members}
-        return "exact" if "exact" in kinds else "read" if "read" in kinds else None
+        return next((kind for kind in ("exact", "read", "related", "kin") if kind in kinds),
+                    None)
 
     @property
     def channel(self):

@@ -25,7 +25,9 @@ examples (`kernel.library`) — and runs the cycle:
    the code plus its likelihood of the selector given the code (the "channel" score).
    A behaviour is installed as **final** only when the image's knowledge backs it: a
    precedent that no other precedent contradicts, over the receiver's very slot names, or
-   read by kind and written by a sample too. The samples' agreement alone is final only
+   read by kind, or of a selector with fewer words the rest of which name a slot
+   (`highest` for `highest_temperature`), and written by a sample too. The samples'
+   agreement alone is final only
    with `agreement_final` (a clear majority, the channel preferring it too, a behaviour
    that depends on its inputs): a 135M model's agreement is no fact.
    Otherwise more candidates are sampled within `seconds`, and if the evidence still
@@ -77,7 +79,8 @@ WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
 AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a method final
 FINAL_VOTES = 3               # samples that agree (final with AGREEMENT_FINAL, or overruling
 FINAL_MARGIN = 2              # an exact precedent), with this many times any other's votes
-PRECEDENT_VOTES = 1           # samples that make a precedent read by kind final
+PRECEDENT_VOTES = 1           # samples that make a precedent read by kind or related final
+PRECEDENT_KINDS = ("exact", "read", "related", "kin")   # `precedents`, strongest first
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -458,10 +461,12 @@ def _body(source):
 
 
 def precedents(mandate):
-    """How the image already answers this message on objects of this shape: ("exact" or
-    "read", groups of sources), or (None, []). A group per example of the mandate's examples
-    that defines its own selector, with its number of arguments and argument scales, on an
-    object with as many slots of the same kinds as the receiver. An example with the
+    """How the image already answers this message on objects of this shape: (a kind of
+    `PRECEDENT_KINDS`, groups of sources), or (None, []): the groups of the strongest kind
+    found. A group per example of the mandate's examples that defines its own selector —
+    or a selector of fewer of its words (`_relation`: "related", "kin"), renamed — with its
+    number of arguments and argument scales, on an object with as many slots of the same
+    kinds as the receiver. An example with the
     receiver's very slot names is one source ("exact"); one with other names is its source
     once for every way of reading its slots from the receiver's slots of the same kinds
     (`triangle.perimeter` over a, b, c for a receiver with side_a, side_b, side_c) —
@@ -472,21 +477,48 @@ def precedents(mandate):
     last name, for a receiver with a middle name too, was installed wrong and final on the
     blind set)."""
     kinds = _kinds_of(mandate.slots)
-    exact, read = [], []
+    found = {kind: [] for kind in PRECEDENT_KINDS}
     for text in mandate.examples:
         match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
-        if not match or match.group(1) != mandate.selector \
-                or match.group(2).count(",") != len(mandate.args) \
+        if not match or match.group(2).count(",") != len(mandate.args) \
                 or not _same_scales(library.shown_arguments(text), mandate.args):
             continue
-        source = match.group(0).rstrip() + "\n"
+        name = match.group(1)
+        relation = _relation(mandate.selector, name, mandate.slots)
         example = _kinds_of(library.shown_slots(text))
-        if example == kinds:
-            exact.append([source])
-        elif sorted(example.values()) == sorted(kinds.values()):
-            read.append(_readings(source, example, kinds))
-    read = [group for group in read if group]
-    return ("exact", exact) if exact else ("read", read) if read else (None, [])
+        if relation is None or sorted(example.values()) != sorted(kinds.values()):
+            continue
+        source = match.group(0).rstrip().replace(f"def {name}(", f"def {mandate.selector}(",
+                                                 1) + "\n"
+        if relation == "exact" and example != kinds:
+            relation = "read"
+        found[relation].append([source] if example == kinds
+                               else _readings(source, example, kinds))
+    for kind in PRECEDENT_KINDS:
+        groups = [group for group in found[kind] if group]
+        if groups:
+            return kind, groups
+    return None, []
+
+
+def _relation(selector, name, slots):
+    """How an example's selector `name` bears on the mandate's `selector`: "exact" (the
+    same), "related" (`selector` is `name` said of one of the receiver's slots:
+    `highest_temperature` of `highest` on an object with `temperatures`, `average_score`
+    of `average` with `scores`), "kin" (`name`'s words are some of `selector`'s, the rest
+    naming no slot: `tip` for `tip_amount`), or None."""
+    if name == selector:
+        return "exact"
+    words, known = set(selector.split("_")), set(name.split("_"))
+    if not known < words:
+        return None
+    stems = {_stem(w) for slot in slots for w in slot.split("_")}
+    return "related" if all(_stem(w) in stems for w in words - known) else "kin"
+
+
+def _stem(word):
+    """A word without its plural `s` (`scores` → `score`), so a selector's word meets a slot's."""
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
 def _readings(source, example, kinds):
@@ -602,7 +634,9 @@ def _precedent_verdict(best, others, valid):
     """The verdict on `best`, a behaviour of the image's own method for the selector. It is
     final when no other precedent behaves otherwise and it does not ignore its inputs, and:
     over the receiver's very slot names ("exact"), unless the samples agree on something
-    else; read onto them by kind ("read"), when `PRECEDENT_VOTES` samples behave so too.
+    else; read onto them by kind ("read") or of a related selector ("related"), when
+    `PRECEDENT_VOTES` samples behave so too; of a "kin" selector, never (`tip` for
+    `tip_amount` is a guess about what "amount" adds).
     Measured without a model (`bench/precedents.py`) on the held-out, tuning and blind
     sets: 49 of 49 exact precedents right, 21 of 22 read ones (`pair.average`, (a + b) / 2,
     read onto total and count was not)."""
@@ -619,6 +653,9 @@ def _precedent_verdict(best, others, valid):
             return Verdict(best, False, f"{says}, over these very slots, but the samples agree "
                                         "on another behaviour")
         return Verdict(best, True, f"{says}, over these very slots")
+    if best.precedent == "kin":
+        return Verdict(best, False, f"{says}, but a selector of fewer words, and the words "
+                                    "it lacks name none of these slots", settled=True)
     if best.votes >= PRECEDENT_VOTES:
         return Verdict(best, True, says)
     return Verdict(best, False, f"only {says}, read onto these slots")

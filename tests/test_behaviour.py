@@ -242,6 +242,33 @@ def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
     assert kind == "read" and len(readings) == 2
 
 
+def test_an_example_with_fewer_selector_words_is_related_when_the_rest_names_a_slot():
+    highest = ("Slots: values = [3, 9, 4]\nWrite the method highest, called as highest().\n"
+               "def highest(self):\n    return max(self.values)\n")
+    mandate = dnu.Mandate("p", "r", {"temperatures": [12.5, 18.0]}, (), (),
+                          "highest_temperature", (), examples=(highest,))
+    assert dnu.precedents(mandate) == (
+        "related", [["def highest_temperature(self):\n    return max(self.temperatures)\n"]])
+    unnamed = dataclasses.replace(mandate, selector="highest_reading")
+    assert dnu.precedents(unnamed)[0] == "kin"  # "reading" names no slot
+    wider = dataclasses.replace(mandate, selector="highest_ever_temperature")
+    assert dnu.precedents(wider)[0] == "kin"
+    assert dnu.precedents(dataclasses.replace(mandate, selector="high"))[0] is None
+    exact = highest.replace("highest", "highest_temperature").replace("values", "temperatures")
+    assert dnu.precedents(dataclasses.replace(mandate, examples=(highest, exact)))[0] == "exact"
+
+
+def test_a_related_precedent_is_final_with_a_sample_a_kin_one_never():
+    for kind, final in (("related", True), ("kin", False)):
+        precedent = candidate("image's own", 14, 22, 12)
+        precedent.sampled, precedent.precedent = False, kind
+        verdict = dnu.decide([candidate("a", 7, 11, 6)] * 2 + [candidate("b", 14, 22, 12),
+                                                               precedent])
+        assert verdict.cluster.representative.source == "image's own"
+        assert verdict.final is final
+    assert verdict.settled and "fewer words" in verdict.reason
+
+
 def test_precedents_that_disagree_make_nothing_final():
     one = candidate("width * height", 10, 30, 8)
     other = candidate("triangle read onto the receiver", 5, 15, 4)

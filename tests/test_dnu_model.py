@@ -121,3 +121,16 @@ def test_the_image_s_knowledge_makes_a_method_final_and_the_model_s_agreement_do
     odd = send(home, "gadget", "zorble")
     assert odd["learned"] and odd["provisional"], odd
     assert not any(b["precedent"] for b in odd["evidence"]["behaviours"])
+
+
+@pytest.mark.real_model
+def test_a_method_said_of_a_slot_is_learned_from_the_general_one(home, zeo):
+    """No method of the image answers `lowest_price`, but the seed's `lowest` over a list of
+    numbers does, and "price" names the receiver's `prices`: that related precedent is
+    chosen, read onto `prices`, whatever the samples wrote."""
+    run_batos("new", "menu", "--slots", '{"prices": [4.5, 2.0, 3.25]}', home=home.path,
+              check=True)
+    outcome = send(home, "menu", "lowest_price")
+    assert outcome["result"] == 2.0 and outcome["learned"], outcome
+    chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
+    assert chosen and chosen[0]["precedent"] == "related", outcome
