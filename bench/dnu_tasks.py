@@ -15,7 +15,9 @@ benchmark another backend; by default the configured GGUF model runs.
 `--part expect|open|cold` runs one part; `--tasks dev` runs part 3 on the tuning set
 (`dnu_dev_tasks.py`) instead of the held-out one, `--tasks blind` on the held-out set written
 blind to the seed library (`dnu_blind_tasks.py`), `--tasks fresh` on the one written blind in
-session 8, before the library's second part was measured (`dnu_fresh_tasks.py`);
+session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
+`--tasks unseen` on the one written blind in session 9, before the library's third part
+(general operations) and related precedents were measured on it (`dnu_unseen_tasks.py`);
 `--only SELECTOR…` runs some tasks;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add.
@@ -34,6 +36,7 @@ import dnu_blind_tasks
 import dnu_dev_tasks
 import dnu_fresh_tasks
 import dnu_open_tasks
+import dnu_unseen_tasks
 from kernel import dnu, llm, paths, sandbox, seed_methods
 from kernel.home import Home
 from kernel.image import connect
@@ -142,7 +145,7 @@ def new_object(image, path, slots):
 
 
 TASK_SETS = {"open": dnu_open_tasks, "dev": dnu_dev_tasks, "blind": dnu_blind_tasks,
-             "fresh": dnu_fresh_tasks}
+             "fresh": dnu_fresh_tasks, "unseen": dnu_unseen_tasks}
 
 
 def remove_domain_examples(image):

@@ -9,7 +9,7 @@ them, each run on the task's receiver and on its second receiver through the ima
 guardian and sandbox, judged by the task's oracle. It prints, per set: tasks with a precedent,
 right and wrong, exact and read, and the wrong ones. Runs in seconds, on an in-memory image.
 
-    python bench/precedents.py [open dev blind fresh]
+    python bench/precedents.py [open dev blind fresh unseen]
 """
 import argparse
 import collections
@@ -23,7 +23,7 @@ from kernel import dnu, genesis, library, sandbox
 from kernel.image import default_personas
 from kernel.values import plain
 
-SETS = ("open", "dev", "blind", "fresh")
+SETS = ("open", "dev", "blind", "fresh", "unseen")
 
 
 def run_on(lobby, task, source, slots):
