@@ -23,6 +23,7 @@ from kernel.values import plain
 log = logging.getLogger(__name__)
 
 PROBES = 3
+PRECEDENT_KINDS = ("exact", "read", "related", "kin")  # `kernel.dnu.precedents`, strongest first
 NUMBER_CHOICES = (2, 3, 5, 7, 9, 11, 13, 17, 19, 23, 31, 42, 64, 97)
 
 
@@ -286,8 +287,7 @@ class Cluster:
         (over the receiver's very slot names), "read" (onto them by kind), "related" or
         "kin" (a method with fewer selector words: `kernel.dnu.precedents`), or None."""
         kinds = {m.precedent for m in self.members}
-        return next((kind for kind in ("exact", "read", "related", "kin") if kind in kinds),
-                    None)
+        return next((kind for kind in PRECEDENT_KINDS if kind in kinds), None)
 
     @property
     def channel(self):

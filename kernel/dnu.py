@@ -80,7 +80,6 @@ AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a 
 FINAL_VOTES = 3               # samples that agree (final with AGREEMENT_FINAL, or overruling
 FINAL_MARGIN = 2              # an exact precedent), with this many times any other's votes
 PRECEDENT_VOTES = 1           # samples that make a precedent read by kind or related final
-PRECEDENT_KINDS = ("exact", "read", "related", "kin")   # `precedents`, strongest first
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -462,8 +461,8 @@ def _body(source):
 
 def precedents(mandate):
     """How the image already answers this message on objects of this shape: (a kind of
-    `PRECEDENT_KINDS`, groups of sources), or (None, []): the groups of the strongest kind
-    found. A group per example of the mandate's examples that defines its own selector —
+    `behaviour.PRECEDENT_KINDS`, groups of sources), or (None, []): the groups of the
+    strongest kind found. A group per example of the mandate's examples that defines its own selector —
     or a selector of fewer of its words (`_relation`: "related", "kin"), renamed — with its
     number of arguments and argument scales, on an object with as many slots of the same
     kinds as the receiver. An example with the
@@ -477,7 +476,7 @@ def precedents(mandate):
     last name, for a receiver with a middle name too, was installed wrong and final on the
     blind set)."""
     kinds = _kinds_of(mandate.slots)
-    found = {kind: [] for kind in PRECEDENT_KINDS}
+    found = {kind: [] for kind in behaviour.PRECEDENT_KINDS}
     for text in mandate.examples:
         match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
         if not match or match.group(2).count(",") != len(mandate.args) \
@@ -494,7 +493,7 @@ def precedents(mandate):
             relation = "read"
         found[relation].append([source] if example == kinds
                                else _readings(source, example, kinds))
-    for kind in PRECEDENT_KINDS:
+    for kind in behaviour.PRECEDENT_KINDS:
         groups = [group for group in found[kind] if group]
         if groups:
             return kind, groups
