@@ -462,18 +462,18 @@ def _body(source):
 def precedents(mandate):
     """How the image already answers this message on objects of this shape: (a kind of
     `behaviour.PRECEDENT_KINDS`, groups of sources), or (None, []): the groups of the
-    strongest kind found. A group per example of the mandate's examples that defines its
-    own selector — or a selector of fewer of its words (`_relation`: "related", "kin"),
-    renamed — with its number of arguments and argument scales, on an object with as many
-    slots of the same kinds as the receiver. An example with the receiver's very slot names is one source ("exact"); one with other names is its source
-    once for every way of reading its slots from the receiver's slots of the same kinds
-    (`triangle.perimeter` over a, b, c for a receiver with side_a, side_b, side_c) —
-    `Learner._decide` keeps such a group only when all its readings behave alike — and
-    counts only when no example has the very slot names ("read": `triangle.area`, base *
-    height / 2, read onto a rectangle's width and height, was installed final beside
-    `rectangle.area`). An example over fewer slots is no precedent (`initials` of first and
-    last name, for a receiver with a middle name too, was installed wrong and final on the
-    blind set)."""
+    strongest kind found. A group per example of the mandate's examples that defines its own
+    selector — or a selector of fewer of its words (`_relation`: "related", "kin"), renamed
+    — with its number of arguments and argument scales, on an object with as many slots of
+    the same kinds as the receiver. An example with the receiver's very slot names is one
+    source ("exact"); one with other names is its source once for every way of reading its
+    slots from the receiver's slots of the same kinds (`triangle.perimeter` over a, b, c for
+    a receiver with side_a, side_b, side_c) — `Learner._decide` keeps such a group only when
+    all its readings behave alike — and counts only when no example has the very slot names
+    ("read": `triangle.area`, base * height / 2, read onto a rectangle's width and height,
+    was installed final beside `rectangle.area`). An example over fewer slots is no
+    precedent (`initials` of first and last name, for a receiver with a middle name too, was
+    installed wrong and final on the blind set)."""
     kinds = _kinds_of(mandate.slots)
     found = {kind: [] for kind in behaviour.PRECEDENT_KINDS}
     for text in mandate.examples:
