@@ -17,7 +17,9 @@ benchmark another backend; by default the configured GGUF model runs.
 blind to the seed library (`dnu_blind_tasks.py`), `--tasks fresh` on the one written blind in
 session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
 `--tasks unseen` on the one written blind in session 9, before the library's third part
-(general operations) and related precedents were measured on it (`dnu_unseen_tasks.py`);
+(general operations) and related precedents were measured on it (`dnu_unseen_tasks.py`),
+`--tasks novel` on the one written blind in session 10, before that session's changes
+(`dnu_novel_tasks.py`);
 `--only SELECTOR…` runs some tasks;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add.
@@ -35,6 +37,7 @@ import time
 import dnu_blind_tasks
 import dnu_dev_tasks
 import dnu_fresh_tasks
+import dnu_novel_tasks
 import dnu_open_tasks
 import dnu_unseen_tasks
 from kernel import dnu, llm, paths, sandbox, seed_methods
@@ -145,7 +148,8 @@ def new_object(image, path, slots):
 
 
 TASK_SETS = {"open": dnu_open_tasks, "dev": dnu_dev_tasks, "blind": dnu_blind_tasks,
-             "fresh": dnu_fresh_tasks, "unseen": dnu_unseen_tasks}
+             "fresh": dnu_fresh_tasks, "unseen": dnu_unseen_tasks,
+             "novel": dnu_novel_tasks}
 
 
 def remove_domain_examples(image):

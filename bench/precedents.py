@@ -5,11 +5,13 @@ mandate's own selector, over the receiver's very slot names — "exact" — or r
 kind — "read") and installs it as final under the conditions of `dnu._precedent_verdict`. This
 bench measures what that knowledge is worth before any model runs: for every task of a set, the
 examples a fresh image would show BRICK (genesis, `library.nearest`), the precedents among
-them, each run on the task's receiver and on its second receiver through the image's own
+them — a group of readings kept, as the learner keeps it, only when every reading behaves
+alike on the receiver and on the learner's probe receivers, and not the same on all of them —
+each run on the task's receiver and on its second receiver through the image's own
 guardian and sandbox, judged by the task's oracle. It prints, per set: tasks with a precedent,
 right and wrong, exact and read, and the wrong ones. Runs in seconds, on an in-memory image.
 
-    python bench/precedents.py [open dev blind fresh unseen]
+    python bench/precedents.py [open dev blind fresh unseen novel]
 """
 import argparse
 import collections
@@ -19,20 +21,20 @@ import sys
 import transaction
 import ZODB
 
-from kernel import dnu, genesis, library, sandbox
+from kernel import behaviour, dnu, genesis, library, sandbox
 from kernel.image import default_personas
 from kernel.values import plain
 
-SETS = ("open", "dev", "blind", "fresh", "unseen")
+SETS = ("open", "dev", "blind", "fresh", "unseen", "novel")
 
 
-def run_on(lobby, task, source, slots):
-    """(result, slots after) of `source` called as the task asks on a new object with
-    `slots`, through the guardian and the sandbox; None when it fails."""
+def run_on(lobby, task, source, slots, args=None):
+    """(result, slots after) of `source` called as the task asks (or with `args`) on a new
+    object with `slots`, through the guardian and the sandbox; None when it fails."""
     receiver = lobby.traits.clone(**slots)
     receiver.define(task.selector, source, author="bench")
     try:
-        result = receiver.send(task.selector, *task.args)
+        result = receiver.send(task.selector, *(task.args if args is None else args))
     except (Exception, sandbox.BudgetExceeded):
         return None
     return plain(result), plain(receiver.slots())
@@ -48,12 +50,17 @@ def behaves_right(lobby, task, source):
 
 
 def first_reading(lobby, task, group):
-    """The group's source when all its readings behave alike on the receiver, else None
-    (`Learner._precedents` keeps such a group only)."""
-    ran = [run_on(lobby, task, source, task.slots) for source in group]
-    if None in ran or len({repr(r[0]) for r in ran}) != 1:
+    """The group's source when all its readings behave alike on the receiver and on the
+    learner's probe receivers (`behaviour.probe_calls`), and not alike on all of them (a
+    constant): what `Learner._precedents` and `dnu.decide` keep; else None."""
+    calls = behaviour.probe_calls(task.selector, task.slots, task.args)
+    runs = [[run_on(lobby, task, source, {**task.slots, **call.slots}, call.args)
+             for call in calls] for source in group]
+    if len({repr(run) for run in runs}) != 1 or None in runs[0][:1]:
         return None
-    return group[0]
+    constant = len({repr(ran and ran[0]) for ran in runs[0]}) == 1 and all(
+        ran and ran[1] == {**task.slots, **call.slots} for ran, call in zip(runs[0], calls))
+    return None if constant else group[0]
 
 
 def measure(lobby, tasks):

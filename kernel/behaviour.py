@@ -5,7 +5,7 @@ candidate method that passes the audit runs (in the trial, always rolled back) o
 receiver with the real arguments and on a few *probe* calls derived from them: the same
 slots and arguments with other values of the same kinds — other numbers of the same sign,
 other words of the same shape (case, digits, spaces kept), lists of other lengths, the other
-boolean. What a call returned and which of the receiver's slots it changed, rendered
+boolean; the last probe crosses those boundaries (`probe_calls`). What a call returned and which of the receiver's slots it changed, rendered
 canonically (2 and 2.0 alike, True never 1), make the candidate's *signature*. Candidates
 with the same signature behave the same on every call seen: they form one cluster, and the
 clusters — not the texts — are what `_doesNotUnderstand` weighs.
@@ -40,26 +40,36 @@ class Call:
 
 def probe_calls(selector, slots, args, count=PROBES):
     """The real call, then `count` probe calls with other values of the same kinds
-    (deterministic for a selector, so that a mandate is judged the same way every time)."""
+    (deterministic for a selector, so that a mandate is judged the same way every time).
+    The last probe crosses the boundaries the others keep: its numbers have the other sign,
+    its lists are empty and its texts lose their punctuation. A predicate at its natural
+    boundary (`balance < 0`, `len(self.items) > 0`, `'@' in self.email`) answers the same
+    on every other probe, and looked like one that ignores its inputs."""
     rng = random.Random(f"{selector}/{sorted(slots)}")
     calls = [Call({}, tuple(args))]
     variable = {k: v for k, v in slots.items() if kind_of(v) is not None}
-    for _ in range(count):
-        calls.append(Call({k: vary(v, rng) for k, v in variable.items()},
-                          tuple(vary(a, rng) for a in args)))
+    for n in range(count):
+        cross = n == count - 1
+        calls.append(Call({k: vary(v, rng, cross) for k, v in variable.items()},
+                          tuple(vary(a, rng, cross) for a in args)))
     return calls
 
 
-def vary(value, rng):
-    """Another value of the same kind as `value` (a plain image value)."""
+def vary(value, rng, cross=False):
+    """Another value of the same kind as `value` (a plain image value); with `cross`, one
+    across a boundary: a number of the other sign, an empty list, a text without
+    punctuation."""
     kind = kind_of(value)
     if kind == "bool":
         return not value
     if kind == "num":
-        return _vary_number(value, rng)
+        return -_vary_number(value, rng) if cross else _vary_number(value, rng)
     if kind == "txt":
-        return _vary_text(value, rng)
+        text = _vary_text(value, rng)
+        return "".join(c for c in text if c.isalnum() or c == " ") if cross else text
     if kind in ("nums", "txts"):
+        if cross:
+            return []
         length = max(1, len(value) + rng.choice((-1, 0, 1, 2)))
         return [vary(rng.choice(value), rng) for _ in range(length)]
     if kind == "list":

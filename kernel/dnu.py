@@ -80,6 +80,10 @@ AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a 
 FINAL_VOTES = 3               # samples that agree (final with AGREEMENT_FINAL, or overruling
 FINAL_MARGIN = 2              # an exact precedent), with this many times any other's votes
 PRECEDENT_VOTES = 1           # samples that make a precedent read by kind or related final
+QUESTION_WORDS = ("is", "has", "have", "can", "should", "needs", "contains", "includes",
+                  "was", "were", "are", "does", "do", "will", "allows")
+NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
+                             "lb", "lbs", "l", "ml", "usd", "eur", "gbp"))
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -346,11 +350,14 @@ class MethodWriter:
     def write(self, mandate, feedback, temperature=None):
         """The model's method for `mandate`, told what went wrong in earlier attempts. With
         an expectation the first attempt writes one `return` (measured: 28/29 of the
-        expectation tasks that way; the whole language at once, 22/29)."""
+        expectation tasks that way; the whole language at once, 22/29); a selector named as a
+        question (`asks_a_question`) is never answered by a command."""
         user = mandate.prompt()
         if feedback:
             user += "\n" + "\n".join(feedback) + "\nWrite a corrected method."
-        bodies = ("query",) if mandate.has_expectation and not feedback else BODIES
+        bodies = ("query",) if mandate.has_expectation and not feedback else \
+            tuple(b for b in BODIES if b != "command") if asks_a_question(mandate.selector) \
+            else BODIES
         grammar = method_grammar(mandate.selector, mandate.slots, mandate.args,
                                  with_header=False, bodies=bodies)
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
@@ -520,18 +527,34 @@ def _stem(word):
 
 
 def _readings(source, example, kinds):
-    """`source` with its slots renamed to the receiver's, once per kind-keeping assignment."""
+    """`source` with its slots renamed to the receiver's, once per kind-keeping assignment
+    that keeps the most of them under their own names (`_same_name`): `bus.is_full` over
+    passengers and seats is read onto passengers and capacity one way only, and
+    `first[0] + last[0]` onto first_name and last_name (read both ways, the readings
+    disagreed and the precedent was lost)."""
     used = [name for name in example if re.search(rf"\bself\.{name}\b", source)]
+    assignments = [targets for targets in itertools.permutations(kinds, len(used))
+                   if all(example[u] == kinds[t] for u, t in zip(used, targets))]
+    kept = max((sum(map(_same_name, used, targets)) for targets in assignments), default=0)
     found = []
-    for targets in itertools.permutations(kinds, len(used)):
-        if all(example[u] == kinds[t] for u, t in zip(used, targets)):
-            renamed = {u: t for u, t in zip(used, targets)}
-            found.append(re.sub(r"\bself\.(\w+)\b",
-                                lambda m: "self." + renamed.get(m.group(1), m.group(1)),
-                                source))
-            if len(found) > RENAMINGS:
-                return []
+    for targets in assignments:
+        if sum(map(_same_name, used, targets)) < kept:
+            continue
+        renamed = dict(zip(used, targets))
+        found.append(re.sub(r"\bself\.(\w+)\b",
+                            lambda m: "self." + renamed.get(m.group(1), m.group(1)), source))
+        if len(found) > RENAMINGS:
+            return []
     return found
+
+
+def _same_name(name, other):
+    """True when two slot names differ at most by a unit or `name` (`width`, `width_m`;
+    `first`, `first_name`). Another word may change the meaning: seats are not seats_taken,
+    and a shared word read days_borrowed as due_day on the tuning sets."""
+    def core(slot):
+        return [w for w in slot.split("_") if w not in NAME_QUALIFIERS] or [slot]
+    return core(name) == core(other)
 
 
 def _kinds_of(slots):
@@ -691,8 +714,37 @@ def _agreed(best, clusters):
 
 
 def _counts(cluster):
-    """False for a behaviour that ignores its inputs or only echoes one."""
-    return not _constant(cluster.signature) and not cluster.representative.echoes
+    """False for a behaviour that ignores its inputs or only echoes one, ignores an
+    argument of the call (`name_with_title(x)` → `self.last_name + ' ' + self.last_name`),
+    or, named as a question, changes a slot or answers other than True or False
+    (`is_overdrawn` → `self.balance = -20.0`)."""
+    source = cluster.representative.source
+    return not _constant(cluster.signature) and not cluster.representative.echoes \
+        and _reads_every_argument(source) and (
+            not asks_a_question(_selector_of(source))
+            or (isinstance(cluster.representative.result, bool)
+                and not behaviour.changes_state(cluster.signature)))
+
+
+def asks_a_question(selector):
+    """True for a selector named as a yes-or-no question (`is_full`, `has_item`,
+    `can_vote`): its method answers True or False and changes nothing."""
+    return selector.split("_", 1)[0] in QUESTION_WORDS
+
+
+def _selector_of(source):
+    match = re.match(r"def (\w+)\(", source)
+    return match.group(1) if match else ""
+
+
+def _reads_every_argument(source):
+    """True when the method's body reads each of its parameters."""
+    match = re.match(r"def \w+\(self((?:, \w+)*)\):", source)
+    if not match:
+        return True
+    body = source[match.end():]
+    return all(re.search(rf"\b{name}\b", body)
+               for name in match.group(1).split(", ")[1:])
 
 
 def _channel(cluster):

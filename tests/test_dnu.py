@@ -248,23 +248,33 @@ def test_the_image_s_own_method_over_the_very_slot_names_is_final_though_no_samp
 def test_a_precedent_over_other_slot_names_counts_only_when_every_reading_agrees(home, zeo,
                                                                                  tmp_path):
     run_batos("new", "plot", "--slots", '{"edge": 6}', home=home.path, check=True)
-    run_batos("new", "stall", "--slots", '{"income": 9, "spending": 4}', home=home.path,
+    run_batos("new", "stall", "--slots", '{"takings": 9, "outgoings": 4}', home=home.path,
               check=True)
     env = script(tmp_path, [
         {"match": "Write the method perimeter", "reply": [
             "def perimeter(self):\n    return self.edge * self.edge\n",
             "def perimeter(self):\n    return 4 * self.edge\n"]},
         {"match": "Write the method profit", "reply": [
-            "def profit(self):\n    return self.income + self.spending\n",
-            "def profit(self):\n    return self.income - self.spending\n"]}])
+            "def profit(self):\n    return self.takings + self.outgoings\n",
+            "def profit(self):\n    return self.takings - self.outgoings\n"]}])
     # the seed's tile.perimeter (4 * self.side) read with `edge` for `side`
     plot = json.loads(send(home, "plot", "perimeter", env=env, check=True).stdout)
     assert (plot["result"], plot["provisional"]) == (24, False)
     assert plot["source"] == "def perimeter(self):\n    return 4 * self.edge\n"
-    # shop.profit (revenue - costs) read both ways round behaves two ways: no precedent
+    # shop.profit (revenue - costs) read both ways round behaves two ways (no slot shares a
+    # word with takings or outgoings): no precedent
     stall = json.loads(send(home, "stall", "profit", env=env, check=True).stdout)
     assert stall["provisional"]
     assert not any(b["precedent"] for b in stall["evidence"]["behaviours"])
+    # market_stall.profit (income - expenses): income stays income, one reading, final
+    run_batos("new", "kiosk", "--slots", '{"income": 9, "spending": 4}', home=home.path,
+              check=True)
+    guess = script(tmp_path, [{"match": "Write the method profit", "reply": [
+        "def profit(self):\n    return self.income + self.spending\n",
+        "def profit(self):\n    return self.income - self.spending\n"]}])
+    kiosk = json.loads(send(home, "kiosk", "profit", env=guess, check=True).stdout)
+    assert (kiosk["result"], kiosk["provisional"]) == (5, False)
+    assert kiosk["source"] == "def profit(self):\n    return self.income - self.spending\n"
 
 
 def test_confirm_makes_a_provisional_method_final_and_keeps_its_history(rect, tmp_path):
