@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import pathlib
+import random
 import re
 import shutil
 import socket
@@ -29,6 +30,7 @@ HOME_KIND = "batos-home"
 HOME_FORMAT = 1
 ENV_HOME = "BATOS_HOME"
 DEFAULT_HOME = "var"
+FIXED_PORTS_FROM = 20000       # `free_port` chooses from here up to the ephemeral range
 
 
 def parse_address(text):
@@ -57,11 +59,32 @@ def is_loopback_host(host):
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port on `host` that nothing listens on right now."""
+    """A TCP port on `host` that nothing listens on right now, for a home's endpoints.
+    Chosen below the kernel's ephemeral range when it can be: a port from that range (what
+    binding port 0 gives) can be taken, before the endpoint binds it, by any outgoing
+    connection's local end — a ZEO client's, a worker's — and the endpoint then fails with
+    "Address already in use" (seen once in a full test run)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for port in [rng.randrange(FIXED_PORTS_FROM, low) for _ in range(64)] + [0]:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise HomeError(f"no free TCP port on {host}")
+
+
+def _ephemeral_low():
+    """The first port of the kernel's range for outgoing connections (Linux; else the IANA
+    range's)."""
+    try:
+        text = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return max(FIXED_PORTS_FROM + 1024, int(text.split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 def default_home_path():

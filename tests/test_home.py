@@ -1,8 +1,10 @@
 """kernel.home: making and opening data directories, and refusing foreign or corrupt ones."""
+import socket
+
 import pytest
 
 from kernel.errors import ConfigError, HomeError
-from kernel.home import Home, parse_address
+from kernel.home import FIXED_PORTS_FROM, Home, _ephemeral_low, free_port, parse_address
 
 
 def test_init_copies_the_configuration_with_a_free_loopback_port(tmp_path):
@@ -12,6 +14,16 @@ def test_init_copies_the_configuration_with_a_free_loopback_port(tmp_path):
     assert (home.path / "zeo.conf").exists() and home.run_dir.is_dir()
     assert sorted(home.personas) == ["ALFRED", "BABS", "BRICK", "ROBIN"]
     assert Home.open(home.path).zeo_address == (host, port)
+
+
+def test_a_free_port_is_bindable_and_below_the_ports_outgoing_connections_take():
+    """An endpoint's port from the ephemeral range could be taken by a client connection's
+    local end before the endpoint binds it."""
+    for _ in range(20):
+        port = free_port()
+        assert FIXED_PORTS_FROM <= port < _ephemeral_low()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
 
 
 def test_init_takes_a_given_address(tmp_path):
