@@ -4,11 +4,12 @@ A mandate knows the receiver's slots and the call's arguments — and their type
 grammar for BRICK's answer can too: `def <selector>(self, <params>):` and a body over typed
 expressions. Numbers combine with arithmetic and numeric builtins; text with `+`, its own
 methods (`upper`, `strip`, `replace`, `split`, `join`, …, two chained at most:
-`self.title.lower().replace(' ', '-')`) and slicing; lists of numbers feed
-`len`/`sum`/`max`/`min`/`sorted` and comprehensions; lists of texts (or a text's words)
-feed comprehensions too (`[n for n in self.words if len(n) > x]`, `[n[0] for n in
-self.phrase.split()]`) and `max(…, key=len)`; comparisons, `in`, `and`/`or`/`not` give
-booleans. A body is one of:
+`self.title.lower().replace(' ', '-')`, after an item too: `self.first_name[0].upper()`),
+slicing and repetition (`'*' * (len(self.card) - 4) + self.card[-4:]`); lists of numbers
+feed `len`/`sum`/`max`/`min`/`sorted`/`sorted(set(…))` and comprehensions; lists of texts
+(or a text's words) feed comprehensions too (`[n for n in self.words if len(n) > x]`,
+`[n[0] for n in self.phrase.split()]`) and `max(…, key=len)`; comparisons, `in`, `not in`,
+`and`/`or`/`not` give booleans. A body is one of:
 
 - `return <expression>`;
 - `if <condition>:` … `return`, then `return` (an if/else);
@@ -30,7 +31,7 @@ ARITHMETIC = ("+", "-", "*", "/", "//", "%", "**")
 COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 TEXT_METHODS = ("upper", "lower", "strip", "title", "capitalize", "lstrip", "rstrip",
                 "swapcase")
-TEXT_CHARACTER = "[a-zA-Z0-9 ,.!?:;@/_-]"
+TEXT_CHARACTER = "[a-zA-Z0-9 ,.!?:;@/_#*-]"
 MAX_STRING = 12
 KINDS = ("num", "txt", "bool", "nums", "txts", "list")
 LOOP_ITEM = "n"
@@ -106,14 +107,15 @@ sized ::= txtref | numsref | txtsref | listref | numcomp | txtcomp
 const ::= ("0" | [1-9] ([0-9] ([0-9] [0-9]?)?)?) ("." [0-9] ([0-9] ([0-9] ([0-9] [0-9]?)?)?)?)?
 index ::= "0" | "1" | "-1" | numarg
 txt ::= txtatom | txtatom " + " txt
-txtatom ::= txtref txtops? | string | "str(" num ")" | txtref "[::-1]" | txtref "[" index "]" | txtref " * " numatom | string ".join(" (txtsref | txtcomp) ")" txtops? | txtsref "[" index "]" | txtref ".split(" string? ")[" index "]" | ("min(" | "max(") txtsref (", key=len")? ")"
+txtatom ::= txtref txtops? | string | "str(" num ")" | txtref "[::-1]" | txtref "[" index "]" txtops? | txtref "[" slice "]" | (txtref | string) " * " numatom | string ".join(" (txtsref | txtcomp) ")" txtops? | txtsref "[" index "]" txtops? | txtref ".split(" string? ")[" index "]" txtops? | ("min(" | "max(") txtsref (", key=len")? ")"
 txtops ::= txtop txtop?
 txtop ::= "." textmethod "()" | ".replace(" string ", " string ")"
 string ::= "'" {chars} "'"
 cond ::= condatom | condatom (" and " | " or ") condatom
-condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num " in " numsref | txt " in " (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | "True" | "False"
-seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "list(reversed(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
-slice ::= index? ":" index?
+condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num (" in " | " not in ") numsref | txt (" in " | " not in ") (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | "True" | "False"
+seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "list(reversed(" (numsref | txtsref) "))" | "sorted(set(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
+slice ::= bound? ":" bound?
+bound ::= "-"? [0-9] | numarg
 numcomp ::= "[" item " for n in " numsref (" if " itemcond)? "]"
 txtcomp ::= "[" ("n" | "n." textmethod "()" | "n[0]") " for n in " (txtsref | txtref ".split()") (" if " txtcond)? "]"
 txtcond ::= "len(n) " compare " " num | "n" (".startswith(" | ".endswith(") txt ")" | "n " ("==" | "!=") " " txt

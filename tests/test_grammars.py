@@ -74,6 +74,11 @@ def test_every_sentence_of_the_grammar_passes_the_guardian_and_compiles(slots, a
     "def longest(self):\n    return max(self.words, key=len)\n",
     "def longer_than(self, x):\n    return [n for n in self.words if len(n) > x]\n",
     "def even_total(self):\n    return sum([n for n in self.items if n % 2 == 0])\n",
+    "def masked(self):\n    return '*' * (len(self.email) - 4) + self.email[-4:]\n",
+    "def initial(self):\n    return self.name[0].upper()\n",
+    "def user(self):\n    return self.email.split('@')[0].title()\n",
+    "def unique(self):\n    return sorted(set(self.words))\n",
+    "def lacks(self, x):\n    return x not in self.items\n",
 ])
 def test_the_idioms_of_the_method_language_are_sentences_of_the_grammar(source):
     """What the grammar is for: each idiom of the method language is one of its sentences."""
