@@ -2467,4 +2467,15 @@ DOMAIN_EXAMPLES = [  # (object name, slots, selector, example arguments, source)
     ("counter_widget", {"value": 5, "step": 2}, "step_up", (),
      "def step_up(self):\n    self.value += self.step\n    self._p_changed = True\n"
      "    return self.value\n"),
+    # forms the grammar gained after part 4: slices, repetition, sets, `not in`
+    ("card_on_file", {"card_number": "4000123412341234"}, "masked", (),
+     "def masked(self):\n    return '*' * (len(self.card_number) - 4) + self.card_number[-4:]\n"),
+    ("label_set", {"tags": ["red", "blue", "red"]}, "unique", (),
+     "def unique(self):\n    return sorted(set(self.tags))\n"),
+    ("guest_book", {"names": ["Ann", "Bo", "Ann"]}, "distinct", (),
+     "def distinct(self):\n    return sorted(set(self.names))\n"),
+    ("larder", {"items": ["rice", "beans"]}, "lacks", ("salt",),
+     "def lacks(self, x):\n    return x not in self.items\n"),
+    ("mobile", {"number": "07700900123"}, "last_four", (),
+     "def last_four(self):\n    return self.number[-4:]\n"),
 ]
