@@ -134,3 +134,17 @@ def test_a_method_said_of_a_slot_is_learned_from_the_general_one(home, zeo):
     assert outcome["result"] == 2.0 and outcome["learned"], outcome
     chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
     assert chosen and chosen[0]["precedent"] == "related", outcome
+
+
+@pytest.mark.real_model
+def test_a_question_at_its_natural_boundary_is_learned_from_the_image(home, zeo):
+    """`balance < 0` answers True on every probe of an overdrawn account but the one across
+    zero; without that probe the seed's `is_overdrawn` looked like `return True` and the
+    model's `self.balance > -50.0` was installed instead."""
+    run_batos("new", "current_account", "--slots", '{"balance": -50.0}', home=home.path,
+              check=True)
+    outcome = send(home, "current_account", "is_overdrawn")
+    assert outcome["result"] is True and outcome["learned"], outcome
+    assert outcome["source"] == "def is_overdrawn(self):\n    return self.balance < 0\n"
+    chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
+    assert chosen and chosen[0]["precedent"] == "exact", outcome
