@@ -640,6 +640,10 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
         reason = "it gives the same answer whatever the inputs"
     elif best.representative.echoes:
         reason = "it only returns one of its inputs unchanged"
+    elif not _reads_every_argument(best.representative.source):
+        reason = "it ignores an argument of the call"
+    elif not _counts(best):
+        reason = "it is named as a question but does not answer True or False, or changes a slot"
     elif examples.copied(best.representative.source):
         reason = "it looks copied from an example the prompt showed"
     else:

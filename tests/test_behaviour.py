@@ -170,7 +170,9 @@ def test_a_behaviour_that_ignores_an_argument_counts_only_when_nothing_else_ran(
     reads = candidate("def name_with_title(self, x):\n    return x + ' ' + self.name\n",
                       "Dr Ng", "Rt Ab", "Lo Cd")
     assert dnu.decide([ignores] * 3 + [reads]).cluster.representative is reads
-    assert dnu.decide([ignores] * 3).cluster.representative is ignores
+    alone = dnu.decide([ignores] * 4, agreement_final=True)
+    assert alone.cluster.representative is ignores and not alone.final
+    assert alone.reason == "it ignores an argument of the call"
 
 
 def test_a_question_that_changes_a_slot_or_answers_other_than_yes_or_no_counts_last():
@@ -182,6 +184,7 @@ def test_a_question_that_changes_a_slot_or_answers_other_than_yes_or_no_counts_l
     answer = question("return self.balance < 0", True, True, False)
     assert dnu.decide([command] * 3 + [number] * 2 + [answer]).cluster.representative is answer
     assert dnu.decide([command] * 3 + [number]).cluster.representative is command
+    assert not dnu.decide([number] * 4, agreement_final=True).final
     assert dnu.asks_a_question("can_vote") and not dnu.asks_a_question("island_area")
 
 
