@@ -84,6 +84,7 @@ QUESTION_WORDS = ("is", "has", "have", "can", "should", "needs", "contains", "in
                   "was", "were", "are", "does", "do", "will", "allows")
 NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
                              "lb", "lbs", "l", "ml", "usd", "eur", "gbp"))
+COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -596,9 +597,11 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
     """The behaviour to install from judged `candidates` (channel scores filled in), or None
     when none ran; `prompts` is how many different prompts (views) they were written for.
 
-    Behaviours that ignore their inputs (the same answer on every call, no change) or only
+    Behaviours that ignore their inputs (the same answer on every call, no change), only
     echo one (`plural` → `self.animal`: an input its selector does not name, returned
-    unchanged) count only when nothing else ran. The behaviour chosen is `_choose`'s: the
+    unchanged), ignore an argument or do not answer as their selector is named (`_counts`)
+    count only when nothing else ran, and then more samples are asked for while time
+    allows (the verdict is not settled). The behaviour chosen is `_choose`'s: the
     image's own method for the selector first (a precedent, `precedents`, run on this
     receiver: the knowledge a 135M model lacks), then the samples' votes. A precedent is
     decided by `_precedent_verdict`. Any other behaviour rests on the samples' agreement
@@ -643,7 +646,7 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
     elif not _reads_every_argument(best.representative.source):
         reason = "it ignores an argument of the call"
     elif not _counts(best):
-        reason = "it is named as a question but does not answer True or False, or changes a slot"
+        reason = "it does not answer as its selector is named (a question, a count)"
     elif examples.copied(best.representative.source):
         reason = "it looks copied from an example the prompt showed"
     else:
@@ -652,7 +655,7 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
             return Verdict(best, True, agreed)
         reason = f"{agreed}, but no method of the image answers this message, and the " \
                  "model's agreement alone is no fact"
-    return Verdict(best, False, reason, settled=not agreement_final)
+    return Verdict(best, False, reason, settled=not agreement_final and _counts(best))
 
 
 def _precedent_verdict(best, others, valid):
@@ -720,14 +723,25 @@ def _agreed(best, clusters):
 def _counts(cluster):
     """False for a behaviour that ignores its inputs or only echoes one, ignores an
     argument of the call (`name_with_title(x)` → `self.last_name + ' ' + self.last_name`),
-    or, named as a question, changes a slot or answers other than True or False
-    (`is_overdrawn` → `self.balance = -20.0`)."""
+    or does not answer as its selector is named (`_answers_as_named`)."""
     source = cluster.representative.source
     return not _constant(cluster.signature) and not cluster.representative.echoes \
-        and _reads_every_argument(source) and (
-            not asks_a_question(_selector_of(source))
-            or (isinstance(cluster.representative.result, bool)
-                and not behaviour.changes_state(cluster.signature)))
+        and _reads_every_argument(source) and _answers_as_named(cluster)
+
+
+def _answers_as_named(cluster):
+    """False when the selector is named as a question (`asks_a_question`) or a count, and the
+    behaviour changes a slot or answers other than True or False, or than a number
+    (`is_overdrawn` → `self.balance = -20.0`; `count_over_limit` → a list)."""
+    selector = _selector_of(cluster.representative.source)
+    result = cluster.representative.result
+    if asks_a_question(selector):
+        answers = isinstance(result, bool)
+    elif any(selector == p or selector.startswith(p + "_") for p in COUNT_PREFIXES):
+        answers = isinstance(result, (int, float)) and not isinstance(result, bool)
+    else:
+        return True
+    return answers and not behaviour.changes_state(cluster.signature)
 
 
 def asks_a_question(selector):

@@ -2161,7 +2161,7 @@ DOMAIN_EXAMPLES = [  # (object name, slots, selector, example arguments, source)
     ("person_surname", {"full_name": "Ada King Lovelace"}, "last_name", (),
      "def last_name(self):\n    return self.full_name.split()[-1]\n"),
     ("mailing_label", {"first_name": "Ada", "last_name": "Lovelace"}, "last_name_first", (),
-     "def last_name_first(self):\n    return self.last_name.upper() + ', ' + self.first_name\n"),
+     "def last_name_first(self):\n    return self.last_name + ', ' + self.first_name\n"),
     ("formal_letter", {"last_name": "Hopper"}, "addressed_as", ("Dr",),
      "def addressed_as(self, x):\n    return x + ' ' + self.last_name\n"),
     ("guest_card", {"first_name": "Ada", "last_name": "Lovelace"}, "with_title", ("Ms",),

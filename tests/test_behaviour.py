@@ -170,12 +170,14 @@ def test_a_behaviour_that_ignores_an_argument_counts_only_when_nothing_else_ran(
     reads = candidate("def name_with_title(self, x):\n    return x + ' ' + self.name\n",
                       "Dr Ng", "Rt Ab", "Lo Cd")
     assert dnu.decide([ignores] * 3 + [reads]).cluster.representative is reads
+    assert not dnu.decide([ignores] * 3).settled  # more samples may read it
+    assert dnu.decide([ignores] * 3 + [reads]).settled
     alone = dnu.decide([ignores] * 4, agreement_final=True)
     assert alone.cluster.representative is ignores and not alone.final
     assert alone.reason == "it ignores an argument of the call"
 
 
-def test_a_question_that_changes_a_slot_or_answers_other_than_yes_or_no_counts_last():
+def test_a_question_or_a_count_that_answers_otherwise_counts_last():
     def question(body, *results, changes=()):
         return candidate(f"def is_overdrawn(self):\n    {body}\n", *results, changes=changes)
     command = question("self.balance = -20.0", None, None, None,
@@ -185,6 +187,10 @@ def test_a_question_that_changes_a_slot_or_answers_other_than_yes_or_no_counts_l
     assert dnu.decide([command] * 3 + [number] * 2 + [answer]).cluster.representative is answer
     assert dnu.decide([command] * 3 + [number]).cluster.representative is command
     assert not dnu.decide([number] * 4, agreement_final=True).final
+    listed = candidate("def count_over(self):\n    return [n for n in self.items if n > 2]\n",
+                       [3, 4], [5], [])
+    counted = candidate("def count_over(self):\n    return len(self.items)\n", 2, 1, 0)
+    assert dnu.decide([listed] * 3 + [counted]).cluster.representative is counted
     assert dnu.asks_a_question("can_vote") and not dnu.asks_a_question("island_area")
 
 
