@@ -5,8 +5,9 @@ candidate method that passes the audit runs (in the trial, always rolled back) o
 receiver with the real arguments and on a few *probe* calls derived from them: the same
 slots and arguments with other values of the same kinds — other numbers of the same sign,
 other words of the same shape (case, digits, spaces kept), lists of other lengths, the other
-boolean; the last probe crosses those boundaries (`probe_calls`). What a call returned and which of the receiver's slots it changed, rendered
-canonically (2 and 2.0 alike, True never 1), make the candidate's *signature*. Candidates
+boolean; the last probe crosses those boundaries (`probe_calls`). What a call returned and
+which of the receiver's slots it changed, rendered canonically (2 and 2.0 alike, True never
+1), make the candidate's *signature*. Candidates
 with the same signature behave the same on every call seen: they form one cluster, and the
 clusters — not the texts — are what `_doesNotUnderstand` weighs.
 """

@@ -80,11 +80,14 @@ AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a 
 FINAL_VOTES = 3               # samples that agree (final with AGREEMENT_FINAL, or overruling
 FINAL_MARGIN = 2              # an exact precedent), with this many times any other's votes
 PRECEDENT_VOTES = 1           # samples that make a precedent read by kind or related final
+# a selector's first word that makes it a yes-or-no question (`asks_a_question`)
 QUESTION_WORDS = ("is", "has", "have", "can", "should", "needs", "contains", "includes",
                   "was", "were", "are", "does", "do", "will", "allows")
+# selector beginnings whose answer is a number (`_answers_as_named`)
+COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
+# words of a slot name that do not change what it holds (`_same_name`)
 NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
                              "lb", "lbs", "l", "ml", "usd", "eur", "gbp"))
-COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
