@@ -476,8 +476,9 @@ def precedents(mandate):
     strongest kind found. A group per example of the mandate's examples that defines its own
     selector — or a selector of fewer of its words (`_relation`: "related", "kin"), renamed
     — with its number of arguments and argument scales, on an object with as many slots of
-    the same kinds as the receiver. An example with the receiver's very slot names is one
-    source ("exact"); one with other names is its source once for every way of reading its
+    the same kinds as the receiver. An example with the receiver's very slot names — give
+    or take a unit or `_name` (`_same_name`: `rectangle.area` over length_m and width_m for
+    length and width) — is one source ("exact"); one with other names is its source once for every way of reading its
     slots from the receiver's slots of the same kinds (`triangle.perimeter` over a, b, c for
     a receiver with side_a, side_b, side_c) — `Learner._decide` keeps such a group only when
     all its readings behave alike — and counts only when no example has the very slot names
@@ -499,9 +500,10 @@ def precedents(mandate):
             continue
         source = match.group(0).rstrip().replace(f"def {name}(", f"def {mandate.selector}(",
                                                  1) + "\n"
-        if relation == "exact" and example != kinds:
+        same = _same_names(example, kinds)
+        if relation == "exact" and same is None:
             relation = "read"
-        found[relation].append([source] if example == kinds
+        found[relation].append([_renamed(source, same)] if same is not None
                                else _readings(source, example, kinds))
     for kind in behaviour.PRECEDENT_KINDS:
         groups = [group for group in found[kind] if group]
@@ -544,21 +546,41 @@ def _readings(source, example, kinds):
     for targets in assignments:
         if sum(map(_same_name, used, targets)) < kept:
             continue
-        renamed = dict(zip(used, targets))
-        found.append(re.sub(r"\bself\.(\w+)\b",
-                            lambda m: "self." + renamed.get(m.group(1), m.group(1)), source))
+        found.append(_renamed(source, dict(zip(used, targets))))
         if len(found) > RENAMINGS:
             return []
     return found
 
 
+def _renamed(source, renaming):
+    """`source` reading `self.<new>` for every `self.<old>` of `renaming`."""
+    return re.sub(r"\bself\.(\w+)\b",
+                  lambda m: "self." + renaming.get(m.group(1), m.group(1)), source)
+
+
+def _same_names(example, kinds):
+    """The renaming of an example's slots onto the receiver's when each has one and only one
+    of the same name (`_same_name`) and kind, else None."""
+    renaming = {}
+    for name, kind in example.items():
+        same = [slot for slot in kinds if kinds[slot] == kind and _same_name(name, slot)]
+        if len(same) != 1:
+            return None
+        renaming[name] = same[0]
+    return renaming if len(set(renaming.values())) == len(kinds) else None
+
+
 def _same_name(name, other):
-    """True when two slot names differ at most by a unit or `name` (`width`, `width_m`;
-    `first`, `first_name`). Another word may change the meaning: seats are not seats_taken,
-    and a shared word read days_borrowed as due_day on the tuning sets."""
-    def core(slot):
-        return [w for w in slot.split("_") if w not in NAME_QUALIFIERS] or [slot]
-    return core(name) == core(other)
+    """True when two slot names differ at most by `name` or a unit only one of them has
+    (`width`, `width_m`; `first`, `first_name`; not `height_cm`, `height_m`). Another word
+    may change the meaning: seats are not seats_taken, and a shared word read days_borrowed
+    as due_day on the tuning sets."""
+    def parts(slot):
+        words = slot.split("_")
+        return [w for w in words if w not in NAME_QUALIFIERS] or words, \
+            {w for w in words if w in NAME_QUALIFIERS and w != "name"}
+    (core, units), (other_core, other_units) = parts(name), parts(other)
+    return core == other_core and (units == other_units or not units or not other_units)
 
 
 def _kinds_of(slots):

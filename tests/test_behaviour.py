@@ -276,8 +276,9 @@ def test_an_example_over_other_slot_names_is_read_every_way_the_kinds_allow():
 
 def test_a_slot_of_the_same_name_is_read_onto_itself():
     """`bus.is_full` over passengers and seats, for passengers and capacity: passengers stays
-    passengers (read both ways, the two readings disagree and the precedent is lost), and
-    first is first_name. A shared word is no same name: seats is not seats_taken."""
+    passengers (read both ways, the two readings disagree and the precedent is lost). When
+    every slot has its same name (first and first_name), the example is over the very slots.
+    A shared word is no same name: seats is not seats_taken."""
     bus = ("Slots: passengers = 50, seats = 50\nWrite the method is_full, called as "
            "is_full().\ndef is_full(self):\n    return self.passengers >= self.seats\n")
     mandate = dnu.Mandate("p", "r", {"capacity": 40, "passengers": 40}, (), (), "is_full", (),
@@ -290,8 +291,14 @@ def test_a_slot_of_the_same_name_is_read_onto_itself():
                 "initials().\ndef initials(self):\n    return self.first[0] + self.last[0]\n")
     named = dataclasses.replace(mandate, selector="initials", examples=(initials,),
                                 slots={"last_name": "Hopper", "first_name": "Grace"})
-    assert dnu.precedents(named)[1] == [
-        ["def initials(self):\n    return self.first_name[0] + self.last_name[0]\n"]]
+    assert dnu.precedents(named) == ("exact", [
+        ["def initials(self):\n    return self.first_name[0] + self.last_name[0]\n"]])
+
+
+def test_slot_names_are_the_same_but_for_a_unit_or_name_only_one_of_them_has():
+    assert dnu._same_name("width", "width_m") and dnu._same_name("first", "first_name")
+    assert not dnu._same_name("height_cm", "height_m")
+    assert not dnu._same_name("seats", "seats_taken")
 def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
     def area(slots, body):
         return (f"Slots: {slots}\nWrite the method area, called as area().\n"
