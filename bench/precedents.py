@@ -11,7 +11,7 @@ each run on the task's receiver and on its second receiver through the image's o
 guardian and sandbox, judged by the task's oracle. It prints, per set: tasks with a precedent,
 right and wrong, exact and read, and the wrong ones. Runs in seconds, on an in-memory image.
 
-    python bench/precedents.py [open dev blind fresh unseen novel]
+    python bench/precedents.py [open dev blind fresh unseen novel sealed]
 """
 import argparse
 import collections
@@ -25,7 +25,7 @@ from kernel import behaviour, dnu, genesis, library, sandbox
 from kernel.image import default_personas
 from kernel.values import plain
 
-SETS = ("open", "dev", "blind", "fresh", "unseen", "novel")
+SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed")
 
 
 def run_on(lobby, task, source, slots, args=None):
