@@ -64,7 +64,7 @@ def first_reading(lobby, task, group):
 
 
 def measure(lobby, tasks):
-    """(counts, the tasks whose precedents are wrong or disagree)."""
+    """(counts, the tasks whose precedents are wrong or disagree or that have none)."""
     catalogue = library.catalogue(lobby)
     counts, missed = collections.Counter(), []
     for task in tasks:
@@ -76,6 +76,7 @@ def measure(lobby, tasks):
         sources = [s for s in (first_reading(lobby, task, g) for g in groups) if s]
         if not sources:
             counts["none"] += 1
+            missed.append((task.selector, task.slots, "none", []))
             continue
         verdicts = {behaves_right(lobby, task, s) for s in sources}
         outcome = "disagree" if len(verdicts) > 1 else "right" if verdicts == {True} else "wrong"
@@ -89,6 +90,8 @@ def measure(lobby, tasks):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sets", nargs="*", help=f"task sets, of {', '.join(SETS)} (all)")
+    parser.add_argument("--none", action="store_true",
+                        help="also list the tasks without a precedent")
     args = parser.parse_args(argv)
     unknown = set(args.sets) - set(SETS)
     if unknown:
@@ -105,6 +108,8 @@ def main(argv=None):
         shown = ", ".join(f"{key} {counts[key]}" for key in sorted(counts))
         print(f"{name} ({len(tasks)} tasks): {shown}")
         for selector, slots, outcome, sources in missed:
+            if outcome == "none" and not args.none:
+                continue
             bodies = " | ".join(s.strip().splitlines()[-1].strip() for s in sources)
             print(f"    {outcome}: {selector} {slots} -> {bodies}")
     connection.close()

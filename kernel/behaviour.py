@@ -24,7 +24,7 @@ from kernel.values import plain
 log = logging.getLogger(__name__)
 
 PROBES = 3
-PRECEDENT_KINDS = ("exact", "read", "related", "kin")  # `kernel.dnu.precedents`, strongest first
+PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin")  # `kernel.dnu.precedents`, strongest first
 NUMBER_CHOICES = (2, 3, 5, 7, 9, 11, 13, 17, 19, 23, 31, 42, 64, 97)
 
 
@@ -295,8 +295,9 @@ class Cluster:
     @property
     def precedent(self):
         """How the image already answers this selector this way on another object: "exact"
-        (over the receiver's very slot names), "read" (onto them by kind), "related" or
-        "kin" (a method with fewer selector words: `kernel.dnu.precedents`), or None."""
+        (over the receiver's very slot names), "read" (onto them by kind), "related",
+        "partial" (over some of them) or "kin" (a method with fewer selector words:
+        `kernel.dnu.precedents`), or None."""
         kinds = {m.precedent for m in self.members}
         return next((kind for kind in PRECEDENT_KINDS if kind in kinds), None)
 

@@ -85,6 +85,7 @@ QUESTION_WORDS = ("is", "has", "have", "can", "should", "needs", "contains", "in
                   "was", "were", "are", "does", "do", "will", "allows")
 # selector beginnings whose answer is a number (`_answers_as_named`)
 COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
+FILLER_WORDS = frozenset(("in", "of", "the", "as", "a", "an"))  # inside a selector (`_meaning`)
 # words of a slot name that do not change what it holds (`_same_name`)
 NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
                              "lb", "lbs", "l", "ml", "usd", "eur", "gbp"))
@@ -496,10 +497,15 @@ def precedents(mandate):
         name = match.group(1)
         relation = _relation(mandate.selector, name, mandate.slots)
         example = _kinds_of(library.shown_slots(text))
-        if relation is None or sorted(example.values()) != sorted(kinds.values()):
+        if relation is None:
             continue
-        source = match.group(0).rstrip().replace(f"def {name}(", f"def {mandate.selector}(",
-                                                 1) + "\n"
+        source = _counted(mandate.selector, name, match.group(0).rstrip().replace(
+            f"def {name}(", f"def {mandate.selector}(", 1) + "\n")
+        if sorted(example.values()) != sorted(kinds.values()):
+            within = _within(example, kinds) if relation == "exact" else None
+            if within is not None:
+                found["partial"].append([_renamed(source, within)])
+            continue
         same = _same_names(example, kinds)
         if relation == "exact" and same is None:
             relation = "read"
@@ -520,11 +526,31 @@ def _relation(selector, name, slots):
     naming no slot: `tip` for `tip_amount`), or None."""
     if name == selector:
         return "exact"
-    words, known = set(selector.split("_")), set(name.split("_"))
-    if not known < words:
+    words, known = _meaning(selector), _meaning(name)
+    if not known or not known <= words:
         return None
     stems = {_stem(w) for slot in slots for w in slot.split("_")}
-    return "related" if all(_stem(w) in stems for w in words - known) else "kin"
+    return "related" if all(w in stems for w in words - known) else "kin"
+
+
+def _meaning(selector):
+    """A selector's words without plural `s`, and without the small words between them that
+    name nothing (`weight_in_pounds`: weight, pound; `count_items` and `item_count` are
+    the same words)."""
+    first, *rest = selector.split("_")
+    return {_stem(w) for w in [first, *rest] if w not in FILLER_WORDS or w == first}
+
+
+def _counted(selector, name, source):
+    """`source` answering how many when `selector` asks how many of what `name` lists
+    (`count_passing` of `passing`, `[n for n in self.grades if n >= self.pass_mark]`:
+    `len(...)` of it); else `source`. A `name` that does not answer a list makes the count
+    fail in the trial, and it is no precedent."""
+    if not any(selector == f"{prefix}_{name}" for prefix in ("count", "number_of", "how_many")):
+        return source
+    head, _, body = source.partition("\n")
+    expression = re.fullmatch(r"\s*return (.+)\n?", body)
+    return f"{head}\n    return len({expression.group(1)})\n" if expression else source
 
 
 def _stem(word):
@@ -568,6 +594,24 @@ def _same_names(example, kinds):
             return None
         renaming[name] = same[0]
     return renaming if len(set(renaming.values())) == len(kinds) else None
+
+
+def _within(example, kinds):
+    """The renaming of an example's slots onto some of the receiver's (`_same_names`) when
+    the receiver's other slots are of kinds the example has none of: `chore.mark_done` over
+    done is over a task's done beside its title, but `initials` over first and last is not
+    over first, middle and last."""
+    renaming = {}
+    for name, kind in example.items():
+        same = [slot for slot in kinds if kinds[slot] == kind and _same_name(name, slot)]
+        if len(same) != 1:
+            return None
+        renaming[name] = same[0]
+    others = set(kinds) - set(renaming.values())
+    if len(set(renaming.values())) != len(example) or not others \
+            or any(kinds[slot] in example.values() for slot in others):
+        return None
+    return renaming
 
 
 def _same_name(name, other):
@@ -709,6 +753,8 @@ def _precedent_verdict(best, others, valid):
     if best.precedent == "kin":
         return Verdict(best, False, f"{says}, but a selector of fewer words, and the words "
                                     "it lacks name none of these slots", settled=True)
+    if best.precedent == "partial":
+        return Verdict(best, False, f"{says}, but over only some of these slots", settled=True)
     if best.votes >= PRECEDENT_VOTES:
         return Verdict(best, True, says)
     return Verdict(best, False, f"only {says}, read onto these slots")

@@ -299,6 +299,8 @@ def test_slot_names_are_the_same_but_for_a_unit_or_name_only_one_of_them_has():
     assert dnu._same_name("width", "width_m") and dnu._same_name("first", "first_name")
     assert not dnu._same_name("height_cm", "height_m")
     assert not dnu._same_name("seats", "seats_taken")
+
+
 def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
     def area(slots, body):
         return (f"Slots: {slots}\nWrite the method area, called as area().\n"
@@ -330,8 +332,32 @@ def test_an_example_with_fewer_selector_words_is_related_when_the_rest_names_a_s
     assert dnu.precedents(dataclasses.replace(mandate, examples=(highest, exact)))[0] == "exact"
 
 
-def test_a_related_precedent_is_final_with_a_sample_a_kin_one_never():
-    for kind, final in (("related", True), ("kin", False)):
+def test_an_example_over_some_of_the_slots_counts_when_the_others_are_of_other_kinds():
+    done = ("Slots: done = False\nWrite the method mark_done, called as mark_done().\n"
+            "def mark_done(self):\n    self.done = True\n    self._p_changed = True\n")
+    mandate = dnu.Mandate("p", "r", {"done": False, "title": "File taxes"}, (), (),
+                          "mark_done", (), examples=(done,))
+    assert dnu.precedents(mandate) == ("partial", [[done.split("\n", 2)[2]]])
+    initials = ("Slots: first = 'Ada', last = 'King'\nWrite the method initials, called as "
+                "initials().\ndef initials(self):\n    return self.first[0] + self.last[0]\n")
+    middle = dataclasses.replace(mandate, selector="initials", examples=(initials,), slots={
+        "first_name": "Grace", "middle_name": "Brewster", "last_name": "Hopper"})
+    assert dnu.precedents(middle) == (None, [])  # the middle name is a text, as first and last
+
+
+def test_a_count_of_what_an_example_lists_is_its_length():
+    passing = ("Slots: marks = [40, 75], pass_mark = 50\nWrite the method passing, called as "
+               "passing().\ndef passing(self):\n"
+               "    return [n for n in self.marks if n >= self.pass_mark]\n")
+    mandate = dnu.Mandate("p", "r", {"marks": [55, 20], "pass_mark": 50}, (), (),
+                          "count_passing", (), examples=(passing,))
+    assert dnu.precedents(mandate) == ("kin", [[
+        "def count_passing(self):\n"
+        "    return len([n for n in self.marks if n >= self.pass_mark])\n"]])
+
+
+def test_a_related_precedent_is_final_with_a_sample_a_kin_or_partial_one_never():
+    for kind, final in (("related", True), ("partial", False), ("kin", False)):
         precedent = candidate("image's own", 14, 22, 12)
         precedent.sampled, precedent.precedent = False, kind
         verdict = dnu.decide([candidate("a", 7, 11, 6)] * 2 + [candidate("b", 14, 22, 12),
