@@ -497,10 +497,12 @@ def precedents(mandate):
         name = match.group(1)
         relation = _relation(mandate.selector, name, mandate.slots)
         example = _kinds_of(library.shown_slots(text))
-        if relation is None:
-            continue
         source = _counted(mandate.selector, name, match.group(0).rstrip().replace(
             f"def {name}(", f"def {mandate.selector}(", 1) + "\n")
+        if relation is None and _opposites(mandate.selector, name):
+            relation, source = "related", _negated(source)
+        if relation is None or source is None:
+            continue
         if sorted(example.values()) != sorted(kinds.values()):
             within = _within(example, kinds) if relation == "exact" else None
             if within is not None:
@@ -551,6 +553,24 @@ def _counted(selector, name, source):
     head, _, body = source.partition("\n")
     expression = re.fullmatch(r"\s*return (.+)\n?", body)
     return f"{head}\n    return len({expression.group(1)})\n" if expression else source
+
+
+def _opposites(selector, name):
+    """True when two questions differ by one word only, and that word means the contrary
+    (`is_unpaid` and `is_paid`; `is_closed` and `is_open`): one answers `not` the other."""
+    if not asks_a_question(selector):
+        return False
+    words, other = selector.split("_"), name.split("_")
+    differ = [(a, b) for a, b in zip(words, other) if a != b]
+    return len(words) == len(other) and len(differ) == 1 and (
+        differ[0] in library.OPPOSITE_WORDS or differ[0][::-1] in library.OPPOSITE_WORDS)
+
+
+def _negated(source):
+    """A one-expression question answering the contrary, or None for a longer body."""
+    head, _, body = source.partition("\n")
+    expression = re.fullmatch(r"\s*return (.+)\n?", body)
+    return f"{head}\n    return not ({expression.group(1)})\n" if expression else None
 
 
 def _stem(word):

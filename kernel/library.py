@@ -31,9 +31,19 @@ from kernel.values import plain
 
 log = logging.getLogger(__name__)
 
-MAX_OBJECTS = 2000
+MAX_OBJECTS = 5000  # the seed library alone is some 1,700 objects
 KERNEL_NAMESPACES = frozenset({"traits", "persona", "personas", "orchestrator", "ledger",
                                "memory", "history", "mandates", "quarantine"})
+# words whose questions answer each other's contrary (`kernel.dnu.precedents`)
+OPPOSITE_WORDS = frozenset((
+    ("open", "closed"), ("on", "off"), ("in", "out"), ("locked", "unlocked"),
+    ("paid", "unpaid"), ("available", "unavailable"), ("active", "inactive"),
+    ("enabled", "disabled"), ("valid", "invalid"), ("complete", "incomplete"),
+    ("visible", "hidden"), ("online", "offline"), ("even", "odd"), ("read", "unread"),
+    ("finished", "unfinished"), ("done", "undone"), ("occupied", "vacant"),
+    ("legal", "illegal"), ("possible", "impossible"), ("present", "absent"),
+    ("connected", "disconnected"), ("public", "private"), ("allowed", "forbidden")))
+CONTRARY = {b: a for a, b in OPPOSITE_WORDS}
 DEFINE_LINE = re.compile(r"^def \w+\(self((?:, \w+)*)\):", re.M)
 
 
@@ -161,7 +171,9 @@ def similarity(example, selector, slots, args):
 
 
 def _words(selector):
-    return {w for w in selector.lower().split("_") if w}
+    """A selector's words, a word and its contrary alike (`is_unpaid` is near `is_paid`:
+    one answers `not` the other, `kernel.dnu.precedents`)."""
+    return {CONTRARY.get(w, w) for w in selector.lower().split("_") if w}
 
 
 def _kinds(slots, args):

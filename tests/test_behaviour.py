@@ -3,7 +3,7 @@ verdict."""
 import dataclasses
 import re
 
-from kernel import behaviour, dnu
+from kernel import behaviour, dnu, library
 from kernel.grammars import kind_of
 
 
@@ -330,6 +330,34 @@ def test_an_example_with_fewer_selector_words_is_related_when_the_rest_names_a_s
     assert dnu.precedents(dataclasses.replace(mandate, selector="high"))[0] is None
     exact = highest.replace("highest", "highest_temperature").replace("values", "temperatures")
     assert dnu.precedents(dataclasses.replace(mandate, examples=(highest, exact)))[0] == "exact"
+
+
+def test_a_selector_means_its_words_in_any_order_without_plurals_or_filler():
+    pounds = ("Slots: kilograms = 2\nWrite the method pounds, called as pounds().\n"
+              "def pounds(self):\n    return self.kilograms * 2.20462\n")
+    mandate = dnu.Mandate("p", "r", {"weight_kg": 3}, (), (), "weight_in_pounds", (),
+                          examples=(pounds,))
+    assert dnu.precedents(mandate) == (
+        "related", [["def weight_in_pounds(self):\n    return self.weight_kg * 2.20462\n"]])
+    count = ("Slots: items = ['a']\nWrite the method count_items, called as count_items().\n"
+             "def count_items(self):\n    return len(self.items)\n")
+    assert dnu.precedents(dataclasses.replace(
+        mandate, selector="item_count", slots={"items": ["b", "c"]}, examples=(count,)))[0] \
+        == "related"
+    stock = pounds.replace("pounds", "stock")
+    assert dnu.precedents(dataclasses.replace(mandate, selector="in_stock",
+                                              examples=(stock,)))[0] == "kin"
+
+
+def test_a_question_answers_the_contrary_of_its_opposite():
+    paid = ("Slots: amount = 40, amount_paid = 40\nWrite the method is_paid, called as "
+            "is_paid().\ndef is_paid(self):\n    return self.amount_paid >= self.amount\n")
+    mandate = dnu.Mandate("p", "r", {"amount": 90, "amount_paid": 20}, (), (), "is_unpaid",
+                          (), examples=(paid,))
+    assert dnu.precedents(mandate) == ("related", [[
+        "def is_unpaid(self):\n    return not (self.amount_paid >= self.amount)\n"]])
+    assert dnu.precedents(dataclasses.replace(mandate, selector="is_overpaid"))[0] is None
+    assert library._words("is_unpaid") == library._words("is_paid")
 
 
 def test_an_example_over_some_of_the_slots_counts_when_the_others_are_of_other_kinds():
