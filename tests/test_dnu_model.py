@@ -148,3 +148,17 @@ def test_a_question_at_its_natural_boundary_is_learned_from_the_image(home, zeo)
     assert outcome["source"] == "def is_overdrawn(self):\n    return self.balance < 0\n"
     chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
     assert chosen and chosen[0]["precedent"] == "exact", outcome
+
+
+@pytest.mark.real_model
+def test_a_command_over_some_of_the_slots_is_learned_from_the_image_provisionally(home, zeo):
+    """The seed's `chore.mark_done` sets `done`; a to-do item also has a title, of a kind the
+    chore has none of, so the chore's method is a precedent over some of its slots
+    ("partial"): chosen and committed, but provisional, as the title might have mattered."""
+    run_batos("new", "todo", "--slots", '{"done": false, "title": "File taxes"}',
+              home=home.path, check=True)
+    outcome = send(home, "todo", "mark_done")
+    assert outcome["learned"] and outcome["provisional"], outcome
+    chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
+    assert chosen and chosen[0]["precedent"] == "partial", outcome
+    assert inspect(home, "todo")["slots"]["done"] is True
