@@ -3084,4 +3084,614 @@ DOMAIN_EXAMPLES = [  # (object name, slots, selector, example arguments, source)
      "            total = total + 1\n    return total\n"),
     ("exam_results", {"marks": [45, 78, 62, 30], "pass_mark": 40}, "sum_of_passes", (),
      "def sum_of_passes(self):\n    return sum([n for n in self.marks if n >= self.pass_mark])\n"),
+    # -- part 6: work, public life and the household
+    # IT and servers
+    ("server_disk", {"used_gb": 470, "capacity_gb": 500, "alert_percent": 90}, "needs_cleanup", (),
+     "def needs_cleanup(self):\n"
+     "    return self.used_gb / self.capacity_gb * 100 >= self.alert_percent\n"),
+    ("web_server", {"uptime_hours": 718, "total_hours": 720}, "uptime_percent", (),
+     "def uptime_percent(self):\n    return self.uptime_hours / self.total_hours * 100\n"),
+    ("api_service", {"uptime_percent": 99.95, "sla_percent": 99.9}, "meets_sla", (),
+     "def meets_sla(self):\n    return self.uptime_percent >= self.sla_percent\n"),
+    ("helpdesk_ticket", {"status": "open"}, "is_open", (),
+     "def is_open(self):\n    return self.status == 'open'\n"),
+    ("it_ticket", {"status": "open", "assignee": ""}, "assign_to", ("Bo",),
+     "def assign_to(self, x):\n    self.assignee = x\n    self.status = 'assigned'\n"
+     "    self._p_changed = True\n"),
+    ("service_ticket", {"status": "open", "resolution": ""}, "resolve", ("rebooted",),
+     "def resolve(self, x):\n    self.status = 'resolved'\n    self.resolution = x\n"
+     "    self._p_changed = True\n"),
+    ("ticket_sla", {"opened_hour": 9, "response_hours": 4}, "is_breached_at", (14,),
+     "def is_breached_at(self, x):\n    return x - self.opened_hour > self.response_hours\n"),
+    ("server_fleet", {"cpu_loads": [35, 92, 78, 15], "max_load": 80}, "overloaded_count", (),
+     "def overloaded_count(self):\n"
+     "    return len([n for n in self.cpu_loads if n > self.max_load])\n"),
+    ("ping_log", {"ping_ms": [24, 31, 210, 28]}, "average_ping", (),
+     "def average_ping(self):\n    return sum(self.ping_ms) / len(self.ping_ms)\n"),
+    ("server_host", {"hostname": "web01", "domain": "example.com"}, "fqdn", (),
+     "def fqdn(self):\n    return self.hostname + '.' + self.domain\n"),
+    ("network_port", {"host": "db01", "port": 5432}, "endpoint", (),
+     "def endpoint(self):\n    return self.host + ':' + str(self.port)\n"),
+    ("backup_job", {"size_gb": 120, "speed_mb_per_s": 80}, "minutes_needed", (),
+     "def minutes_needed(self):\n    return self.size_gb * 1024 / self.speed_mb_per_s / 60\n"),
+    ("nightly_backup", {"hours_since_backup": 30, "max_hours": 24}, "is_overdue", (),
+     "def is_overdue(self):\n    return self.hours_since_backup > self.max_hours\n"),
+    ("backup_schedule", {"hours_since_backup": 30, "backups_done": 12}, "run_backup", (),
+     "def run_backup(self):\n    self.hours_since_backup = 0\n    self.backups_done += 1\n"
+     "    self._p_changed = True\n"),
+    ("ip_address", {"ip": "192.168.1.20"}, "last_octet", (),
+     "def last_octet(self):\n    return self.ip.split('.')[-1]\n"),
+    ("lan_host", {"ip": "192.168.1.20"}, "is_private", (),
+     "def is_private(self):\n"
+     "    return self.ip.startswith('192.168.') or self.ip.startswith('10.')\n"),
+    ("disk_quota", {"used_mb": 900, "quota_mb": 1000}, "can_save", (150,),
+     "def can_save(self, x):\n    return self.used_mb + x <= self.quota_mb\n"),
+    ("error_log", {"lines": ["INFO start", "ERROR disk", "ERROR net"]}, "error_lines", (),
+     "def error_lines(self):\n    return [n for n in self.lines if n.startswith('ERROR')]\n"),
+    ("bandwidth_link", {"speed_mbps": 100}, "seconds_for_mb", (500,),
+     "def seconds_for_mb(self, x):\n    return x * 8 / self.speed_mbps\n"),
+    ("software_version_unit", {"major": 2, "minor": 5, "patch": 3}, "bump_minor", (),
+     "def bump_minor(self):\n    self.minor += 1\n    self.patch = 0\n"
+     "    self._p_changed = True\n"),
+    ("ssl_certificate", {"days_left": 12, "renew_before_days": 30}, "needs_renewal", (),
+     "def needs_renewal(self):\n    return self.days_left <= self.renew_before_days\n"),
+    ("ticket_backlog", {"ticket_ages_days": [1, 9, 3, 15], "sla_days": 7}, "breached_count", (),
+     "def breached_count(self):\n"
+     "    return len([n for n in self.ticket_ages_days if n > self.sla_days])\n"),
+    ("server_rack", {"units_used": 30, "rack_units": 42}, "can_mount", (4,),
+     "def can_mount(self, x):\n    return self.units_used + x <= self.rack_units\n"),
+    ("cloud_bucket", {"monthly_fee": 5, "included_gb": 100, "price_per_extra_gb": 2},
+     "cost_for_gb", (130,), "def cost_for_gb(self, x):\n    if x > self.included_gb:\n"
+     "        return self.monthly_fee + (x - self.included_gb) * self.price_per_extra_gb\n"
+     "    return self.monthly_fee\n"),
+    ("utility_account", {"account_number": "1234567890"}, "masked_account", (),
+     "def masked_account(self):\n"
+     "    return '*' * (len(self.account_number) - 4) + self.account_number[-4:]\n"),
+    # telecom and phone plans
+    ("data_overage", {"data_used_gb": 14, "data_allowance_gb": 10, "price_per_gb": 2.5},
+     "overage_charge", (), "def overage_charge(self):\n"
+     "    return max(self.data_used_gb - self.data_allowance_gb, 0) * self.price_per_gb\n"),
+    ("mobile_plan", {"data_used_gb": 10.5, "data_limit_gb": 10}, "is_over_limit", (),
+     "def is_over_limit(self):\n    return self.data_used_gb > self.data_limit_gb\n"),
+    ("call_plan", {"minutes_left": 120}, "can_call_for", (45,),
+     "def can_call_for(self, x):\n    return x <= self.minutes_left\n"),
+    ("prepaid_sim", {"credit": 5}, "top_up", (10,),
+     "def top_up(self, x):\n    self.credit += x\n    self._p_changed = True\n"
+     "    return self.credit\n"),
+    ("call_allowance", {"minutes_left": 200}, "log_call", (12,),
+     "def log_call(self, x):\n    self.minutes_left = max(self.minutes_left - x, 0)\n"
+     "    self._p_changed = True\n    return self.minutes_left\n"),
+    ("uk_mobile", {"number": "07700900123"}, "with_country_code", (),
+     "def with_country_code(self):\n    return '0044' + self.number[1:]\n"),
+    ("call_log", {"call_minutes": [3, 12, 1, 25]}, "calls_over", (10,),
+     "def calls_over(self, x):\n    return [n for n in self.call_minutes if n > x]\n"),
+    ("phone_contract_unit", {"months_left": 6}, "extend_by", (12,),
+     "def extend_by(self, x):\n    self.months_left += x\n    self._p_changed = True\n"
+     "    return self.months_left\n"),
+    ("data_bundle", {"days_left": 0, "gb_left": 2}, "is_expired", (),
+     "def is_expired(self):\n    return self.days_left <= 0\n"),
+    ("phone_tariff", {"pence_per_minute": 12}, "call_cost_pence", (25,),
+     "def call_cost_pence(self, x):\n    return x * self.pence_per_minute\n"),
+    ("sim_data", {"data_left_gb": 3}, "can_download", (2.5,),
+     "def can_download(self, x):\n    return x <= self.data_left_gb\n"),
+    # energy and utility bills
+    ("power_bill", {"energy_kwh": 380, "unit_rate": 0.28, "standing_charge": 14.5}, "total_due",
+     (), "def total_due(self):\n    return self.energy_kwh * self.unit_rate +"
+     " self.standing_charge\n"),
+    ("solar_panel", {"watts": 400, "sun_hours": 5}, "daily_kwh", (),
+     "def daily_kwh(self):\n    return self.watts * self.sun_hours / 1000\n"),
+    ("home_battery", {"charge_kwh": 6.5, "capacity_kwh": 13.5}, "charge_percent", (),
+     "def charge_percent(self):\n    return self.charge_kwh / self.capacity_kwh * 100\n"),
+    ("battery_store", {"stored_kwh": 4, "capacity_kwh": 10}, "charge", (8,),
+     "def charge(self, x):\n    self.stored_kwh = min(self.stored_kwh + x, self.capacity_kwh)\n"
+     "    self._p_changed = True\n    return self.stored_kwh\n"),
+    ("power_wall", {"stored_kwh": 9}, "discharge", (3,),
+     "def discharge(self, x):\n    self.stored_kwh = max(self.stored_kwh - x, 0)\n"
+     "    self._p_changed = True\n    return self.stored_kwh\n"),
+    ("meter_readings", {"readings_kwh": [12.5, 9.8, 14.1, 11]}, "daily_average", (),
+     "def daily_average(self):\n    return sum(self.readings_kwh) / len(self.readings_kwh)\n"),
+    ("combi_boiler", {"pressure_bar": 1.1, "min_pressure_bar": 1}, "needs_topping_up", (),
+     "def needs_topping_up(self):\n    return self.pressure_bar < self.min_pressure_bar\n"),
+    ("smart_plug", {"is_on": True, "switch_count": 14}, "switch_off", (),
+     "def switch_off(self):\n    self.is_on = False\n    self.switch_count += 1\n"
+     "    self._p_changed = True\n"),
+    ("energy_rating", {"rating": "b", "kwh_per_year": 180}, "energy_label", (),
+     "def energy_label(self):\n"
+     "    return 'Class ' + self.rating.upper() + ': ' + str(self.kwh_per_year) + ' kWh'\n"),
+    ("ev_charger", {"battery_kwh": 60, "charge_kwh": 15, "power_kw": 7.4}, "hours_to_full", (),
+     "def hours_to_full(self):\n"
+     "    return (self.battery_kwh - self.charge_kwh) / self.power_kw\n"),
+    ("dual_tariff", {"peak_rate": 0.34, "off_peak_rate": 0.12}, "off_peak_saving", (10,),
+     "def off_peak_saving(self, x):\n    return x * (self.peak_rate - self.off_peak_rate)\n"),
+    ("solar_inverter", {"max_kw": 5}, "clipped_output", (6.2,),
+     "def clipped_output(self, x):\n    return min(x, self.max_kw)\n"),
+    ("solar_output", {"daily_kwh": [14.2, 3.1, 9.8, 16]}, "days_over", (10,),
+     "def days_over(self, x):\n    return len([n for n in self.daily_kwh if n > x])\n"),
+    # public transport and commuting
+    ("bus_pass", {"monthly_price": 65, "trips_per_month": 40}, "cost_per_trip", (),
+     "def cost_per_trip(self):\n    return self.monthly_price / self.trips_per_month\n"),
+    ("travel_card", {"balance": 1.8, "fare": 2.5}, "can_tap_in", (),
+     "def can_tap_in(self):\n    return self.balance >= self.fare\n"),
+    ("oyster_card", {"balance": 10, "journeys": 3}, "pay_fare", (2.8,),
+     "def pay_fare(self, x):\n    self.balance -= x\n    self.journeys += 1\n"
+     "    self._p_changed = True\n    return self.balance\n"),
+    ("daily_commute", {"minutes_each_way": 35, "days_per_week": 5}, "weekly_hours", (),
+     "def weekly_hours(self):\n    return self.minutes_each_way * 2 * self.days_per_week / 60\n"),
+    ("train_arrival", {"delay_minutes": 7, "late_after_minutes": 5}, "is_late", (),
+     "def is_late(self):\n    return self.delay_minutes > self.late_after_minutes\n"),
+    ("bus_timetable_unit", {"departures": [7, 8, 9, 17, 18]}, "next_departure", (8.5,),
+     "def next_departure(self, x):\n    return min([n for n in self.departures if n >= x])\n"),
+    ("tram_timetable", {"departure_minutes": [5, 20, 35, 50]}, "departures_after", (30,),
+     "def departures_after(self, x):\n    return [n for n in self.departure_minutes if n > x]\n"),
+    ("metro_station", {"has_lift": True, "has_ramp": False}, "is_step_free", (),
+     "def is_step_free(self):\n    return self.has_lift or self.has_ramp\n"),
+    ("bus_stop_sign", {"route": 42, "destination": "Airport"}, "sign_text", (),
+     "def sign_text(self):\n    return str(self.route) + ' to ' + self.destination\n"),
+    ("rail_ticket", {"is_return": True}, "ticket_type", (),
+     "def ticket_type(self):\n    if self.is_return:\n        return 'Return'\n"
+     "    return 'Single'\n"),
+    ("bike_share", {"docked": True, "rides": 5}, "unlock_bike", (),
+     "def unlock_bike(self):\n    self.docked = False\n    self.rides += 1\n"
+     "    self._p_changed = True\n"),
+    ("night_bus", {"first_hour": 0, "last_hour": 5}, "runs_at", (3,),
+     "def runs_at(self, x):\n    return self.first_hour <= x and x <= self.last_hour\n"),
+    ("bus_fares", {"adult_fare": 2.5, "child_fare": 1.2}, "group_fare", (2, 3),
+     "def group_fare(self, x, y):\n    return x * self.adult_fare + y * self.child_fare\n"),
+    ("train_service", {"scheduled_minute": 600}, "minutes_late", (612,),
+     "def minutes_late(self, x):\n    return max(x - self.scheduled_minute, 0)\n"),
+    ("departure_board", {"platform": 4, "destination": "York", "departure": "10:45"}, "board_text",
+     (), "def board_text(self):\n"
+     "    return self.departure + ' ' + self.destination + ' - Platform ' + str(self.platform)\n"),
+    # logistics and parcels
+    ("courier_parcel", {"weight_kg": 32, "max_weight_kg": 30}, "is_too_heavy", (),
+     "def is_too_heavy(self):\n    return self.weight_kg > self.max_weight_kg\n"),
+    ("shipping_quote", {"weight_kg": 4, "rate_per_kg": 3.5, "base_fee": 5}, "price", (),
+     "def price(self):\n    return self.base_fee + self.weight_kg * self.rate_per_kg\n"),
+    ("tracking_status", {"status": "in transit", "location": "Leeds hub"}, "update_location",
+     ("York depot",), "def update_location(self, x):\n    self.location = x\n    self._p_changed ="
+     " True\n"
+     "    return self.location\n"),
+    ("delivery_van", {"parcels": ["P1", "P2", "P3"]}, "load", ("P4",),
+     "def load(self, x):\n    self.parcels.append(x)\n    self._p_changed = True\n"
+     "    return self.parcels\n"),
+    ("doorstep_parcel", {"delivered": False, "signed_by": ""}, "sign_for", ("Ada",),
+     "def sign_for(self, x):\n    self.delivered = True\n    self.signed_by = x\n"
+     "    self._p_changed = True\n"),
+    ("pallet", {"boxes_per_layer": 8, "layers": 5}, "pallets_for", (100,),
+     "def pallets_for(self, x):\n    if x % (self.boxes_per_layer * self.layers) == 0:\n"
+     "        return x // (self.boxes_per_layer * self.layers)\n"
+     "    return x // (self.boxes_per_layer * self.layers) + 1\n"),
+    ("tracking_code", {"carrier": "ups", "code": "1Z999"}, "tracking_id", (),
+     "def tracking_id(self):\n    return self.carrier.upper() + '-' + self.code\n"),
+    ("delivery_route", {"stops": ["Mill Rd", "High St", "Park Ln"]}, "last_stop", (),
+     "def last_stop(self):\n    return self.stops[-1]\n"),
+    ("parcel_weights", {"weights_kg": [2.5, 12, 0, 31], "limit_kg": 30}, "overweight_count", (),
+     "def overweight_count(self):\n"
+     "    return len([n for n in self.weights_kg if n > self.limit_kg])\n"),
+    ("delivery_slot", {"start_hour": 8, "end_hour": 12}, "is_within", (10,),
+     "def is_within(self, x):\n    return self.start_hour <= x and x < self.end_hour\n"),
+    ("delivery_eta", {"distance_km": 45, "speed_kmh": 60}, "eta_minutes", (),
+     "def eta_minutes(self):\n    return self.distance_km / self.speed_kmh * 60\n"),
+    ("warehouse_rack", {"boxes": 12, "capacity": 20}, "store", (5,),
+     "def store(self, x):\n    self.boxes = min(self.boxes + x, self.capacity)\n"
+     "    self._p_changed = True\n    return self.boxes\n"),
+    ("shipment", {"promised_day": 5, "delivered_day": 6}, "is_on_time", (),
+     "def is_on_time(self):\n    return self.delivered_day <= self.promised_day\n"),
+    ("parcel_locker", {"lockers_free": 6}, "can_accept", (2,),
+     "def can_accept(self, x):\n    return x <= self.lockers_free\n"),
+    ("freight_truck", {"payload_kg": 8000, "loaded_kg": 6500}, "can_load", (1200,),
+     "def can_load(self, x):\n    return self.loaded_kg + x <= self.payload_kg\n"),
+    ("shipping_label", {"recipient": "ada lovelace", "postcode": "ls1 4ap"}, "address_line", (),
+     "def address_line(self):\n"
+     "    return self.recipient.title() + ', ' + self.postcode.upper()\n"),
+    ("delivery_stops", {"postcodes": ["LS1 4AP", "YO1 7HH", "LS6 2QD"]}, "stops_in", ("LS",),
+     "def stops_in(self, x):\n    return [n for n in self.postcodes if n.startswith(x)]\n"),
+    # construction and DIY
+    ("wall_paint", {"wall_m2": 36, "coats": 2, "m2_per_litre": 12}, "litres_needed", (),
+     "def litres_needed(self):\n    return self.wall_m2 * self.coats / self.m2_per_litre\n"),
+    ("concrete_slab", {"length_m": 4, "width_m": 3, "depth_cm": 10}, "cubic_metres", (),
+     "def cubic_metres(self):\n    return self.length_m * self.width_m * self.depth_cm / 100\n"),
+    ("garden_fence", {"length_cm": 2400, "panel_width_cm": 180}, "panels_needed", (),
+     "def panels_needed(self):\n    if self.length_cm % self.panel_width_cm == 0:\n"
+     "        return self.length_cm // self.panel_width_cm\n"
+     "    return self.length_cm // self.panel_width_cm + 1\n"),
+    ("staircase_unit", {"total_rise_mm": 2600, "steps": 14}, "riser_height", (),
+     "def riser_height(self):\n    return self.total_rise_mm / self.steps\n"),
+    ("floor_beam", {"load_kg": 450, "rated_kg": 500}, "is_safe", (),
+     "def is_safe(self):\n    return self.load_kg <= self.rated_kg\n"),
+    ("building_permit", {"approved": True, "expiry_day": 200}, "is_valid_on", (150,),
+     "def is_valid_on(self, x):\n    return self.approved and x <= self.expiry_day\n"),
+    ("renovation_job", {"percent_complete": 40}, "record_progress", (15,),
+     "def record_progress(self, x):\n"
+     "    self.percent_complete = min(self.percent_complete + x, 100)\n"
+     "    self._p_changed = True\n    return self.percent_complete\n"),
+    ("tool_shed", {"tools": ["saw", "drill", "sander"]}, "lend_tool", ("drill",),
+     "def lend_tool(self, x):\n    self.tools.remove(x)\n    self._p_changed = True\n"
+     "    return self.tools\n"),
+    ("paint_colour", {"brand": "Dulux", "shade": "sage green"}, "colour_name", (),
+     "def colour_name(self):\n    return self.brand + ' ' + self.shade.title()\n"),
+    ("wall_plug", {"drill_bit_mm": 6, "plug_mm": 6}, "is_right_bit", (),
+     "def is_right_bit(self):\n    return self.drill_bit_mm == self.plug_mm\n"),
+    ("cement_mix", {"cement_parts": 1, "sand_parts": 3}, "sand_for", (25,),
+     "def sand_for(self, x):\n    return x / self.cement_parts * self.sand_parts\n"),
+    ("plank_lengths", {"lengths_cm": [240, 180, 90, 300], "min_cm": 200}, "long_planks", (),
+     "def long_planks(self):\n    return [n for n in self.lengths_cm if n >= self.min_cm]\n"),
+    # agriculture and farms
+    ("wheat_field", {"hectares": 40, "tonnes_per_hectare": 8}, "expected_yield", (),
+     "def expected_yield(self):\n    return self.hectares * self.tonnes_per_hectare\n"),
+    ("dairy_herd", {"cows": 120, "litres_per_cow": 28}, "daily_milk", (),
+     "def daily_milk(self):\n    return self.cows * self.litres_per_cow\n"),
+    ("greenhouse", {"temperature_c": 31, "max_temp_c": 28}, "needs_venting", (),
+     "def needs_venting(self):\n    return self.temperature_c > self.max_temp_c\n"),
+    ("crop_field", {"days_since_planting": 95, "days_to_harvest": 90}, "is_ready_to_harvest", (),
+     "def is_ready_to_harvest(self):\n"
+     "    return self.days_since_planting >= self.days_to_harvest\n"),
+    ("grain_silo", {"tonnes": 120, "capacity_tonnes": 200}, "fill", (50,),
+     "def fill(self, x):\n    self.tonnes = min(self.tonnes + x, self.capacity_tonnes)\n"
+     "    self._p_changed = True\n    return self.tonnes\n"),
+    ("chicken_coop", {"eggs_today": 7, "eggs_collected": 210}, "collect_eggs", (),
+     "def collect_eggs(self):\n    self.eggs_collected += self.eggs_today\n"
+     "    self.eggs_today = 0\n    self._p_changed = True\n    return self.eggs_collected\n"),
+    ("irrigation_pump", {"litres_per_minute": 25}, "litres_in", (30,),
+     "def litres_in(self, x):\n    return self.litres_per_minute * x\n"),
+    ("livestock_tag", {"herd_code": "uk123", "animal_number": 456}, "ear_tag", (),
+     "def ear_tag(self):\n    return self.herd_code.upper() + ' ' + str(self.animal_number)\n"),
+    ("seed_catalogue", {"varieties": ["Maris Piper", "King Edward", "Charlotte"]},
+     "varieties_starting_with", ("K",), "def varieties_starting_with(self, x):\n"
+     "    return [n for n in self.varieties if n.startswith(x)]\n"),
+    ("farm_tractor", {"engine_hours": 1200, "hours_since_service": 240}, "service", (),
+     "def service(self):\n    self.hours_since_service = 0\n    self._p_changed = True\n"),
+    ("combine_harvester", {"hours_since_service": 260, "service_interval_hours": 250},
+     "needs_service", (), "def needs_service(self):\n"
+     "    return self.hours_since_service >= self.service_interval_hours\n"),
+    ("feed_store", {"feed_kg": 900, "kg_per_animal_per_day": 2}, "days_left_for", (30,),
+     "def days_left_for(self, x):\n    return self.feed_kg / (self.kg_per_animal_per_day * x)\n"),
+    ("milk_yields", {"litres": [28, 31, 19, 25], "min_litres": 22}, "low_yielders", (),
+     "def low_yielders(self):\n    return len([n for n in self.litres if n < self.min_litres])\n"),
+    # manufacturing lines
+    ("production_line", {"units_per_hour": 240, "hours_per_shift": 8}, "units_per_shift", (),
+     "def units_per_shift(self):\n    return self.units_per_hour * self.hours_per_shift\n"),
+    ("quality_check", {"inspected": 500, "defective": 12}, "defect_rate_percent", (),
+     "def defect_rate_percent(self):\n    return self.defective / self.inspected * 100\n"),
+    ("product_batch", {"defects": 3, "max_defects": 5}, "passes_inspection", (),
+     "def passes_inspection(self):\n    return self.defects <= self.max_defects\n"),
+    ("assembly_line", {"running": True, "stoppages": 4}, "emergency_stop", (),
+     "def emergency_stop(self):\n    self.running = False\n    self.stoppages += 1\n"
+     "    self._p_changed = True\n"),
+    ("cnc_machine", {"cycle_seconds": 45}, "parts_in_hours", (8,),
+     "def parts_in_hours(self, x):\n    return x * 3600 / self.cycle_seconds\n"),
+    ("batch_code", {"product": "bolt", "batch_number": 77, "year": 2024}, "batch_label", (),
+     "def batch_label(self):\n"
+     "    return self.product.upper() + '-' + str(self.year) + '-' + str(self.batch_number)\n"),
+    ("conveyor_belt", {"speed_m_per_min": 32, "max_speed_m_per_min": 30}, "is_too_fast", (),
+     "def is_too_fast(self):\n    return self.speed_m_per_min > self.max_speed_m_per_min\n"),
+    ("work_order", {"status": "queued", "started_hour": 0}, "start_at", (9,),
+     "def start_at(self, x):\n    self.status = 'in progress'\n    self.started_hour = x\n"
+     "    self._p_changed = True\n"),
+    ("part_sizes", {"diameters_mm": [10.02, 9.97, 10.3, 9.6], "max_mm": 10.1}, "out_of_spec", (),
+     "def out_of_spec(self):\n    return [n for n in self.diameters_mm if n > self.max_mm]\n"),
+    # HR and payroll admin
+    ("annual_leave", {"days_allowed": 25, "days_taken": 17}, "days_remaining", (),
+     "def days_remaining(self):\n    return self.days_allowed - self.days_taken\n"),
+    ("leave_balance", {"days_left": 12}, "book_leave", (3,),
+     "def book_leave(self, x):\n    self.days_left -= x\n    self._p_changed = True\n"
+     "    return self.days_left\n"),
+    ("leave_request", {"days_requested": 5, "days_left": 3}, "can_approve", (),
+     "def can_approve(self):\n    return self.days_requested <= self.days_left\n"),
+    ("overtime_claim", {"overtime_hours": 6, "hourly_rate": 16, "overtime_multiplier": 1.5},
+     "overtime_pay", (), "def overtime_pay(self):\n"
+     "    return self.overtime_hours * self.hourly_rate * self.overtime_multiplier\n"),
+    ("hourly_contract", {"hourly_wage": 14, "standard_hours": 40, "overtime_multiplier": 1.5},
+     "pay_for", (45,), "def pay_for(self, x):\n    if x > self.standard_hours:\n"
+     "        return self.standard_hours * self.hourly_wage + (x - self.standard_hours) *"
+     " self.hourly_wage * self.overtime_multiplier\n"
+     "    return x * self.hourly_wage\n"),
+    ("new_starter", {"months_employed": 7, "probation_months": 6}, "has_completed_probation", (),
+     "def has_completed_probation(self):\n"
+     "    return self.months_employed >= self.probation_months\n"),
+    ("payslip_record", {"employee_name": "Ada", "month": "March", "net_pay": 2450}, "payslip_line",
+     (), "def payslip_line(self):\n"
+     "    return self.employee_name + ' - ' + self.month + ': ' + str(self.net_pay)\n"),
+    ("job_advert", {"title": "data analyst", "location": "Leeds"}, "advert_title", (),
+     "def advert_title(self):\n    return self.title.title() + ' in ' + self.location\n"),
+    ("candidate_scores", {"scores": [62, 78, 85, 55], "cutoff": 70}, "shortlist_count", (),
+     "def shortlist_count(self):\n    return len([n for n in self.scores if n >= self.cutoff])\n"),
+    ("salary_band", {"min_salary": 35000, "max_salary": 45000}, "is_in_band", (42000,),
+     "def is_in_band(self, x):\n    return self.min_salary <= x and x <= self.max_salary\n"),
+    ("staff_file", {"department": "Sales", "manager": "Ann"}, "transfer", ("IT", "Bo"),
+     "def transfer(self, x, y):\n    self.department = x\n    self.manager = y\n"
+     "    self._p_changed = True\n"),
+    ("employee_id", {"department": "hr", "staff_number": 88}, "staff_id", (),
+     "def staff_id(self):\n    return self.department.upper() + str(self.staff_number)\n"),
+    # accounting and invoices
+    ("gross_invoice", {"gross": 120, "vat_rate": 0.2}, "net_amount", (),
+     "def net_amount(self):\n    return self.gross / (1 + self.vat_rate)\n"),
+    ("unpaid_invoice", {"due_day": 30, "paid": False}, "is_overdue_on", (35,),
+     "def is_overdue_on(self, x):\n    return not self.paid and x > self.due_day\n"),
+    ("ledger_account", {"debits": 1200, "credits": 800}, "post_debit", (150,),
+     "def post_debit(self, x):\n    self.debits += x\n    self._p_changed = True\n"
+     "    return self.debits\n"),
+    ("trial_balance", {"total_debits": 15400, "total_credits": 15400}, "is_balanced", (),
+     "def is_balanced(self):\n    return self.total_debits == self.total_credits\n"),
+    ("income_statement", {"revenue": 85000, "expenses": 62000}, "profit_margin_percent", (),
+     "def profit_margin_percent(self):\n"
+     "    return (self.revenue - self.expenses) / self.revenue * 100\n"),
+    ("office_asset", {"cost": 12000, "salvage_value": 2000, "useful_life_years": 5},
+     "annual_depreciation", (), "def annual_depreciation(self):\n"
+     "    return (self.cost - self.salvage_value) / self.useful_life_years\n"),
+    ("invoice_lines", {"line_totals": [120, 80, 45.5]}, "invoice_total", (),
+     "def invoice_total(self):\n    return sum(self.line_totals)\n"),
+    ("receivables", {"amounts_due": [250, 0, 1200, 75]}, "outstanding_count", (),
+     "def outstanding_count(self):\n    return len([n for n in self.amounts_due if n > 0])\n"),
+    ("petty_cash", {"cash": 200}, "spend", (35.5,),
+     "def spend(self, x):\n    self.cash -= x\n    self._p_changed = True\n"
+     "    return self.cash\n"),
+    ("mileage_claim", {"rate_per_km": 0.45}, "claim_for", (120,),
+     "def claim_for(self, x):\n    return x * self.rate_per_km\n"),
+    ("draft_invoice", {"status": "draft"}, "send_invoice", (),
+     "def send_invoice(self):\n    self.status = 'sent'\n    self._p_changed = True\n"
+     "    return self.status\n"),
+    ("invoice_notice", {"invoice_number": 204, "due_date": "2024-05-31"}, "reminder", (),
+     "def reminder(self):\n"
+     "    return 'Invoice ' + str(self.invoice_number) + ' is due ' + self.due_date\n"),
+    ("cash_flow", {"inflows": [5000, 3200], "outflows": [4100, 2800]}, "net_cash_flow", (),
+     "def net_cash_flow(self):\n    return sum(self.inflows) - sum(self.outflows)\n"),
+    ("expense_receipt", {"amount": 65, "receipt_limit": 50, "has_receipt": False}, "is_claimable",
+     (), "def is_claimable(self):\n    return self.amount < self.receipt_limit or"
+     " self.has_receipt\n"),
+    ("invoice_email", {"client": "Acme", "invoice_number": 204}, "email_subject", (),
+     "def email_subject(self):\n"
+     "    return 'Invoice ' + str(self.invoice_number) + ' for ' + self.client\n"),
+    ("expense_ledger", {"expenses": [45, 120, 300, 80]}, "largest_expense", (),
+     "def largest_expense(self):\n    return max(self.expenses)\n"),
+    # real estate and rent
+    ("rental_property", {"annual_rent": 14400, "property_price": 240000}, "gross_yield_percent",
+     (), "def gross_yield_percent(self):\n    return self.annual_rent / self.property_price *"
+     " 100\n"),
+    ("mortgage", {"loan": 200000, "property_value": 250000}, "loan_to_value", (),
+     "def loan_to_value(self):\n    return self.loan / self.property_value * 100\n"),
+    ("flat_share", {"bedrooms": 3, "tenants": 2}, "has_free_room", (),
+     "def has_free_room(self):\n    return self.tenants < self.bedrooms\n"),
+    ("property_listing", {"bedrooms": 2, "property_type": "flat", "town": "Bath"}, "listing_title",
+     (), "def listing_title(self):\n"
+     "    return str(self.bedrooms) + ' bed ' + self.property_type + ' in ' + self.town\n"),
+    ("rent_account", {"arrears": 450}, "receive_payment", (300,),
+     "def receive_payment(self, x):\n    self.arrears = max(self.arrears - x, 0)\n"
+     "    self._p_changed = True\n    return self.arrears\n"),
+    ("rent_payments", {"payments": [950, 950, 0, 950]}, "missed_payments", (),
+     "def missed_payments(self):\n    return len([n for n in self.payments if n == 0])\n"),
+    ("tenancy", {"monthly_rent": 950}, "rent_for_months", (6,),
+     "def rent_for_months(self, x):\n    return self.monthly_rent * x\n"),
+    ("rent_deposit", {"monthly_rent": 1000}, "deposit_for_weeks", (5,),
+     "def deposit_for_weeks(self, x):\n    return self.monthly_rent * 12 / 52 * x\n"),
+    ("rental_flat", {"pets_allowed": False, "has_garden": True}, "suits_dog_owner", (),
+     "def suits_dog_owner(self):\n    return self.pets_allowed and self.has_garden\n"),
+    ("flat_address", {"flat": 4, "building": "Mill House", "street": "Canal St"}, "address_line",
+     (), "def address_line(self):\n"
+     "    return 'Flat ' + str(self.flat) + ', ' + self.building + ', ' + self.street\n"),
+    ("viewing_slots", {"hours": [10, 11, 14, 16]}, "afternoon_slots", (),
+     "def afternoon_slots(self):\n    return [n for n in self.hours if n >= 12]\n"),
+    # household chores and appliances
+    ("dish_washer", {"plates": 12, "capacity_plates": 12}, "is_full", (),
+     "def is_full(self):\n    return self.plates >= self.capacity_plates\n"),
+    ("washing_machine_unit", {"running": False, "cycles": 340}, "start_cycle", (),
+     "def start_cycle(self):\n    self.running = True\n    self.cycles += 1\n"
+     "    self._p_changed = True\n"),
+    ("kitchen_fridge", {"temperature_c": 7, "max_safe_c": 5}, "is_too_warm", (),
+     "def is_too_warm(self):\n    return self.temperature_c > self.max_safe_c\n"),
+    ("chore_rota", {"people": ["Ann", "Bo", "Cy"], "turn": 0}, "next_turn", (),
+     "def next_turn(self):\n    self.turn = (self.turn + 1) % len(self.people)\n"
+     "    self._p_changed = True\n    return self.turn\n"),
+    ("vacuum_cleaner", {"bag_percent": 85, "full_at_percent": 80}, "needs_new_bag", (),
+     "def needs_new_bag(self):\n    return self.bag_percent >= self.full_at_percent\n"),
+    ("tumble_dryer", {"power_kw": 2.5, "cycle_minutes": 90}, "kwh_per_cycle", (),
+     "def kwh_per_cycle(self):\n    return self.power_kw * self.cycle_minutes / 60\n"),
+    ("space_heater", {"power_kw": 2, "unit_rate": 0.28}, "cost_to_run", (3,),
+     "def cost_to_run(self, x):\n    return self.power_kw * x * self.unit_rate\n"),
+    ("smoke_alarm", {"days_since_test": 40, "test_every_days": 30}, "needs_testing", (),
+     "def needs_testing(self):\n    return self.days_since_test >= self.test_every_days\n"),
+    ("light_bulb_unit", {"hours_used": 9800, "replacements": 2}, "replace", (),
+     "def replace(self):\n    self.hours_used = 0\n    self.replacements += 1\n"
+     "    self._p_changed = True\n"),
+    ("home_appliance", {"brand": "Bosch", "model": "wab28"}, "model_name", (),
+     "def model_name(self):\n    return self.brand + ' ' + self.model.upper()\n"),
+    ("chores_todo", {"chores": ["dishes", "laundry", "bins"]}, "finish_chore", ("bins",),
+     "def finish_chore(self, x):\n    self.chores.remove(x)\n    self._p_changed = True\n"
+     "    return self.chores\n"),
+    # personal budget
+    ("family_finances", {"income": 2800, "expenses": 2350}, "savings_rate_percent", (),
+     "def savings_rate_percent(self):\n"
+     "    return (self.income - self.expenses) / self.income * 100\n"),
+    ("savings_target", {"target": 5000, "saved": 1800}, "months_to_goal", (400,),
+     "def months_to_goal(self, x):\n    return (self.target - self.saved) / x\n"),
+    ("spending_log", {"amounts": [12.5, 40, 7.2, 65]}, "purchases_over", (20,),
+     "def purchases_over(self, x):\n    return [n for n in self.amounts if n > x]\n"),
+    ("subscriptions", {"monthly_costs": [9.99, 14.99, 5.99]}, "yearly_cost", (),
+     "def yearly_cost(self):\n    return sum(self.monthly_costs) * 12\n"),
+    ("budget_category", {"category": "groceries", "spent": 320, "limit": 400}, "usage_text", (),
+     "def usage_text(self):\n"
+     "    return self.category.title() + ': ' + str(self.spent) + ' of ' + str(self.limit)\n"),
+    ("credit_line", {"balance": 1900, "credit_limit": 2000}, "can_charge", (150,),
+     "def can_charge(self, x):\n    return self.balance + x <= self.credit_limit\n"),
+    ("pay_day", {"day_of_month": 25, "today": 27}, "has_been_paid", (),
+     "def has_been_paid(self):\n    return self.today >= self.day_of_month\n"),
+    ("weekly_spend", {"spend": [45, 80, 38, 120], "weekly_budget": 75}, "weeks_over_budget", (),
+     "def weeks_over_budget(self):\n"
+     "    return len([n for n in self.spend if n > self.weekly_budget])\n"),
+    # diet and nutrition
+    ("food_label", {"kcal_per_100g": 250}, "kcal_in", (40,),
+     "def kcal_in(self, x):\n    return self.kcal_per_100g * x / 100\n"),
+    ("daily_intake", {"calories": 2300, "calorie_goal": 2000}, "is_over_goal", (),
+     "def is_over_goal(self):\n    return self.calories > self.calorie_goal\n"),
+    ("calorie_log", {"calories": 1200, "meals_logged": 2}, "log_meal", (600,),
+     "def log_meal(self, x):\n    self.calories += x\n    self.meals_logged += 1\n"
+     "    self._p_changed = True\n    return self.calories\n"),
+    ("hydration", {"ml_drunk": 1600, "goal_ml": 2000}, "has_met_goal", (),
+     "def has_met_goal(self):\n    return self.ml_drunk >= self.goal_ml\n"),
+    ("sugar_log", {"sugar_g": [12, 30, 8, 25], "daily_limit_g": 24}, "days_over_limit", (),
+     "def days_over_limit(self):\n"
+     "    return len([n for n in self.sugar_g if n > self.daily_limit_g])\n"),
+    # sleep and habits
+    ("sleep_night", {"hours_slept": 6.5, "target_hours": 8}, "is_enough_sleep", (),
+     "def is_enough_sleep(self):\n    return self.hours_slept >= self.target_hours\n"),
+    ("sleep_week", {"hours": [7, 6.5, 8, 5.5, 7.5]}, "average_sleep", (),
+     "def average_sleep(self):\n    return sum(self.hours) / len(self.hours)\n"),
+    ("habit", {"streak": 4, "best_streak": 10}, "mark_done_today", (),
+     "def mark_done_today(self):\n    self.streak += 1\n"
+     "    self.best_streak = max(self.best_streak, self.streak)\n    self._p_changed = True\n"
+     "    return self.streak\n"),
+    ("habit_tracker_unit", {"days_done": 18, "target_days": 21}, "has_reached_target", (),
+     "def has_reached_target(self):\n    return self.days_done >= self.target_days\n"),
+    ("habit_card", {"habit": "read", "streak": 5}, "progress_text", (),
+     "def progress_text(self):\n"
+     "    return self.habit.title() + ': ' + str(self.streak) + ' days'\n"),
+    ("screen_time", {"minutes_today": 250, "limit_minutes": 180}, "minutes_over", (),
+     "def minutes_over(self):\n    return max(self.minutes_today - self.limit_minutes, 0)\n"),
+    ("alarm_plan", {"wake_hour": 7}, "bedtime_for", (8,),
+     "def bedtime_for(self, x):\n    return (self.wake_hour - x) % 24\n"),
+    ("meditation_log", {"sessions": 20, "total_minutes": 300}, "log_session", (15,),
+     "def log_session(self, x):\n    self.sessions += 1\n    self.total_minutes += x\n"
+     "    self._p_changed = True\n"),
+    # pets
+    ("dog_walk", {"minutes_walked": 25, "daily_goal_minutes": 60}, "needs_walk", (),
+     "def needs_walk(self):\n    return self.minutes_walked < self.daily_goal_minutes\n"),
+    ("pet_record", {"weight_kg": 12, "vet_visits": 3}, "record_vet_visit", (12.4,),
+     "def record_vet_visit(self, x):\n    self.weight_kg = x\n    self.vet_visits += 1\n"
+     "    self._p_changed = True\n"),
+    ("pet_vaccination", {"months_since_booster": 13, "booster_every_months": 12}, "is_booster_due",
+     (), "def is_booster_due(self):\n"
+     "    return self.months_since_booster >= self.booster_every_months\n"),
+    ("pet_food_bag", {"bag_kg": 12, "grams_per_day": 300}, "days_of_food", (),
+     "def days_of_food(self):\n    return self.bag_kg * 1000 / self.grams_per_day\n"),
+    ("pet_tag_unit", {"pet_name": "rex", "owner_phone": "07700900123"}, "tag_text", (),
+     "def tag_text(self):\n    return self.pet_name.upper() + ' - ' + self.owner_phone\n"),
+    ("pet_weights", {"weights_kg": [11.2, 11.8, 12.4]}, "weight_gain", (),
+     "def weight_gain(self):\n    return self.weights_kg[-1] - self.weights_kg[0]\n"),
+    ("kennel", {"dogs": ["Rex", "Fido"]}, "admit", ("Bella",),
+     "def admit(self, x):\n    self.dogs.append(x)\n    self._p_changed = True\n"
+     "    return self.dogs\n"),
+    ("pet_sitter", {"pets": 3, "max_pets": 4}, "can_take", (2,),
+     "def can_take(self, x):\n    return self.pets + x <= self.max_pets\n"),
+    ("pet_profile", {"name": "Rex", "species": "dog", "age": 4}, "intro", (),
+     "def intro(self):\n"
+     "    return self.name + ' is a ' + str(self.age) + ' year old ' + self.species\n"),
+    ("vet_clinic", {"consult_fee": 45, "per_vaccine": 30}, "bill_for", (2,),
+     "def bill_for(self, x):\n    return self.consult_fee + x * self.per_vaccine\n"),
+    # events and tickets
+    ("box_office", {"tickets_left": 40, "tickets_sold": 460}, "sell_tickets", (4,),
+     "def sell_tickets(self, x):\n    self.tickets_left -= x\n    self.tickets_sold += x\n"
+     "    self._p_changed = True\n    return self.tickets_left\n"),
+    ("festival_pass", {"day_price": 85, "weekend_price": 200}, "best_price_for", (3,),
+     "def best_price_for(self, x):\n    return min(x * self.day_price, self.weekend_price)\n"),
+    ("event_ticket", {"event": "Jazz Night", "row": "F", "seat": 12}, "seat_label", (),
+     "def seat_label(self):\n    return 'Row ' + self.row + ', Seat ' + str(self.seat)\n"),
+    ("wedding_rsvps", {"attending": ["Ann"], "declined": ["Bo"]}, "rsvp_yes", ("Cy",),
+     "def rsvp_yes(self, x):\n    self.attending.append(x)\n    self._p_changed = True\n"
+     "    return self.attending\n"),
+    ("event_venue", {"capacity": 120, "guests": 135}, "is_over_capacity", (),
+     "def is_over_capacity(self):\n    return self.guests > self.capacity\n"),
+    ("event_date", {"weekday": "Saturday", "day": 14, "month": "June"}, "date_line", (),
+     "def date_line(self):\n    return self.weekday + ' ' + str(self.day) + ' ' + self.month\n"),
+    ("early_bird_offer", {"days_before_event": 40, "early_bird_days": 30}, "is_early_bird", (),
+     "def is_early_bird(self):\n    return self.days_before_event >= self.early_bird_days\n"),
+    ("ticket_prices", {"prices": [25, 40, 60, 95]}, "prices_under", (50,),
+     "def prices_under(self, x):\n    return [n for n in self.prices if n < x]\n"),
+    # elections and polls
+    ("election_result", {"votes_cast": 45000, "registered_voters": 72000}, "turnout_percent", (),
+     "def turnout_percent(self):\n    return self.votes_cast / self.registered_voters * 100\n"),
+    ("election_candidate", {"votes": 18500, "total_votes": 45000}, "vote_share_percent", (),
+     "def vote_share_percent(self):\n    return self.votes / self.total_votes * 100\n"),
+    ("two_party_race", {"votes_a": 21000, "votes_b": 18500}, "majority", (),
+     "def majority(self):\n    return abs(self.votes_a - self.votes_b)\n"),
+    ("poll_question", {"yes": 520, "no": 480}, "yes_wins", (),
+     "def yes_wins(self):\n    return self.yes > self.no\n"),
+    ("ballot_measure", {"yes_votes": 6200, "total_votes": 10000, "threshold_percent": 60},
+     "has_passed", (), "def has_passed(self):\n"
+     "    return self.yes_votes / self.total_votes * 100 >= self.threshold_percent\n"),
+    ("ballot_box", {"ballots": 312}, "cast_vote", (),
+     "def cast_vote(self):\n    self.ballots += 1\n    self._p_changed = True\n"
+     "    return self.ballots\n"),
+    ("poll_results", {"percentages": [34, 28, 22, 16]}, "top_share", (),
+     "def top_share(self):\n    return max(self.percentages)\n"),
+    ("polling_station", {"name": "St Johns Hall", "opens": 7, "closes": 22}, "hours_text", (),
+     "def hours_text(self):\n"
+     "    return self.name + ': ' + str(self.opens) + ':00 to ' + str(self.closes) + ':00'\n"),
+    # science lab measurements
+    ("salt_solution", {"moles": 2, "litres": 4}, "molarity", (),
+     "def molarity(self):\n    return self.moles / self.litres\n"),
+    ("gravity_experiment", {"measured": 9.7, "true_value": 9.81}, "percent_error", (),
+     "def percent_error(self):\n"
+     "    return abs(self.measured - self.true_value) / self.true_value * 100\n"),
+    ("trial_runs", {"readings": [4.1, 4.3, 3.9, 4.2]}, "reading_range", (),
+     "def reading_range(self):\n    return max(self.readings) - min(self.readings)\n"),
+    ("incubator", {"temperature_c": 37.4, "min_c": 36.5, "max_c": 37.5}, "is_in_range", (),
+     "def is_in_range(self):\n"
+     "    return self.min_c <= self.temperature_c and self.temperature_c <= self.max_c\n"),
+    ("stock_solution", {"stock_concentration": 10}, "stock_volume_for", (2, 100),
+     "def stock_volume_for(self, x, y):\n    return x * y / self.stock_concentration\n"),
+    ("culture_plate", {"species": "e coli", "strain": "k12", "plate": 4}, "plate_label", (),
+     "def plate_label(self):\n"
+     "    return self.species.capitalize() + ' ' + self.strain.upper() + ' #' +"
+     " str(self.plate)\n"),
+    ("pendulum", {"length_m": 2}, "period", (),
+     "def period(self):\n    return 2 * 3.14159 * (self.length_m / 9.81) ** 0.5\n"),
+    ("lab_scale", {"tare_g": 42}, "net_mass", (180,),
+     "def net_mass(self, x):\n    return x - self.tare_g\n"),
+    ("lab_balance", {"tare_g": 0}, "set_tare", (42.5,),
+     "def set_tare(self, x):\n    self.tare_g = x\n    self._p_changed = True\n"
+     "    return self.tare_g\n"),
+    ("ph_reading", {"ph": 8.3}, "is_alkaline", (),
+     "def is_alkaline(self):\n    return self.ph > 7\n"),
+    ("sample_rack", {"positions": 96, "filled": 80}, "can_fit", (10,),
+     "def can_fit(self, x):\n    return self.filled + x <= self.positions\n"),
+    ("meter_excess", {"daily_kwh": [12, 18, 9, 22], "allowance_kwh": 15}, "excess_kwh", (),
+     "def excess_kwh(self):\n    total = 0\n    for n in self.daily_kwh:\n"
+     "        if n > self.allowance_kwh:\n            total = total + n - self.allowance_kwh\n"
+     "    return total\n"),
+    # charity and donations
+    ("fundraiser", {"raised": 3400, "target": 5000}, "percent_raised", (),
+     "def percent_raised(self):\n    return self.raised / self.target * 100\n"),
+    ("charity_appeal", {"raised": 5200, "goal": 5000}, "has_reached_goal", (),
+     "def has_reached_goal(self):\n    return self.raised >= self.goal\n"),
+    ("donation_box", {"total": 340, "donors": 22}, "donate", (15,),
+     "def donate(self, x):\n    self.total += x\n    self.donors += 1\n"
+     "    self._p_changed = True\n    return self.total\n"),
+    ("gift_aid", {"donation": 100, "gift_aid_rate": 0.25}, "total_with_gift_aid", (),
+     "def total_with_gift_aid(self):\n    return self.donation * (1 + self.gift_aid_rate)\n"),
+    ("donor_gifts", {"gifts": [10, 250, 40, 500], "major_gift_min": 200}, "major_gifts", (),
+     "def major_gifts(self):\n    return [n for n in self.gifts if n >= self.major_gift_min]\n"),
+    ("thank_you_note", {"donor_name": "Ada", "amount": 50}, "thank_you_text", (),
+     "def thank_you_text(self):\n"
+     "    return 'Thank you, ' + self.donor_name + ', for ' + str(self.amount)\n"),
+    ("matched_giving", {"match_ratio": 1, "match_cap": 500}, "matched_amount", (300,),
+     "def matched_amount(self, x):\n    return min(x * self.match_ratio, self.match_cap)\n"),
+    ("charity_shop_item", {"days_on_shelf": 30, "max_days": 28}, "needs_reduction", (),
+     "def needs_reduction(self):\n    return self.days_on_shelf > self.max_days\n"),
+    ("donation_page", {"raised": 3400, "target": 5000}, "would_reach_target", (2000,),
+     "def would_reach_target(self, x):\n    return self.raised + x >= self.target\n"),
+    ("sponsor_names", {"sponsors": ["ann", "bo lee", "cy"]}, "sponsor_list", (),
+     "def sponsor_list(self):\n    return ', '.join([n.title() for n in self.sponsors])\n"),
+    # car maintenance
+    ("car_tyre", {"tread_mm": 1.5, "legal_min_mm": 1.6}, "is_legal", (),
+     "def is_legal(self):\n    return self.tread_mm >= self.legal_min_mm\n"),
+    ("car_trip", {"km": 420, "litres": 29}, "litres_per_100km", (),
+     "def litres_per_100km(self):\n    return self.litres / self.km * 100\n"),
+    ("odometer", {"km": 45200}, "drive", (120,),
+     "def drive(self, x):\n    self.km += x\n    self._p_changed = True\n    return self.km\n"),
+    ("car_maintenance", {"km_since_oil_change": 9400, "oil_changes": 4}, "change_oil", (),
+     "def change_oil(self):\n    self.km_since_oil_change = 0\n    self.oil_changes += 1\n"
+     "    self._p_changed = True\n"),
+    ("tyre_pressure", {"psi": 30, "recommended_psi": 35}, "needs_air", (),
+     "def needs_air(self):\n    return self.psi < self.recommended_psi\n"),
+    ("service_history", {"costs": [180, 95, 420]}, "most_expensive_service", (),
+     "def most_expensive_service(self):\n    return max(self.costs)\n"),
+    ("number_plate", {"plate": "ab12 cde"}, "compact_plate", (),
+     "def compact_plate(self):\n    return self.plate.upper().replace(' ', '')\n"),
+    ("hatchback", {"km_per_litre": 15}, "litres_for_trip", (300,),
+     "def litres_for_trip(self, x):\n    return x / self.km_per_litre\n"),
+    ("service_plan", {"interval_km": 15000, "last_service_km": 60000}, "is_due_at", (76000,),
+     "def is_due_at(self, x):\n    return x - self.last_service_km >= self.interval_km\n"),
+    ("car_description", {"make": "ford", "model": "focus", "year": 2019}, "description", (),
+     "def description(self):\n"
+     "    return str(self.year) + ' ' + self.make.title() + ' ' + self.model.title()\n"),
 ]
