@@ -83,6 +83,14 @@ PRECEDENT_VOTES = 1           # samples that make a precedent read by kind or re
 # a selector's first word that makes it a yes-or-no question (`asks_a_question`)
 QUESTION_WORDS = ("is", "has", "have", "can", "should", "needs", "contains", "includes",
                   "was", "were", "are", "does", "do", "will", "allows")
+# a selector's first word that makes it a command (`gives_a_command`): verbs seldom a noun's
+# modifier (not `start`, `charge`, `release`: `start_time`, `charge_amount`, `release_date`)
+COMMAND_WORDS = ("add", "remove", "reset", "clear", "increment", "decrement", "deposit",
+                 "withdraw", "move", "rename", "toggle", "mark", "cancel", "update", "append",
+                 "insert", "delete", "pause", "resume", "lock", "unlock", "enable", "disable",
+                 "refill", "raise", "increase", "decrease", "archive", "restore", "bump",
+                 "swap", "rotate", "accept", "reject", "approve", "log", "set", "borrow",
+                 "enroll", "hire", "promote")
 # selector beginnings whose answer is a number (`_answers_as_named`)
 COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
 FILLER_WORDS = frozenset(("in", "of", "the", "as", "a", "an"))  # inside a selector (`_meaning`)
@@ -356,13 +364,14 @@ class MethodWriter:
         """The model's method for `mandate`, told what went wrong in earlier attempts. With
         an expectation the first attempt writes one `return` (measured: 28/29 of the
         expectation tasks that way; the whole language at once, 22/29); a selector named as a
-        question (`asks_a_question`) is never answered by a command."""
+        question (`asks_a_question`) is never answered by a command, one named as a command
+        (`gives_a_command`) only by one."""
         user = mandate.prompt()
         if feedback:
             user += "\n" + "\n".join(feedback) + "\nWrite a corrected method."
         bodies = ("query",) if mandate.has_expectation and not feedback else \
             tuple(b for b in BODIES if b != "command") if asks_a_question(mandate.selector) \
-            else BODIES
+            else ("command",) if gives_a_command(mandate.selector) else BODIES
         grammar = method_grammar(mandate.selector, mandate.slots, mandate.args,
                                  with_header=False, bodies=bodies)
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
@@ -734,8 +743,10 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
         reason = "it only returns one of its inputs unchanged"
     elif not _reads_every_argument(best.representative.source):
         reason = "it ignores an argument of the call"
+    elif _repeats_a_text(best):
+        reason = "it writes the same text slot twice"
     elif not _counts(best):
-        reason = "it does not answer as its selector is named (a question, a count)"
+        reason = "it does not answer as its selector is named (a question, a count, a command)"
     elif examples.copied(best.representative.source):
         reason = "it looks copied from an example the prompt showed"
     else:
@@ -814,18 +825,35 @@ def _agreed(best, clusters):
 def _counts(cluster):
     """False for a behaviour that ignores its inputs or only echoes one, ignores an
     argument of the call (`name_with_title(x)` → `self.last_name + ' ' + self.last_name`),
-    or does not answer as its selector is named (`_answers_as_named`)."""
+    writes a text slot twice (`_repeats_a_text`) or does not answer as its selector is
+    named (`_answers_as_named`)."""
     source = cluster.representative.source
     return not _constant(cluster.signature) and not cluster.representative.echoes \
-        and _reads_every_argument(source) and _answers_as_named(cluster)
+        and _reads_every_argument(source) and not _repeats_a_text(cluster) \
+        and _answers_as_named(cluster)
+
+
+def _repeats_a_text(cluster):
+    """True when a text answer joins the same slot twice, whole (`mailing_address` →
+    `self.street + ', ' + self.street + ', ' + self.postcode`): an example's outline filled
+    in with one input in two places. Its item or slice is another part
+    (`self.word[0].upper() + self.word[1:]`)."""
+    if not isinstance(cluster.representative.result, str):
+        return False
+    whole = re.findall(r"\bself\.(\w+)\b(?![\[.(\w])", cluster.representative.source)
+    return len(whole) != len(set(whole))
 
 
 def _answers_as_named(cluster):
     """False when the selector is named as a question (`asks_a_question`) or a count, and the
     behaviour changes a slot or answers other than True or False, or than a number
-    (`is_overdrawn` → `self.balance = -20.0`; `count_over_limit` → a list)."""
+    (`is_overdrawn` → `self.balance = -20.0`; `count_over_limit` → a list), or as a command
+    (`gives_a_command`), and it changes nothing (`log_workout(x)` →
+    `return self.workouts * x * 3`)."""
     selector = _selector_of(cluster.representative.source)
     result = cluster.representative.result
+    if gives_a_command(selector):
+        return behaviour.changes_state(cluster.signature)
     if asks_a_question(selector):
         answers = isinstance(result, bool)
     elif any(selector == p or selector.startswith(p + "_") for p in COUNT_PREFIXES):
@@ -839,6 +867,12 @@ def asks_a_question(selector):
     """True for a selector named as a yes-or-no question (`is_full`, `has_item`,
     `can_vote`): its method answers True or False and changes nothing."""
     return selector.split("_", 1)[0] in QUESTION_WORDS
+
+
+def gives_a_command(selector):
+    """True for a selector named as a command (`add_item`, `reset`, `log_workout`): its
+    method changes the receiver's slots."""
+    return selector.split("_", 1)[0] in COMMAND_WORDS
 
 
 def _selector_of(source):

@@ -194,6 +194,30 @@ def test_a_question_or_a_count_that_answers_otherwise_counts_last():
     assert dnu.asks_a_question("can_vote") and not dnu.asks_a_question("island_area")
 
 
+def test_a_command_that_changes_nothing_counts_last():
+    def command(body, *results, changes=()):
+        return candidate(f"def log_workout(self, x):\n    {body}\n", *results, changes=changes)
+    answers = command("return self.workouts * x", 135, 20, 0)
+    logs = command("self.minutes += x\n    self._p_changed = True", None, None, None,
+                   changes=(("minutes", behaviour.canonical(135)),))
+    assert dnu.decide([answers] * 3 + [logs]).cluster.representative is logs
+    alone = dnu.decide([answers] * 4)
+    assert not alone.settled and "a command" in alone.reason
+    assert dnu.gives_a_command("add_item") and dnu.gives_a_command("reset")
+    assert not dnu.gives_a_command("start_time") and not dnu.gives_a_command("is_locked")
+
+
+def test_a_text_that_writes_a_slot_twice_counts_last():
+    def address(body, result):
+        return candidate(f"def label(self):\n    return {body}\n", result, result + "!", "x")
+    twice = address("self.street + ', ' + self.street", "Oak Lane, Oak Lane")
+    both = address("self.street + ', ' + self.city", "Oak Lane, Leeds")
+    assert dnu.decide([twice] * 3 + [both]).cluster.representative is both
+    assert dnu.decide([twice] * 4).reason == "it writes the same text slot twice"
+    capital = address("self.word[0].upper() + self.word[1:]", "Oak")
+    assert dnu.decide([capital] * 4).reason != "it writes the same text slot twice"
+
+
 def test_agreement_on_an_example_copied_or_filled_in_wrongly_is_never_final():
     mandate = dnu.Mandate("p", "p", {"name": "a"}, (), (), "greeting", (),
                           dnu.NO_EXPECTATION, ())
@@ -205,7 +229,8 @@ def test_agreement_on_an_example_copied_or_filled_in_wrongly_is_never_final():
         agree = [candidate(f"def m(self):\n    {source}\n", "a b", "c d", "e f")] * 4
         verdict = dnu.decide(agree, examples=examples, agreement_final=True)
         assert verdict.final is not copied, source
-        assert dnu.decide(agree, agreement_final=True).final
+        twice = source.count("self.name") == 2  # a text slot twice: never final either
+        assert dnu.decide(agree, agreement_final=True).final is not twice
 
 
 def test_a_behaviour_that_only_echoes_an_input_is_found_on_every_call():
