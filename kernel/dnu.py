@@ -616,31 +616,34 @@ def _renamed(source, renaming):
 def _same_names(example, kinds):
     """The renaming of an example's slots onto the receiver's when each has one and only one
     of the same name (`_same_name`) and kind, else None."""
-    renaming = {}
-    for name, kind in example.items():
-        same = [slot for slot in kinds if kinds[slot] == kind and _same_name(name, slot)]
-        if len(same) != 1:
-            return None
-        renaming[name] = same[0]
-    return renaming if len(set(renaming.values())) == len(kinds) else None
+    renaming = _by_name(example, kinds)
+    return renaming if renaming is not None and len(renaming) == len(kinds) else None
 
 
 def _within(example, kinds):
-    """The renaming of an example's slots onto some of the receiver's (`_same_names`) when
-    the receiver's other slots are of kinds the example has none of: `chore.mark_done` over
+    """The renaming of an example's slots onto some of the receiver's (`_by_name`) when the
+    receiver's other slots are of kinds the example has none of: `chore.mark_done` over
     done is over a task's done beside its title, but `initials` over first and last is not
     over first, middle and last."""
+    renaming = _by_name(example, kinds)
+    if renaming is None:
+        return None
+    others = set(kinds) - set(renaming.values())
+    if not others or any(kinds[slot] in example.values() for slot in others):
+        return None
+    return renaming
+
+
+def _by_name(example, kinds):
+    """Each of an example's slots → the one receiver slot of its kind and the same name
+    (`_same_name`), no two onto one; None when a slot has none or several."""
     renaming = {}
     for name, kind in example.items():
         same = [slot for slot in kinds if kinds[slot] == kind and _same_name(name, slot)]
         if len(same) != 1:
             return None
         renaming[name] = same[0]
-    others = set(kinds) - set(renaming.values())
-    if len(set(renaming.values())) != len(example) or not others \
-            or any(kinds[slot] in example.values() for slot in others):
-        return None
-    return renaming
+    return renaming if len(set(renaming.values())) == len(renaming) else None
 
 
 def _same_name(name, other):
