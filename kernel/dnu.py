@@ -364,14 +364,13 @@ class MethodWriter:
         """The model's method for `mandate`, told what went wrong in earlier attempts. With
         an expectation the first attempt writes one `return` (measured: 28/29 of the
         expectation tasks that way; the whole language at once, 22/29); a selector named as a
-        question (`asks_a_question`) is never answered by a command, one named as a command
-        (`gives_a_command`) only by one."""
+        question (`asks_a_question`) is never answered by a command."""
         user = mandate.prompt()
         if feedback:
             user += "\n" + "\n".join(feedback) + "\nWrite a corrected method."
         bodies = ("query",) if mandate.has_expectation and not feedback else \
             tuple(b for b in BODIES if b != "command") if asks_a_question(mandate.selector) \
-            else ("command",) if gives_a_command(mandate.selector) else BODIES
+            else BODIES
         grammar = method_grammar(mandate.selector, mandate.slots, mandate.args,
                                  with_header=False, bodies=bodies)
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
@@ -852,10 +851,11 @@ def _answers_as_named(cluster):
     behaviour changes a slot or answers other than True or False, or than a number
     (`is_overdrawn` → `self.balance = -20.0`; `count_over_limit` → a list), or as a command
     (`gives_a_command`), and it changes nothing (`log_workout(x)` →
-    `return self.workouts * x * 3`)."""
+    `return self.workouts * x * 3`) — unless it is the image's own method for the selector,
+    which says what the word means here (the seed's `add(x)` is `self.value + x`)."""
     selector = _selector_of(cluster.representative.source)
     result = cluster.representative.result
-    if gives_a_command(selector):
+    if gives_a_command(selector) and not cluster.precedent:
         return behaviour.changes_state(cluster.signature)
     if asks_a_question(selector):
         answers = isinstance(result, bool)

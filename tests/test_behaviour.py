@@ -203,6 +203,9 @@ def test_a_command_that_changes_nothing_counts_last():
     assert dnu.decide([answers] * 3 + [logs]).cluster.representative is logs
     alone = dnu.decide([answers] * 4)
     assert not alone.settled and "a command" in alone.reason
+    adds = candidate("def add(self, x):\n    return self.value + x\n", 8, 3, -2)
+    adds.sampled, adds.precedent = False, "exact"
+    assert dnu.decide([adds]).final  # the image's own `add` says what the word means
     assert dnu.gives_a_command("add_item") and dnu.gives_a_command("reset")
     assert not dnu.gives_a_command("start_time") and not dnu.gives_a_command("is_locked")
 

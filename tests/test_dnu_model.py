@@ -43,17 +43,22 @@ def test_the_default_model_learns_area_and_perimeter(home, zeo):
 
 @pytest.mark.real_model
 def test_a_command_is_learned_and_its_change_committed_with_the_covenant(home, zeo):
-    """`increment` is named as a command (`dnu.gives_a_command`): SmolLM2 wrote it as
-    `return self.count + 1` about as often as a command (bench/README.md), so its samples
-    are commands only, and what is installed keeps the Covenant and changes the slot once."""
+    """SmolLM2 writes `increment` as a command or as `return self.count + 1` about equally
+    often (bench/README.md); whichever is installed, a command keeps the Covenant and
+    changes the slot once, and a guess between the two is provisional."""
     run_batos("new", "counter", "--slots", '{"count": 5}', home=home.path, check=True)
     outcome = send(home, "counter", "increment")
-    assert outcome["learned"] and "self._p_changed = True" in outcome["source"], outcome
+    assert outcome["learned"]
     counter = inspect(home, "counter")
-    assert counter["slots"]["count"] != 5  # changed by the send, once
-    assert counter["slots"]["count"] == outcome["result"] or outcome["result"] is None
     evidence = counter["methods"]["increment"]["provenance"]["evidence"]
-    assert all(b["changes_state"] for b in evidence["behaviours"] if b["votes"])
+    if any(b["changes_state"] for b in evidence["behaviours"] if b["source"] ==
+           outcome["source"]):
+        assert "self._p_changed = True" in outcome["source"]
+        assert counter["slots"]["count"] != 5  # changed by the send, once
+        assert counter["slots"]["count"] == outcome["result"] or outcome["result"] is None
+    else:
+        assert counter["slots"]["count"] == 5 and outcome["provisional"]
+    assert any(b["changes_state"] for b in evidence["behaviours"])  # commands were written
 
 
 @pytest.mark.real_model
