@@ -24,7 +24,8 @@ from kernel.values import plain
 log = logging.getLogger(__name__)
 
 PROBES = 3
-PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin")  # `kernel.dnu.precedents`, strongest first
+# the kinds of `kernel.dnu.precedents`, strongest first
+PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin")
 NUMBER_CHOICES = (2, 3, 5, 7, 9, 11, 13, 17, 19, 23, 31, 42, 64, 97)
 
 

@@ -487,14 +487,17 @@ def precedents(mandate):
     — with its number of arguments and argument scales, on an object with as many slots of
     the same kinds as the receiver. An example with the receiver's very slot names — give
     or take a unit or `_name` (`_same_name`: `rectangle.area` over length_m and width_m for
-    length and width) — is one source ("exact"); one with other names is its source once for every way of reading its
-    slots from the receiver's slots of the same kinds (`triangle.perimeter` over a, b, c for
-    a receiver with side_a, side_b, side_c) — `Learner._decide` keeps such a group only when
-    all its readings behave alike — and counts only when no example has the very slot names
-    ("read": `triangle.area`, base * height / 2, read onto a rectangle's width and height,
-    was installed final beside `rectangle.area`). An example over fewer slots is no
-    precedent (`initials` of first and last name, for a receiver with a middle name too, was
-    installed wrong and final on the blind set)."""
+    length and width) — is one source ("exact"); one with other names is its source once
+    for every way of reading its slots from the receiver's slots of the same kinds
+    (`triangle.perimeter` over a, b, c for a receiver with side_a, side_b, side_c) —
+    `Learner._decide` keeps such a group only when all its readings behave alike — and
+    counts only when no example has the very slot names ("read": `triangle.area`, base *
+    height / 2, read onto a rectangle's width and height, was installed final beside
+    `rectangle.area`). An example over fewer slots is no precedent (`initials` of first and
+    last name, for a receiver with a middle name too, was installed wrong and final on the
+    blind set), unless the receiver's other slots are of kinds it has none of ("partial",
+    `_within`). A question's contrary answers `not` it (`_opposites`), and a count of what
+    an example lists is `len` of it (`_counted`)."""
     kinds = _kinds_of(mandate.slots)
     found = {kind: [] for kind in behaviour.PRECEDENT_KINDS}
     for text in mandate.examples:
@@ -558,9 +561,7 @@ def _counted(selector, name, source):
     fail in the trial, and it is no precedent."""
     if not any(selector == f"{prefix}_{name}" for prefix in ("count", "number_of", "how_many")):
         return source
-    head, _, body = source.partition("\n")
-    expression = re.fullmatch(r"\s*return (.+)\n?", body)
-    return f"{head}\n    return len({expression.group(1)})\n" if expression else source
+    return _rewritten(source, "len({})") or source
 
 
 def _opposites(selector, name):
@@ -576,13 +577,19 @@ def _opposites(selector, name):
 
 def _negated(source):
     """A one-expression question answering the contrary, or None for a longer body."""
+    return _rewritten(source, "not ({})")
+
+
+def _rewritten(source, form):
+    """A method of one `return` returning its expression put in `form` (`"len({})"`), or
+    None for a longer body."""
     head, _, body = source.partition("\n")
     expression = re.fullmatch(r"\s*return (.+)\n?", body)
-    return f"{head}\n    return not ({expression.group(1)})\n" if expression else None
+    return f"{head}\n    return {form.format(expression.group(1))}\n" if expression else None
 
 
 def _stem(word):
-    """A word without its plural `s` (`scores` → `score`), so a selector's word meets a slot's."""
+    """A word without its plural `s` (`scores` → `score`): a selector's word meets a slot's."""
     return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
