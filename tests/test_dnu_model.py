@@ -162,3 +162,17 @@ def test_a_command_over_some_of_the_slots_is_learned_from_the_image_provisionall
     chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
     assert chosen and chosen[0]["precedent"] == "partial", outcome
     assert inspect(home, "todo")["slots"]["done"] is True
+
+
+@pytest.mark.real_model
+def test_a_question_is_learned_as_the_contrary_of_its_opposite(home, zeo):
+    """No method of the image answers `is_unlocked`, but the seed's `account_lock.is_locked`
+    does the contrary over the very same slots: `not` of it is chosen, whatever the samples
+    wrote."""
+    run_batos("new", "login", "--slots", '{"failed_logins": 1, "max_attempts": 3}',
+              home=home.path, check=True)
+    outcome = send(home, "login", "is_unlocked")
+    assert outcome["result"] is True and outcome["learned"], outcome
+    assert outcome["source"].startswith("def is_unlocked(self):\n    return not ("), outcome
+    chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
+    assert chosen and chosen[0]["precedent"] == "related", outcome
