@@ -25,21 +25,7 @@ returned constant -- fails on at least one of the two receivers; for booleans
 the two receivers give different answers.
 """
 
-from dnu_open_tasks import T, _text_with
-
-
-def _is_num(r):
-    return isinstance(r, (int, float)) and not isinstance(r, bool)
-
-
-def _near(fn, tol):
-    """Accept a number within `tol` of fn(s, a) (allows sensible rounding)."""
-    return lambda r, s, a: _is_num(r) and abs(r - fn(s, a)) <= tol + 1e-9
-
-
-def _one_of(fn):
-    """Accept any of the strings in fn(s, a)."""
-    return lambda r, s, a: isinstance(r, str) and r in fn(s, a)
+from dnu_open_tasks import T, _near, _one_of, _text_with
 
 
 def _squeezed(fn, drop=" .-", upper=False):

@@ -67,6 +67,20 @@ def _text_with(*parts, start=None):
     return accept
 
 
+def _is_num(r):
+    return isinstance(r, (int, float)) and not isinstance(r, bool)
+
+
+def _near(fn, tol):
+    """Accept a number within `tol` of fn(s, a) (allows sensible rounding)."""
+    return lambda r, s, a: _is_num(r) and abs(r - fn(s, a)) <= tol + 1e-9
+
+
+def _one_of(fn):
+    """Accept any of the strings in fn(s, a)."""
+    return lambda r, s, a: isinstance(r, str) and r in fn(s, a)
+
+
 def T(kind, selector, slots, also, args=(), **judge):
     """A task, briefly."""
     return Task(kind, selector, slots, also, tuple(args), **judge)
