@@ -550,8 +550,8 @@ def _meaning(selector):
     """A selector's words without plural `s`, and without the small words between them that
     name nothing (`weight_in_pounds`: weight, pound; `count_items` and `item_count` are
     the same words)."""
-    first, *rest = selector.split("_")
-    return {_stem(w) for w in [first, *rest] if w not in FILLER_WORDS or w == first}
+    words = selector.split("_")
+    return {_stem(w) for n, w in enumerate(words) if n == 0 or w not in FILLER_WORDS}
 
 
 def _counted(selector, name, source):
