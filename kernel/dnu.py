@@ -97,6 +97,23 @@ FILLER_WORDS = frozenset(("in", "of", "the", "as", "a", "an"))  # inside a selec
 # words of a slot name that do not change what it holds (`_same_name`)
 NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
                              "lb", "lbs", "l", "ml", "usd", "eur", "gbp"))
+# a unit word of a name → the unit it says: a slot in minutes is not read as one in hours,
+# and `volume_liters` is not `volume` of slots in centimetres (`_units`)
+UNIT_WORDS = {word: unit for unit, words in (
+    ("second", "sec secs second seconds"), ("minute", "min mins minute minutes"),
+    ("hour", "hr hrs hour hours"), ("day", "day days"), ("week", "week weeks"),
+    ("month", "month months"), ("year", "year years"), ("millimetre", "mm"),
+    ("centimetre", "cm"), ("metre", "m metre metres meter meters"),
+    ("kilometre", "km kilometre kilometres kilometer kilometers"), ("mile", "mi mile miles"),
+    ("foot", "ft foot feet"), ("inch", "inch inches"), ("yard", "yard yards"),
+    ("gram", "g gram grams"), ("kilogram", "kg kilo kilos kilogram kilograms"),
+    ("pound", "lb lbs pound pounds"), ("ounce", "oz ounce ounces"),
+    ("tonne", "ton tons tonne tonnes"), ("millilitre", "ml"),
+    ("litre", "litre litres liter liters"), ("gallon", "gallon gallons"),
+    ("celsius", "celsius"), ("fahrenheit", "fahrenheit"), ("kelvin", "kelvin"),
+    ("cent", "cent cents"), ("dollar", "dollar dollars usd"), ("euro", "euro euros eur"),
+    ("sterling", "gbp"), ("kmh", "kmh kph"), ("mph", "mph"))
+    for word in words.split()}
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -543,7 +560,9 @@ def _relation(selector, name, slots):
     if not known or not known <= words:
         return None
     stems = {_stem(w) for slot in slots for w in slot.split("_")}
-    return "related" if all(w in stems for w in words - known) else "kin"
+    if all(w in stems for w in words - known):
+        return "related"
+    return None if _units(selector) - _units(name) else "kin"
 
 
 def _meaning(selector):
@@ -601,7 +620,8 @@ def _readings(source, example, kinds):
     disagreed and the precedent was lost)."""
     used = [name for name in example if re.search(rf"\bself\.{name}\b", source)]
     assignments = [targets for targets in itertools.permutations(kinds, len(used))
-                   if all(example[u] == kinds[t] for u, t in zip(used, targets))]
+                   if all(example[u] == kinds[t] and not _clash(u, t)
+                          for u, t in zip(used, targets))]
     kept = max((sum(map(_same_name, used, targets)) for targets in assignments), default=0)
     found = []
     for targets in assignments:
@@ -663,6 +683,19 @@ def _same_name(name, other):
             {w for w in words if w in NAME_QUALIFIERS and w != "name"}
     (core, units), (other_core, other_units) = parts(name), parts(other)
     return core == other_core and (units == other_units or not units or not other_units)
+
+
+def _units(name):
+    """The units a name says (`time_minutes`, `mins`: minute)."""
+    return {UNIT_WORDS[w] for w in name.split("_") if w in UNIT_WORDS}
+
+
+def _clash(name, other):
+    """True when two slot names say different units (`time_minutes`, `hours`): the one is
+    not read as the other (`speed_kmh` over distance_km and time_minutes, read onto hours,
+    was installed wrong and final)."""
+    units, other_units = _units(name), _units(other)
+    return bool(units) and bool(other_units) and units != other_units
 
 
 def _kinds_of(slots):

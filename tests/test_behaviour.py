@@ -329,6 +329,32 @@ def test_slot_names_are_the_same_but_for_a_unit_or_name_only_one_of_them_has():
     assert not dnu._same_name("seats", "seats_taken")
 
 
+def test_a_slot_is_never_read_as_one_in_another_unit():
+    """`speed_kmh` over distance_km and time_minutes is no precedent over hours (read so, it
+    was installed wrong and final); flour_g is read onto flour_grams, not onto servings; and
+    a selector that asks for a unit its precedent does not name is no kin of it."""
+    jogger = ("Slots: distance_km = 5, time_minutes = 30\nWrite the method speed_kmh, called "
+              "as speed_kmh().\ndef speed_kmh(self):\n"
+              "    return self.distance_km / self.time_minutes * 60\n")
+    mandate = dnu.Mandate("p", "r", {"distance_km": 42.0, "hours": 3.5}, (), (), "speed_kmh",
+                          (), examples=(jogger,))
+    assert dnu.precedents(mandate) == (None, [])
+    recipe = ("Slots: servings = 4, flour_g = 200\nWrite the method flour_for, called as "
+              "flour_for(x) with x = 6.\ndef flour_for(self, x):\n"
+              "    return self.flour_g / self.servings * x\n")
+    scaled = dataclasses.replace(mandate, selector="flour_for", args=(6,), examples=(recipe,),
+                                 slots={"flour_grams": 300, "servings": 4})
+    assert dnu.precedents(scaled) == ("read", [[
+        "def flour_for(self, x):\n    return self.flour_grams / self.servings * x\n"]])
+    volume = ("Slots: length = 2, width = 3, height = 4\nWrite the method volume, called as "
+              "volume().\ndef volume(self):\n    return self.length * self.width * self.height\n")
+    litres = dataclasses.replace(mandate, selector="volume_liters", examples=(volume,),
+                                 slots={"length_cm": 40, "width_cm": 30, "height_cm": 20})
+    assert dnu.precedents(litres) == (None, [])
+    assert dnu._clash("time_minutes", "hours") and not dnu._clash("flour_g", "flour_grams")
+    assert not dnu._clash("width_m", "width")
+
+
 def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
     def area(slots, body):
         return (f"Slots: {slots}\nWrite the method area, called as area().\n"
