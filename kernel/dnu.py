@@ -76,6 +76,8 @@ DEFAULT_EXAMPLES = 6          # the image's nearest methods a mandate carries as
 DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
 WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
+MIN_WRITE_SECONDS = 0.5       # less left before the deadline: no more samples this attempt
+JUDGING_SECONDS = 1.5         # kept before the deadline for judging the samples (`_decide`)
 AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a method final
 FINAL_VOTES = 3               # samples that agree (final with AGREEMENT_FINAL, or overruling
 FINAL_MARGIN = 2              # an exact precedent), with this many times any other's votes
@@ -377,8 +379,9 @@ class MethodWriter:
         self.model_id = model.model_id
         self.max_tokens = max_tokens
 
-    def write(self, mandate, feedback, temperature=None):
-        """The model's method for `mandate`, told what went wrong in earlier attempts. With
+    def write(self, mandate, feedback, temperature=None, seconds=WRITE_SECONDS):
+        """The model's method for `mandate`, told what went wrong in earlier attempts,
+        its generation cut off after `seconds`. With
         an expectation the first attempt writes one `return` (measured: 28/29 of the
         expectation tasks that way; the whole language at once, 22/29); a selector named as a
         question (`asks_a_question`) is never answered by a command."""
@@ -394,7 +397,7 @@ class MethodWriter:
                                          persona=self.persona, grammar=grammar,
                                          max_tokens=self.max_tokens, temperature=temperature,
                                          start=header(mandate.selector, mandate.args),
-                                         seconds=WRITE_SECONDS)
+                                         seconds=seconds)
         source = completion.text.strip("\n")
         return (source + "\n" if source else ""), completion
 
@@ -853,6 +856,30 @@ def _choose(clusters):
                key=lambda c: (c.precedent == "exact", _read_both_ways(c)))
 
 
+def _write_seconds(mandate, candidates, deadline):
+    """How long the next sample may take to write: `WRITE_SECONDS`, less near the deadline
+    of a send without an expectation (`JUDGING_SECONDS` are kept for judging), or None when
+    too little is left and a sample already runs: the send is over its time (on tasks with
+    no precedent, four samples and their judging took 10–14 s)."""
+    if mandate.has_expectation:
+        return WRITE_SECONDS
+    left = deadline - time.monotonic() - JUDGING_SECONDS
+    if left < MIN_WRITE_SECONDS and any(c.valid for c in candidates):
+        return None
+    return min(WRITE_SECONDS, max(left, MIN_WRITE_SECONDS))
+
+
+def _tied(voted):
+    """The behaviours among `voted` that `_choose` can only tell apart by reading them both
+    ways: those of the most votes in its pool, when there are several. (The fit is the
+    costliest judgement of a message: the writer's whole prompt decoded once more, some 2 s
+    on 2 cores; where the votes decide, it is not computed.)"""
+    pool = [c for c in voted if c.precedent] or voted
+    top = max((c.votes for c in pool), default=0)
+    tied = [c for c in pool if c.votes == top]
+    return tied if len(tied) > 1 else []
+
+
 def _read_both_ways(cluster):
     """Fit plus channel (the fit counts 0 where it was not computed: one voted behaviour)."""
     return (cluster.representative.fit or 0.0) + _channel(cluster)
@@ -978,17 +1005,17 @@ class Learner:
         Returns an `Outcome`; raises `LearningFailed` (with the recorded outcome) when the
         method could not be learned, and whatever the method itself raises.
         """
-        started = time.perf_counter()
-        outcome = self.check(path, selector, args, expect)
+        started = time.monotonic()
+        outcome = self.check(path, selector, args, expect, since=started)
         if outcome is None:
             try:
                 return Outcome(result=self._send(path, selector, args))
             except MessageNotUnderstood as miss:
                 if not self._is_own_miss(path, selector, miss):
                     raise
-            outcome = self.learn(path, selector, args, expect)
+            outcome = self.learn(path, selector, args, expect, since=started)
         outcome.result = self._send(path, selector, args)
-        outcome.seconds = time.perf_counter() - started
+        outcome.seconds = time.monotonic() - started
         return outcome
 
     def _send(self, path, selector, args):
@@ -1007,7 +1034,7 @@ class Learner:
         return self.image.run(lambda lobby: provisional_source(paths.resolve(lobby, path),
                                                                selector))
 
-    def check(self, path, selector, args, expect):
+    def check(self, path, selector, args, expect, since=None):
         """Before a call with an expectation: when the receiver's method is provisional, its
         trial result meets the expectation and it becomes final, or contradicts it and the
         method is learned again (the expectation deciding). Returns that `Outcome`, or None
@@ -1029,7 +1056,7 @@ class Learner:
             return Outcome(confirmed=True, source=source)
         log.info("the expectation %r contradicts provisional %s.%s; learning it again",
                  expect, path, selector)
-        return self.learn(path, selector, args, expect, relearn=True)
+        return self.learn(path, selector, args, expect, relearn=True, since=since)
 
     # -- the cycle --------------------------------------------------------------------------
 
@@ -1037,13 +1064,17 @@ class Learner:
         """BRICK in this process: a `MethodWriter` over the model its persona names."""
         return MethodWriter(self.writer_name, claim["codex"], self.models.get(claim["model_id"]))
 
-    def learn(self, path, selector, args=(), expect=NO_EXPECTATION, relearn=False):
+    def learn(self, path, selector, args=(), expect=NO_EXPECTATION, relearn=False,
+              since=None):
         """Run the cycle for `selector` missing on the object at `path`; return the Outcome.
-        With `relearn`, a provisional method of that selector is replaced.
+        With `relearn`, a provisional method of that selector is replaced. The time to sample
+        while the candidates disagree (`seconds`) counts from `since` (`time.monotonic()`:
+        the send that missed it), so that it bounds the whole send, not the sampling alone.
 
         Returns at once (with `waited`) if another process learned it meanwhile; raises
         `LearningFailed` with the recorded reason.
         """
+        deadline = (time.monotonic() if since is None else since) + self.seconds
         self.progress("writing-method")
         claim = self.image.run(
             lambda lobby: self._claim(lobby, path, selector, args, expect, relearn),
@@ -1058,25 +1089,30 @@ class Learner:
             return self._fail(claim, outcome, f"no model for {self.writer_name}: {exc}")
         outcome.model = writer.model_id
         try:
-            return self._search(claim, mandate, writer, outcome)
+            return self._search(claim, mandate, writer, outcome, deadline)
         except (LLMError, BatosError) as exc:
             if isinstance(exc, LearningFailed):
                 raise
             return self._fail(claim, outcome, f"{self.writer_name}'s model failed: {exc}")
 
-    def _search(self, claim, mandate, writer, outcome):
-        """Sample, judge and decide until a method is installed or the attempts run out."""
+    def _search(self, claim, mandate, writer, outcome, deadline):
+        """Sample, judge and decide until a method is installed or the attempts run out; no
+        attempt starts that would likely end after `deadline` (each takes about as long as
+        the ones before it)."""
         path = mandate.path
         calls = [behaviour.Call({}, mandate.args)] if mandate.has_expectation else \
             behaviour.probe_calls(mandate.selector, mandate.slots, mandate.args)
         started = time.monotonic()
-        deadline = started + self.seconds
         candidates, feedback, problem = [], [], None
         views = mandate.views(1 if mandate.has_expectation else self.views)
         for attempt in range(1, self.attempts + 1):
             outcome.attempts = attempt
             for number, (view, temperature) in enumerate(self._plan(len(views), attempt), 1):
-                written, _completion = writer.write(views[view], feedback, temperature)
+                seconds = _write_seconds(mandate, candidates, deadline)
+                if seconds is None:
+                    break
+                written, _completion = writer.write(views[view], feedback, temperature,
+                                                    seconds)
                 outcome.model = writer.model_id
                 source = reads_its_inputs(written, mandate)
                 candidate = self._judge(path, mandate, source, calls, temperature)
@@ -1099,7 +1135,8 @@ class Learner:
                     and self._search_expressions(claim, mandate, writer, outcome):
                 return outcome
             verdict = None if mandate.has_expectation else self._decide(
-                writer, mandate, candidates, len({v.examples for v in views}), calls)
+                writer, mandate, candidates, len({v.examples for v in views}), calls,
+                deadline)
             per_attempt = (time.monotonic() - started) / attempt
             if verdict is not None and (verdict.settled or attempt == self.attempts
                                         or time.monotonic() + per_attempt > deadline):
@@ -1147,10 +1184,12 @@ class Learner:
         order = range(views) if attempt % 2 else reversed(range(views))
         return [(view, t) for view in order for t in self.temperatures[view::views]]
 
-    def _decide(self, writer, mandate, candidates, prompts, calls):
+    def _decide(self, writer, mandate, candidates, prompts, calls, deadline):
         """`decide`, after judging the neighbours of the most voted behaviour that counts
         (one change away from it), scoring the channel of the most voted behaviours and of
-        the neighbours, and the fit of those behaviours."""
+        the neighbours, and the fit of those tied for the most votes (`_tied`) while
+        `JUDGING_SECONDS` are left before the `deadline` (else the channel alone breaks
+        the tie)."""
         self.progress("judging")
         groups = behaviour.clusters(candidates)
         if not groups:
@@ -1173,8 +1212,8 @@ class Learner:
             for candidate, score in zip(unscored, writer.score(mandate, [c.source for c in
                                                                           unscored])):
                 candidate.channel = score
-        unfit = [c.representative for c in voted if c.representative.fit is None]
-        if unfit and len(voted) > 1:
+        unfit = [c.representative for c in _tied(voted) if c.representative.fit is None]
+        if unfit and time.monotonic() + JUDGING_SECONDS < deadline:
             for candidate, fit in zip(unfit, writer.fit(mandate, [c.source for c in unfit])):
                 candidate.fit = fit
         return decide(candidates, prompts, examples=shown_examples(mandate),

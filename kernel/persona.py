@@ -260,8 +260,10 @@ class PersonaService:
             judge = writer.fit if request.get("judge") == "fit" else writer.score
             return protocol.reply(request["id"], persona=self.name, model=writer.model_id,
                                   scores=judge(mandate, request["sources"]))
+        seconds = min(max(request.get("seconds") or dnu.WRITE_SECONDS, dnu.MIN_WRITE_SECONDS),
+                      dnu.WRITE_SECONDS)
         source, _completion = writer.write(mandate, request.get("feedback", []),
-                                           request.get("temperature"))
+                                           request.get("temperature"), seconds)
         return protocol.reply(request["id"], persona=self.name, source=source,
                               model=writer.model_id)
 
@@ -425,11 +427,14 @@ class RemoteWriter:
         self.timeout = timeout
         self.model_id = f"{persona} service"
 
-    def write(self, mandate, feedback, temperature=None):
-        """Ask BRICK's service for one method."""
-        answer = self.client.request({"intent": "write_method", "persona": self.persona,
-                                      "mandate": mandate.record(), "feedback": feedback,
-                                      "temperature": temperature}, timeout=self.timeout)
+    def write(self, mandate, feedback, temperature=None, seconds=None):
+        """Ask BRICK's service for one method (its generation cut off after `seconds`)."""
+        request = {"intent": "write_method", "persona": self.persona,
+                   "mandate": mandate.record(), "feedback": feedback,
+                   "temperature": temperature}
+        if seconds is not None:
+            request["seconds"] = seconds
+        answer = self.client.request(request, timeout=self.timeout)
         self.model_id = answer.get("model", self.model_id)
         return answer.get("source", ""), None
 
