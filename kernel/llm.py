@@ -43,6 +43,11 @@ ENV_BACKEND = "BATOS_LLM"
 # passive waiting. The runtime reads this when llama_cpp is first imported (an explicit
 # setting in the environment wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Waiting passively costs a wake-up per token and thread: generating SmolLM2-135M on a 2-core VM
+# took 44 ms per token with 2 threads and 24 ms with one (spinning: 14 ms idle, 30–63 ms beside
+# a busy process). So one thread generates, a token at a time, and every core reads prompts and
+# scores in batches, where a wake-up is paid once per batch (246 prompt tokens/s with 2, 147
+# with one).
 
 
 class LLMError(BatosError):
@@ -94,21 +99,24 @@ def format_prompt(chat_format, system, user):
 # -- model specifications ----------------------------------------------------------------------
 
 SERVERS = ("llama-cpp-python", "llama.cpp", "vllm", "vllm-guided", "ollama", "openai")
-LOCAL_ONLY = ("gguf", "n_ctx", "threads", "n_gpu_layers", "flash_attn", "seed")
+LOCAL_ONLY = ("gguf", "n_ctx", "threads", "threads_batch", "n_gpu_layers", "flash_attn",
+              "seed")
 SERVED_ONLY = ("url", "model", "server", "api_key_env", "api_key_file", "timeout", "retries")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """How to reach one model id: a local GGUF file and its llama.cpp settings (`gguf`,
-    `n_ctx`, `threads`, `n_gpu_layers`, `flash_attn`), or a model served over the
+    `n_ctx`, `threads`, `threads_batch`, `n_gpu_layers`, `flash_attn`), or a model served
+    over the
     OpenAI-compatible HTTP API (`url`, `model`, `server`, `api_key_env` | `api_key_file`,
     `timeout`, `retries`; `kernel.served`). Sampling and the prompt format are common."""
 
     model_id: str
     gguf: str = ""
     n_ctx: int = 2048
-    threads: int = 2
+    threads: int = 1         # generating, a token at a time (see OMP_WAIT_POLICY above)
+    threads_batch: int = 0   # reading a prompt and scoring, in batches; 0: every core
     n_gpu_layers: int = 0
     flash_attn: bool = False
     temperature: float = 0.2
@@ -121,6 +129,11 @@ class ModelSpec:
     api_key_file: str = ""
     timeout: float = 60.0
     retries: int = 2
+
+    @property
+    def batch_threads(self):
+        """The threads that read prompts and score: `threads_batch`, or every core."""
+        return self.threads_batch or os.cpu_count() or 1
 
     @property
     def served(self):
@@ -161,9 +174,10 @@ class ModelSpec:
         if self.chat_format not in CHAT_FORMATS:
             raise ConfigError(f"{where}.chat_format {self.chat_format!r} is unknown; use one "
                               f"of {sorted(CHAT_FORMATS)}")
-        if self.n_ctx < 16 or self.threads < 1 or self.n_gpu_layers < -1:
-            raise ConfigError(f"{where}: n_ctx, threads and n_gpu_layers (-1: all layers) "
-                              "are out of range")
+        if self.n_ctx < 16 or self.threads < 1 or self.threads_batch < 0 \
+                or self.n_gpu_layers < -1:
+            raise ConfigError(f"{where}: n_ctx, threads, threads_batch (0: every core) and "
+                              "n_gpu_layers (-1: all layers) are out of range")
         if not self.served:
             return
         if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", self.url):
@@ -262,7 +276,9 @@ class LlamaModel(LanguageModel):
         started = time.perf_counter()
         try:
             self.llama = llama_cpp.Llama(model_path=str(path), n_ctx=spec.n_ctx,
-                                         n_threads=spec.threads, n_gpu_layers=spec.n_gpu_layers,
+                                         n_threads=spec.threads,
+                                         n_threads_batch=spec.batch_threads,
+                                         n_gpu_layers=spec.n_gpu_layers,
                                          flash_attn=spec.flash_attn, seed=spec.seed,
                                          verbose=False)
         except (ValueError, RuntimeError) as exc:
@@ -338,7 +354,7 @@ class LlamaModel(LanguageModel):
         """The model's `ChannelScorer`, made on first use (its own llama.cpp context)."""
         if self._scorer is None:
             from kernel.scoring import ChannelScorer
-            self._scorer = ChannelScorer(self.llama, threads=self.spec.threads)
+            self._scorer = ChannelScorer(self.llama, threads=self.spec.batch_threads)
         return self._scorer
 
 

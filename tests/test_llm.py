@@ -1,5 +1,6 @@
 """kernel.llm: model specs, prompt formats, the scripted double and the llama.cpp backend."""
 import json
+import os
 
 import pytest
 
@@ -11,7 +12,7 @@ from kernel.image import default_personas
 def test_model_specs_come_from_configuration_and_name_missing_settings():
     models = {"m": {"gguf": "/nowhere/x.gguf", "n_ctx": 512}}
     spec = llm.ModelSpec.from_config("m", models)
-    assert spec.n_ctx == 512 and spec.threads == 2
+    assert spec.n_ctx == 512 and spec.threads == 1 and spec.batch_threads == os.cpu_count()
     with pytest.raises(llm.ModelUnavailable, match="models.m.gguf: no GGUF file at"):
         spec.path()
     with pytest.raises(ConfigError, match=r"models.other.gguf \(a local model\) or "
@@ -19,6 +20,10 @@ def test_model_specs_come_from_configuration_and_name_missing_settings():
         llm.ModelSpec.from_config("other", models)
     with pytest.raises(ConfigError, match="unknown settings"):
         llm.ModelSpec.from_config("m", {"m": {"gguf": "x", "colour": 1}})
+    batch = llm.ModelSpec.from_config("m", {"m": {"gguf": "x", "threads_batch": 3}})
+    assert batch.batch_threads == 3
+    with pytest.raises(ConfigError, match="threads_batch"):
+        llm.ModelSpec.from_config("m", {"m": {"gguf": "x", "threads_batch": -1}})
     with pytest.raises(llm.ModelUnavailable, match="not installed"):
         llm.ModelSpec("p", "package:no_such_package_here").path()
 
