@@ -116,6 +116,8 @@ UNIT_WORDS = {word: unit for unit, words in (
     ("cent", "cent cents"), ("dollar", "dollar dollars usd"), ("euro", "euro euros eur"),
     ("sterling", "gbp"), ("kmh", "kmh kph"), ("mph", "mph"))
     for word in words.split()}
+# words that make a slot the present moment or amount: `current_day` is not `event_day`
+NOW_WORDS = frozenset(("current", "today", "now", "present"))
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -694,11 +696,13 @@ def _units(name):
 
 
 def _clash(name, other):
-    """True when two slot names say different units (`time_minutes`, `hours`): the one is
-    not read as the other (`speed_kmh` over distance_km and time_minutes, read onto hours,
-    was installed wrong and final)."""
+    """True when two slot names say different units (`time_minutes`, `hours`), or only one
+    of them the present (`NOW_WORDS`): the one is not read as the other (`speed_kmh` over
+    distance_km and time_minutes, read onto hours, and `days_until` over event_day, read
+    onto current_day, were installed wrong and final)."""
     units, other_units = _units(name), _units(other)
-    return bool(units) and bool(other_units) and units != other_units
+    now, other_now = (bool(NOW_WORDS & set(n.split("_"))) for n in (name, other))
+    return bool(units) and bool(other_units) and units != other_units or now != other_now
 
 
 def _kinds_of(slots):

@@ -329,10 +329,11 @@ def test_slot_names_are_the_same_but_for_a_unit_or_name_only_one_of_them_has():
     assert not dnu._same_name("seats", "seats_taken")
 
 
-def test_a_slot_is_never_read_as_one_in_another_unit():
-    """`speed_kmh` over distance_km and time_minutes is no precedent over hours (read so, it
-    was installed wrong and final); flour_g is read onto flour_grams, not onto servings; and
-    a selector that asks for a unit its precedent does not name is no kin of it."""
+def test_a_slot_is_never_read_as_one_in_another_unit_or_as_the_present():
+    """`speed_kmh` over distance_km and time_minutes is no precedent over hours, nor
+    `days_until` over event_day over current_day (read so, both were installed wrong and
+    final); flour_g is read onto flour_grams, not onto servings; and a selector that asks
+    for a unit its precedent does not name is no kin of it."""
     jogger = ("Slots: distance_km = 5, time_minutes = 30\nWrite the method speed_kmh, called "
               "as speed_kmh().\ndef speed_kmh(self):\n"
               "    return self.distance_km / self.time_minutes * 60\n")
@@ -353,6 +354,12 @@ def test_a_slot_is_never_read_as_one_in_another_unit():
     assert dnu.precedents(litres) == (None, [])
     assert dnu._clash("time_minutes", "hours") and not dnu._clash("flour_g", "flour_grams")
     assert not dnu._clash("width_m", "width")
+    countdown = ("Slots: event_day = 200\nWrite the method days_until, called as days_until(x) "
+                 "with x = 150.\ndef days_until(self, x):\n    return self.event_day - x\n")
+    today = dataclasses.replace(mandate, selector="days_until", args=(120,),
+                                examples=(countdown,), slots={"current_day": 100})
+    assert dnu.precedents(today) == (None, [])  # the present is not the event
+    assert dnu.precedents(dataclasses.replace(today, slots={"due_day": 100}))[0] == "read"
 
 
 def test_an_example_over_the_very_slot_names_outranks_those_read_by_kind():
