@@ -93,6 +93,11 @@ COMMAND_WORDS = ("add", "remove", "reset", "clear", "increment", "decrement", "d
                  "refill", "raise", "increase", "decrease", "archive", "restore", "bump",
                  "swap", "rotate", "accept", "reject", "approve", "log", "set", "borrow",
                  "enroll", "hire", "promote")
+# a selector's last word that names a measure (`_answers_as_named`): seldom what a command
+# changes (not `cost`, `fee`, `tax`: `charge_fee`), so its method changes nothing
+MEASURE_WORDS = ("percentage", "percent", "ratio", "average", "mean", "median", "total",
+                 "sum", "area", "volume", "perimeter", "circumference", "bmi", "density",
+                 "speed", "pace", "difference")
 # selector beginnings whose answer is a number (`_answers_as_named`)
 COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
 FILLER_WORDS = frozenset(("in", "of", "the", "as", "a", "an"))  # inside a selector (`_meaning`)
@@ -920,7 +925,9 @@ def _repeats_a_text(cluster):
 def _answers_as_named(cluster):
     """False when the selector is named as a question (`asks_a_question`) or a count, and the
     behaviour changes a slot or answers other than True or False, or than a number
-    (`is_overdrawn` → `self.balance = -20.0`; `count_over_limit` → a list), or as a command
+    (`is_overdrawn` → `self.balance = -20.0`; `count_over_limit` → a list), or as a
+    measure (`MEASURE_WORDS`) and it changes a slot (`win_percentage` →
+    `self.wins = self.wins - …`), or as a command
     (`gives_a_command`), and it changes nothing (`log_workout(x)` →
     `return self.workouts * x * 3`) — unless it is the image's own method for the selector,
     which says what the word means here (the seed's `add(x)` is `self.value + x`)."""
@@ -932,6 +939,8 @@ def _answers_as_named(cluster):
         answers = isinstance(result, bool)
     elif any(selector == p or selector.startswith(p + "_") for p in COUNT_PREFIXES):
         answers = isinstance(result, (int, float)) and not isinstance(result, bool)
+    elif selector.rsplit("_", 1)[-1] in MEASURE_WORDS:
+        answers = True
     else:
         return True
     return answers and not behaviour.changes_state(cluster.signature)

@@ -177,7 +177,7 @@ def test_a_behaviour_that_ignores_an_argument_counts_only_when_nothing_else_ran(
     assert alone.reason == "it ignores an argument of the call"
 
 
-def test_a_question_or_a_count_that_answers_otherwise_counts_last():
+def test_a_question_a_count_or_a_measure_that_answers_otherwise_counts_last():
     def question(body, *results, changes=()):
         return candidate(f"def is_overdrawn(self):\n    {body}\n", *results, changes=changes)
     command = question("self.balance = -20.0", None, None, None,
@@ -192,6 +192,12 @@ def test_a_question_or_a_count_that_answers_otherwise_counts_last():
     counted = candidate("def count_over(self):\n    return len(self.items)\n", 2, 1, 0)
     assert dnu.decide([listed] * 3 + [counted]).cluster.representative is counted
     assert dnu.asks_a_question("can_vote") and not dnu.asks_a_question("island_area")
+    changed = candidate("def win_percentage(self):\n    self.wins = self.wins - 1\n"
+                        "    self._p_changed = True\n    return self.wins\n", 4, 1, 9,
+                        changes=(("wins", behaviour.canonical(4)),))
+    measured = candidate("def win_percentage(self):\n    return self.wins / self.games * 100\n",
+                         50.0, 25.0, 90.0)
+    assert dnu.decide([changed] * 3 + [measured]).cluster.representative is measured
 
 
 def test_a_command_that_changes_nothing_counts_last():
