@@ -707,7 +707,7 @@ def _clash(name, other):
     onto current_day, were installed wrong and final)."""
     units, other_units = _units(name), _units(other)
     now, other_now = (bool(NOW_WORDS & set(n.split("_"))) for n in (name, other))
-    return bool(units) and bool(other_units) and units != other_units or now != other_now
+    return (bool(units) and bool(other_units) and units != other_units) or now != other_now
 
 
 def _kinds_of(slots):

@@ -108,9 +108,9 @@ SERVED_ONLY = ("url", "model", "server", "api_key_env", "api_key_file", "timeout
 class ModelSpec:
     """How to reach one model id: a local GGUF file and its llama.cpp settings (`gguf`,
     `n_ctx`, `threads`, `threads_batch`, `n_gpu_layers`, `flash_attn`), or a model served
-    over the
-    OpenAI-compatible HTTP API (`url`, `model`, `server`, `api_key_env` | `api_key_file`,
-    `timeout`, `retries`; `kernel.served`). Sampling and the prompt format are common."""
+    over the OpenAI-compatible HTTP API (`url`, `model`, `server`, `api_key_env` |
+    `api_key_file`, `timeout`, `retries`; `kernel.served`). Sampling and the prompt format
+    are common."""
 
     model_id: str
     gguf: str = ""
