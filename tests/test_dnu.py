@@ -221,6 +221,19 @@ def test_candidates_that_disagree_install_a_provisional_method_that_says_so(rect
     assert again.strip() in ("7", "14")  # it answers, as a provisional method does
 
 
+def test_a_send_out_of_time_judges_the_samples_it_has_and_installs_them_provisional(
+        rect, tmp_path):
+    """`[dnu] seconds` bounds the whole send: with none left, the first sample that runs is
+    judged alone (the second would have overruled it) and installed provisional."""
+    config = rect.path / "batos.toml"
+    config.write_text(config.read_text().replace("\nseconds = 10.0", "\nseconds = 0.0"))
+    env = script(tmp_path, [{"match": "Write the method rim", "reply": [HALF, FULL, FULL]}])
+    outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
+    assert outcome["learned"] and outcome["provisional"] and outcome["attempts"] == 1
+    assert [step["source"] for step in outcome["history"]] == [HALF]
+    assert outcome["source"] == HALF and outcome["result"] == 7
+
+
 def test_samples_that_behave_as_the_image_s_own_method_for_the_selector_are_final(
         rect, tmp_path):
     half, full = (source.replace("rim", "perimeter") for source in (HALF, FULL))
