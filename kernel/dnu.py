@@ -101,7 +101,8 @@ MEASURE_WORDS = ("percentage", "percent", "ratio", "average", "mean", "median", 
 # selector beginnings whose answer is a number (`_answers_as_named`)
 COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
 FILLER_WORDS = frozenset(("in", "of", "the", "as", "a", "an"))  # inside a selector (`_meaning`)
-# words of a slot name that do not change what it holds (`_same_name`)
+# words of a slot name that do not change what it holds (`_same_name`; its units, compared
+# as written, unlike `UNIT_WORDS`, which says which words name the same unit)
 NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
                              "lb", "lbs", "l", "ml", "usd", "eur", "gbp"))
 # a unit word of a name → the unit it says: a slot in minutes is not read as one in hours,
@@ -859,10 +860,16 @@ def _choose(clusters):
     neighbour the channel read 0.5 nats better was tried: on the tuning set it turned
     `self.total / self.count` for `average` and `self.gross - self.deductions` for
     `net_pay` into `%`, and righted none.)"""
-    pool = [c for c in clusters if c.precedent] or clusters
-    top = max(c.votes for c in pool)
-    return max((c for c in pool if c.votes == top),
+    return max(_most_voted(clusters),
                key=lambda c: (c.precedent == "exact", _read_both_ways(c)))
+
+
+def _most_voted(clusters):
+    """The behaviours `_choose` chooses among: of the precedents if there are any, else of
+    all, those with the most votes."""
+    pool = [c for c in clusters if c.precedent] or clusters
+    top = max((c.votes for c in pool), default=0)
+    return [c for c in pool if c.votes == top]
 
 
 def _write_seconds(mandate, candidates, deadline):
@@ -883,9 +890,7 @@ def _tied(voted):
     ways: those of the most votes in its pool, when there are several. (The fit is the
     costliest judgement of a message: the writer's whole prompt decoded once more, some 2 s
     on 2 cores; where the votes decide, it is not computed.)"""
-    pool = [c for c in voted if c.precedent] or voted
-    top = max((c.votes for c in pool), default=0)
-    tied = [c for c in pool if c.votes == top]
+    tied = _most_voted(voted)
     return tied if len(tied) > 1 else []
 
 
