@@ -20,7 +20,8 @@ session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
 (general operations) and related precedents were measured on it (`dnu_unseen_tasks.py`),
 `--tasks novel` on the one written blind in session 10, before that session's changes
 (`dnu_novel_tasks.py`), `--tasks sealed` on the one written blind in session 11, before that
-session's changes (`dnu_sealed_tasks.py`);
+session's changes (`dnu_sealed_tasks.py`), `--tasks tail` on the one written blind in
+session 13, before that session's changes were measured (`dnu_tail_tasks.py`);
 `--only SELECTOR…` runs some tasks;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add.
@@ -41,6 +42,7 @@ import dnu_fresh_tasks
 import dnu_novel_tasks
 import dnu_open_tasks
 import dnu_sealed_tasks
+import dnu_tail_tasks
 import dnu_unseen_tasks
 from kernel import dnu, llm, paths, sandbox, seed_methods
 from kernel.home import Home
@@ -151,7 +153,7 @@ def new_object(image, path, slots):
 
 TASK_SETS = {"open": dnu_open_tasks, "dev": dnu_dev_tasks, "blind": dnu_blind_tasks,
              "fresh": dnu_fresh_tasks, "unseen": dnu_unseen_tasks,
-             "novel": dnu_novel_tasks, "sealed": dnu_sealed_tasks}
+             "novel": dnu_novel_tasks, "sealed": dnu_sealed_tasks, "tail": dnu_tail_tasks}
 
 
 def remove_domain_examples(image):

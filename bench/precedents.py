@@ -25,7 +25,7 @@ from kernel import behaviour, dnu, genesis, library, sandbox
 from kernel.image import default_personas
 from kernel.values import plain
 
-SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed")
+SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed", "tail")
 
 
 def run_on(lobby, task, source, slots, args=None):
@@ -70,10 +70,15 @@ def measure(lobby, tasks):
     for task in tasks:
         examples = library.nearest(catalogue, task.selector, task.slots, list(task.args),
                                    dnu.DEFAULT_EXAMPLES)
+        analogies = dnu.analogies(catalogue, task.selector, task.slots, list(task.args))
         mandate = dnu.Mandate("bench", "bench", task.slots, (), (), task.selector,
-                              tuple(task.args), examples=tuple(e.prompt() for e in examples))
-        kind, groups = dnu.precedents(mandate)
-        sources = [s for s in (first_reading(lobby, task, g) for g in groups) if s]
+                              tuple(task.args), examples=tuple(e.prompt() for e in examples),
+                              analogies=tuple(e.prompt() for e in analogies))
+        kind, sources = None, []
+        for kind, groups in dnu.precedents_by_kind(mandate):
+            sources = [s for s in (first_reading(lobby, task, g) for g in groups) if s]
+            if sources:
+                break
         if not sources:
             counts["none"] += 1
             missed.append((task.selector, task.slots, "none", []))
@@ -92,6 +97,8 @@ def main(argv=None):
     parser.add_argument("sets", nargs="*", help=f"task sets, of {', '.join(SETS)} (all)")
     parser.add_argument("--none", action="store_true",
                         help="also list the tasks without a precedent")
+    parser.add_argument("--totals", action="store_true",
+                        help="print the totals only (for sets that must stay blind)")
     args = parser.parse_args(argv)
     unknown = set(args.sets) - set(SETS)
     if unknown:
@@ -108,7 +115,7 @@ def main(argv=None):
         shown = ", ".join(f"{key} {counts[key]}" for key in sorted(counts))
         print(f"{name} ({len(tasks)} tasks): {shown}")
         for selector, slots, outcome, sources in missed:
-            if outcome == "none" and not args.none:
+            if args.totals or outcome == "none" and not args.none:
                 continue
             bodies = " | ".join(s.strip().splitlines()[-1].strip() for s in sources)
             print(f"    {outcome}: {selector} {slots} -> {bodies}")

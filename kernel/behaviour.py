@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 PROBES = 3
 # the kinds of `kernel.dnu.precedents`, strongest first
-PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin")
+PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin", "analogous")
 NUMBER_CHOICES = (2, 3, 5, 7, 9, 11, 13, 17, 19, 23, 31, 42, 64, 97)
 
 

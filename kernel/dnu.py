@@ -124,6 +124,21 @@ UNIT_WORDS = {word: unit for unit, words in (
     for word in words.split()}
 # words that make a slot the present moment or amount: `current_day` is not `event_day`
 NOW_WORDS = frozenset(("current", "today", "now", "present"))
+# words that say the same in a selector (`_analogy`), each → the one it is read as
+SAME_WORDS = {"remaining": "left", "percentage": "percent", "pct": "percent"}
+# the part a slot plays in a measure, by a word of its name (`_role`): an analogy reads a
+# whole onto a whole (`days_allowed` onto `duration_minutes`) and a part onto a part
+ROLE_WORDS = {word: role for role, words in (
+    ("whole", "capacity total limit max maximum budget goal target allowance allowed quota "
+              "duration length size planned income seats period full available stock "
+              "games questions attempts"),
+    ("part", "used spent taken sold booked occupied done filled consumed elapsed spending "
+             "completed attended correct wins passengers current_load"),
+    ("now", "current today now present")) for word in words.split()}
+# words that only link a selector's others: sharing one says nothing (`_analogy`)
+LINKING_WORDS = frozenset(("for", "to", "with", "by", "at", "from", "in", "of", "on"))
+ANALOGIES = 8                 # the most analogies a mandate carries (`analogies`)
+ANALOGOUS_READINGS = 2        # an analogy read more ways than this is no precedent
 RENAMINGS = 24                # the most ways of reading a precedent's slots that are tried
 SCORED_BEHAVIOURS = 4         # the most voted behaviours whose channel and fit are computed
 SEARCH_SECONDS = 3.0          # enumerating expressions that meet a missed expectation
@@ -292,9 +307,10 @@ class Mandate:
     args: tuple
     expect: object = NO_EXPECTATION
     examples: tuple = ()
+    analogies: tuple = ()   # methods that say the selector of other things (`_analogy`)
 
     @classmethod
-    def of(cls, path, receiver, selector, args, expect, examples=()):
+    def of(cls, path, receiver, selector, args, expect, examples=(), analogies=()):
         """The mandate for `selector` missed on `receiver` (read in the current transaction)."""
         return cls(path=path, receiver=receiver.label,
                    slots={k: plain(v) for k, v in library.visible_slots(receiver).items()},
@@ -302,7 +318,7 @@ class Mandate:
                    methods=tuple(sorted({s for o in receiver._lineage()
                                          for s in o._own_methods()})),
                    selector=selector, args=tuple(args), expect=expect,
-                   examples=tuple(examples))
+                   examples=tuple(examples), analogies=tuple(analogies))
 
     @classmethod
     def from_record(cls, record):
@@ -311,7 +327,8 @@ class Mandate:
                    parents=tuple(record["parents"]), methods=tuple(record["methods"]),
                    selector=record["selector"], args=tuple(record["args"]),
                    expect=record.get("expect", NO_EXPECTATION),
-                   examples=tuple(record.get("examples", ())))
+                   examples=tuple(record.get("examples", ())),
+                   analogies=tuple(record.get("analogies", ())))
 
     @property
     def has_expectation(self):
@@ -342,6 +359,8 @@ class Mandate:
                 "args": plain(list(self.args)), "slots": self.slots,
                 "parents": list(self.parents), "methods": list(self.methods),
                 "examples": list(self.examples)}
+        if self.analogies:
+            data["analogies"] = list(self.analogies)
         if self.has_expectation:
             data["expect"] = self.expect
         return data
@@ -507,10 +526,10 @@ def _body(source):
     return source.split("\n", 1)[-1].strip()
 
 
-def precedents(mandate):
+def precedents_by_kind(mandate):
     """How the image already answers this message on objects of this shape: (a kind of
-    `behaviour.PRECEDENT_KINDS`, groups of sources), or (None, []): the groups of the
-    strongest kind found. A group per example of the mandate's examples that defines its own
+    `behaviour.PRECEDENT_KINDS`, groups of sources) for each kind found, strongest first.
+    A group per example of the mandate's examples that defines its own
     selector — or a selector of fewer of its words (`_relation`: "related", "kin"), renamed
     — with its number of arguments and argument scales, on an object with as many slots of
     the same kinds as the receiver. An example with the receiver's very slot names — give
@@ -528,7 +547,7 @@ def precedents(mandate):
     an example lists is `len` of it (`_counted`)."""
     kinds = _kinds_of(mandate.slots)
     found = {kind: [] for kind in behaviour.PRECEDENT_KINDS}
-    for text in mandate.examples:
+    for text in mandate.examples + mandate.analogies:
         match = re.search(r"^def (\w+)\(self((?:, \w+)*)\):.*", text, re.M | re.S)
         if not match or match.group(2).count(",") != len(mandate.args) \
                 or not _same_scales(library.shown_arguments(text), mandate.args):
@@ -540,6 +559,10 @@ def precedents(mandate):
             f"def {name}(", f"def {mandate.selector}(", 1) + "\n")
         if relation is None and _opposites(mandate.selector, name):
             relation, source = "related", _negated(source)
+        alignment = None
+        if relation is None:
+            alignment = _analogy(mandate.selector, name, mandate.slots, example)
+            relation = "analogous" if alignment else None
         if relation is None or source is None:
             continue
         if sorted(example.values()) != sorted(kinds.values()):
@@ -547,16 +570,23 @@ def precedents(mandate):
             if within is not None:
                 found["partial"].append([_renamed(source, within)])
             continue
+        if alignment:
+            readings = _readings(source, example, kinds, alignment)
+            if len(readings) <= ANALOGOUS_READINGS:
+                found[relation].extend([reading] for reading in readings)
+            continue
         same = _same_names(example, kinds)
         if relation == "exact" and same is None:
             relation = "read"
         found[relation].append([_renamed(source, same)] if same is not None
                                else _readings(source, example, kinds))
-    for kind in behaviour.PRECEDENT_KINDS:
-        groups = [group for group in found[kind] if group]
-        if groups:
-            return kind, groups
-    return None, []
+    return [(kind, groups) for kind in behaviour.PRECEDENT_KINDS
+            if (groups := [group for group in found[kind] if group])]
+
+
+def precedents(mandate):
+    """The strongest kind of `precedents_by_kind` and its groups, or (None, [])."""
+    return next(iter(precedents_by_kind(mandate)), (None, []))
 
 
 def _relation(selector, name, slots):
@@ -623,25 +653,88 @@ def _stem(word):
     return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
-def _readings(source, example, kinds):
+def _readings(source, example, kinds, alignment=None):
     """`source` with its slots renamed to the receiver's, once per kind-keeping assignment
     that keeps the most of them under their own names (`_same_name`): `bus.is_full` over
     passengers and seats is read onto passengers and capacity one way only, and
     `first[0] + last[0]` onto first_name and last_name (read both ways, the readings
-    disagreed and the precedent was lost)."""
+    disagreed and the precedent was lost). With the `alignment` of an analogy (`_analogy`:
+    the words only its selector has, the words only the mandate's has), a slot named by the
+    one's words is read onto a slot named by the other's, a slot named by neither onto one
+    named by neither, and a whole onto a whole (`_role`); their units are not compared."""
     used = [name for name in example if re.search(rf"\bself\.{name}\b", source)]
+    theirs, ours = alignment or (set(), set())
     assignments = [targets for targets in itertools.permutations(kinds, len(used))
-                   if all(example[u] == kinds[t] and not _clash(u, t)
+                   if all(example[u] == kinds[t]
+                          and not _clash(_without(u, theirs), _without(t, ours))
                           for u, t in zip(used, targets))]
-    kept = max((sum(map(_same_name, used, targets)) for targets in assignments), default=0)
+
+    def kept_names(targets):
+        aligned = 0 if alignment is None else sum(
+            (_names_any(u, theirs) == _names_any(t, ours))
+            + (_role(u) is not None and _role(u) == _role(t)) for u, t in zip(used, targets))
+        return aligned + sum(map(_same_name, used, targets))
+
+    kept = max(map(kept_names, assignments), default=0)
     found = []
     for targets in assignments:
-        if sum(map(_same_name, used, targets)) < kept:
+        if kept_names(targets) < kept:
             continue
         found.append(_renamed(source, dict(zip(used, targets))))
         if len(found) > RENAMINGS:
             return []
     return found
+
+
+def analogies(catalogue, selector, slots, args, count=ANALOGIES):
+    """The `count` examples of the `catalogue` (`library.Example`s) most like the mandate
+    that say its selector of other things (`_analogy`), with as many arguments: precedents
+    of the last resort, looked for in the whole image, as the few examples a prompt shows
+    seldom hold one."""
+    found = [e for e in catalogue if len(e.args) == len(args)
+             and _analogy(selector, e.selector, slots, e.slots)]
+    return sorted(found, key=lambda e: -library.similarity(e, selector, slots, args))[:count]
+
+
+def _analogy(selector, name, slots, example):
+    """How an example's selector `name` says the mandate's `selector` of other things, or
+    None: the two share a word (`SAME_WORDS` alike: `left`, `remaining`), and the words
+    only one of them has each name a slot of its own object (`minutes_left` over
+    duration_minutes and elapsed_minutes, `days_left` over days_allowed and days_taken:
+    the same operation said of minutes and of days). Returns (the example's own words, the
+    mandate's own words), which `_readings` aligns the slots by. Sharing only a word that
+    links others (`LINKING_WORDS`) is no analogy: `flour_for(x)` is flour / servings * x,
+    `fare_for(x)` is not fare / price_per_km * x."""
+    words, known = _synonymous(_meaning(selector)), _synonymous(_meaning(name))
+    ours, theirs = words - known, known - words
+    if not (words & known) - LINKING_WORDS or not ours or not theirs:
+        return None
+    if not all(any(_names_any(slot, {word}) for slot in slots) for word in ours) or \
+            not all(any(_names_any(slot, {word}) for slot in example) for word in theirs):
+        return None
+    return theirs, ours
+
+
+def _role(slot):
+    """The part a slot's name says it plays in a measure (`ROLE_WORDS`): "whole", "part"
+    or "now"; None for none or several."""
+    roles = {ROLE_WORDS[w] for w in slot.split("_") if w in ROLE_WORDS}
+    return roles.pop() if len(roles) == 1 else None
+
+
+def _synonymous(words):
+    return {SAME_WORDS.get(word, word) for word in words}
+
+
+def _without(slot, words):
+    """A slot's name without the words of `words` (an analogy's own words: the minutes of
+    `duration_minutes` are what it says in place of days, no clash of units)."""
+    return "_".join(w for w in slot.split("_") if not _names_any(w, words))
+
+
+def _names_any(slot, words):
+    """True when a slot's name holds one of `words` (compared without plural `s`)."""
+    return bool(_synonymous({_stem(w) for w in slot.split("_")}) & words)
 
 
 def _renamed(source, renaming):
@@ -819,10 +912,15 @@ def _precedent_verdict(best, others, valid):
     over the receiver's very slot names ("exact"), unless the samples agree on something
     else; read onto them by kind ("read") or of a related selector ("related"), when
     `PRECEDENT_VOTES` samples behave so too; of a "kin" selector, never (`tip` for
-    `tip_amount` is a guess about what "amount" adds).
+    `tip_amount` is a guess about what "amount" adds), nor an analogy (the readings of
+    one, or analogies that behave otherwise, are chosen among as `_choose` does).
     Measured without a model (`bench/precedents.py`) on the held-out, tuning and blind
     sets: 49 of 49 exact precedents right, 21 of 22 read ones (`pair.average`, (a + b) / 2,
     read onto total and count was not)."""
+    if best.precedent == "analogous":
+        return Verdict(best, False, f"{best.votes} of {valid} samples behave as the image's "
+                                    "method that says this of other things, read onto these "
+                                    "slots (an analogy)", settled=True)
     says = f"{best.votes} of {valid} samples behave as the image's own method for this " \
            "selector on another object"
     if any(c.precedent for c in others):
@@ -1239,16 +1337,20 @@ class Learner:
 
     def _precedents(self, mandate, calls):
         """The image's own methods for the selector, judged on the receiver: of each group of
-        `precedents`, one reading when every reading of it that runs behaves alike."""
-        found = []
-        kind, groups = precedents(mandate)
-        for group in groups:
-            judged = [self._judge(mandate.path, mandate, source, calls) for source in group]
-            ran = [c for c in judged if c.valid]
-            if ran and len({c.signature for c in ran}) == 1:
-                ran[0].sampled, ran[0].precedent = False, kind
-                found.append(ran[0])
-        return found
+        the strongest kind of `precedents_by_kind` that has one, one reading when every
+        reading of it that runs behaves alike."""
+        for kind, groups in precedents_by_kind(mandate):
+            found = []
+            for group in groups:
+                judged = [self._judge(mandate.path, mandate, source, calls)
+                          for source in group]
+                ran = [c for c in judged if c.valid]
+                if ran and len({c.signature for c in ran}) == 1:
+                    ran[0].sampled, ran[0].precedent = False, kind
+                    found.append(ran[0])
+            if found:
+                return found
+        return []
 
     def _claim(self, lobby, path, selector, args, expect, relearn=False):
         receiver = paths.resolve(lobby, path)
@@ -1261,10 +1363,11 @@ class Learner:
         if current and current["status"] == "pending" \
                 and time.time() - current["started"] < self.wait_seconds:
             return {"status": "pending", "key": key}
-        examples = library.nearest(library.catalogue(lobby), selector,
-                                   library.visible_slots(receiver), args, self.examples)
+        catalogue, slots = library.catalogue(lobby), library.visible_slots(receiver)
+        examples = library.nearest(catalogue, selector, slots, args, self.examples)
         mandate = Mandate.of(path, receiver, selector, args, expect,
-                             [e.prompt() for e in examples])
+                             [e.prompt() for e in examples],
+                             [e.prompt() for e in analogies(catalogue, selector, slots, args)])
         writer = getattr(lobby.personas, self.writer_name)
         entries[key] = {"status": "pending", "owner": self.owner, "started": time.time(),
                         "mandate": mandate.record(), "persona": self.writer_name}

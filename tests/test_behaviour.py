@@ -451,15 +451,52 @@ def test_a_count_of_what_an_example_lists_is_its_length():
         "    return len([n for n in self.marks if n >= self.pass_mark])\n"]])
 
 
-def test_a_related_precedent_is_final_with_a_sample_a_kin_or_partial_one_never():
-    for kind, final in (("related", True), ("partial", False), ("kin", False)):
+def test_an_example_that_says_the_selector_of_other_things_is_an_analogy():
+    """`days_remaining` over days_allowed and days_taken says `minutes_left` of days: read
+    with the whole onto the whole; sharing only a linking word (`flour_for`, `fare_for`) or
+    a word the selector uses of no slot is no analogy."""
+    days = ("Slots: days_allowed = 25, days_taken = 17\nWrite the method days_remaining, "
+            "called as days_remaining().\ndef days_remaining(self):\n"
+            "    return self.days_allowed - self.days_taken\n")
+    mandate = dnu.Mandate("p", "r", {"elapsed_minutes": 35, "duration_minutes": 90}, (), (),
+                          "minutes_left", (), analogies=(days,))
+    assert dnu.precedents(mandate) == ("analogous", [
+        ["def minutes_left(self):\n    return self.duration_minutes - self.elapsed_minutes\n"]])
+    assert dnu._analogy("minutes_left", "days_remaining", mandate.slots,
+                        {"days_allowed": 25, "days_taken": 17}) == ({"day"}, {"minute"})
+    assert dnu._analogy("fare_for", "flour_for", {"base_fare": 3.0, "per_km": 1.5},
+                        {"flour_g": 200, "servings": 4}) is None
+    assert dnu._analogy("tickets_left", "tickets_sold", {"tickets": 90, "sold": 3},
+                        {"tickets": 90, "sold": 3}) is None  # `left` names no slot
+
+
+def test_a_weaker_kind_of_precedent_counts_when_no_stronger_one_is_read_one_way():
+    """The image's examples in every kind found, strongest first (`Learner._precedents`
+    takes the first kind one of whose groups is read one way only)."""
+    percentage = ("Slots: correct = 18, questions = 20\nWrite the method percentage, called "
+                  "as percentage().\ndef percentage(self):\n"
+                  "    return self.correct / self.questions * 100\n")
+    used = ("Slots: used_gb = 3, limit_gb = 10\nWrite the method used_percent, called as "
+            "used_percent().\ndef used_percent(self):\n"
+            "    return self.used_gb / self.limit_gb * 100\n")
+    mandate = dnu.Mandate("p", "r", {"wins": 12, "games_played": 20}, (), (), "win_percentage",
+                          (), examples=(percentage,), analogies=(used,))
+    (related, groups), (analogous, readings) = dnu.precedents_by_kind(mandate)
+    assert related == "related" and len(groups[0]) == 2  # read both ways
+    assert analogous == "analogous" and readings == [
+        ["def win_percentage(self):\n    return self.wins / self.games_played * 100\n"]]
+
+
+def test_a_related_precedent_is_final_with_a_sample_a_kin_partial_or_analogous_one_never():
+    for kind, final, says in (("related", True, "image's own method"),
+                              ("partial", False, "only some"), ("kin", False, "fewer words"),
+                              ("analogous", False, "analogy")):
         precedent = candidate("image's own", 14, 22, 12)
         precedent.sampled, precedent.precedent = False, kind
         verdict = dnu.decide([candidate("a", 7, 11, 6)] * 2 + [candidate("b", 14, 22, 12),
                                                                precedent])
         assert verdict.cluster.representative.source == "image's own"
-        assert verdict.final is final
-    assert verdict.settled and "fewer words" in verdict.reason
+        assert verdict.final is final and says in verdict.reason and verdict.settled
 
 
 def test_precedents_that_disagree_make_nothing_final():
