@@ -44,6 +44,7 @@ import dnu_open_tasks
 import dnu_sealed_tasks
 import dnu_tail_tasks
 import dnu_unseen_tasks
+import precedents
 from kernel import dnu, llm, paths, sandbox, seed_methods
 from kernel.home import Home
 from kernel.image import connect
@@ -211,34 +212,50 @@ def judge(image, path, task, result):
         return check(lobby)
 
 
-def run_open_tasks(image, learner, tasks, label):
-    """Every task of part 3 WITHOUT an expectation; a row per task, printed as it ends."""
+def run_open_tasks(image, learner, tasks, label, quiet=False):
+    """Every task of part 3 WITHOUT an expectation; a row per task, printed as it ends (with
+    `quiet`, a dot: for a set that must stay blind)."""
     print(f"\n{len(tasks)} {label} tasks WITHOUT an expectation:", flush=True)
     rows = []
     for n, task in enumerate(tasks):
         rows.append(open_task(image, learner, task, f"open{n}"))
-        print_row(*rows[-1])
+        if quiet:
+            print(".", end="\n" if n % 20 == 19 else "", flush=True)
+        else:
+            print_row(*rows[-1])
     return rows
 
 
 def open_task(image, learner, task, path):
-    """One task of part 3: (task, outcome kind, seconds, source or reason)."""
+    """One task of part 3: (task, outcome kind, seconds, source or reason, whether a sample
+    was right)."""
     new_object(image, path, task.slots)
     started = time.perf_counter()
     try:
         outcome = learner.send(path, task.selector, list(task.args))
     except dnu.LearningFailed as failure:
-        return task, "failed", time.perf_counter() - started, None, failure.outcome.reason
+        return task, "failed", time.perf_counter() - started, None, failure.outcome.reason, \
+            sampled_right(image, task, failure.outcome)
     seconds = time.perf_counter() - started
     right = judge(image, path, task, outcome.result)
     if task.kind == "state" and "self._p_changed = True" not in (outcome.source or ""):
         right = False  # a command must keep the Covenant
     kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
         ("correct, provisional" if right else "wrong, provisional")
-    return task, kind, seconds, outcome.source, (outcome.evidence or {}).get("reason")
+    return task, kind, seconds, outcome.source, (outcome.evidence or {}).get("reason"), \
+        sampled_right(image, task, outcome)
 
 
-def print_row(task, kind, seconds, source, reason):
+def sampled_right(image, task, outcome):
+    """True when one of the model's samples for the task (`Outcome.history`) was a right
+    method: what a perfect choice among the samples would have installed."""
+    sources = {entry["source"] for entry in outcome.history
+               if entry.get("candidate") != "search" and not entry.get("problem")}
+    with image.transaction(dry_run=True) as lobby:
+        return any(precedents.behaves_right(lobby, task, source) for source in sources)
+
+
+def print_row(task, kind, seconds, source, reason, _sampled=False):
     """One task's line: how it ended, how long it took, the method's body, and why it is
     final or not (or why learning failed)."""
     lines = (source or "").strip().splitlines()
@@ -256,6 +273,8 @@ def print_open(rows):
     print("  " + ", ".join(f"{name} {counts[name]}" for name in OUTCOMES))
     print("  correct by kind: " + ", ".join(f"{k} {c['correct']}/{sum(c.values())}"
                                             for k, c in by_kind.items()))
+    print(f"  a sample was right on {sum(1 for row in rows if row[5])} of {len(rows)} tasks "
+          "(what a perfect choice among the samples would reach)")
     return counts
 
 
@@ -265,6 +284,8 @@ def main(argv=None):
     parser.add_argument("--tasks", choices=tuple(TASK_SETS), default="open")
     parser.add_argument("--library", choices=("all", "idioms"), default="all")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--quiet", action="store_true",
+                        help="print part 3's totals only (for sets that must stay blind)")
     args = parser.parse_args(argv)
     module = TASK_SETS[args.tasks]
     open_tasks = [t for t in module.TASKS if not args.only or t.selector in args.only]
@@ -288,7 +309,8 @@ def main(argv=None):
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)
                 if args.part in ("all", "open"):
-                    open_rows = run_open_tasks(image, learner, open_tasks, args.tasks)
+                    open_rows = run_open_tasks(image, learner, open_tasks, args.tasks,
+                                               args.quiet)
             finally:
                 image.close()
         finally:
@@ -329,6 +351,7 @@ def main(argv=None):
                   {"name": "median seconds per task", "ratio": round(median, 2),
                    "target": 10.0, "met": median <= 10.0}]
         figures.update({"open_tasks": total, "open_right_answer": round(right, 3),
+                        "open_sampled_right": sum(1 for row in open_rows if row[5]),
                         **{k.replace(" ", "_").replace(",", ""): counts[k] for k in OUTCOMES}})
     print(json.dumps({"goals": goals, **figures}))
 

@@ -703,11 +703,12 @@ def _analogy(selector, name, slots, example):
     duration_minutes and elapsed_minutes, `days_left` over days_allowed and days_taken:
     the same operation said of minutes and of days). Returns (the example's own words, the
     mandate's own words), which `_readings` aligns the slots by. Sharing only a word that
-    links others (`LINKING_WORDS`) is no analogy: `flour_for(x)` is flour / servings * x,
-    `fare_for(x)` is not fare / price_per_km * x."""
+    links others (`LINKING_WORDS`) or a unit is no analogy: `flour_for(x)` is flour /
+    servings * x, `fare_for(x)` is not fare / price_per_km * x; `price_for_grams(x)` is
+    price / weight_g * x, `grams_for_servings(x)` is not flour_grams / servings * x."""
     words, known = _synonymous(_meaning(selector)), _synonymous(_meaning(name))
     ours, theirs = words - known, known - words
-    if not (words & known) - LINKING_WORDS or not ours or not theirs:
+    if not (words & known) - LINKING_WORDS - set(UNIT_WORDS) or not ours or not theirs:
         return None
     if not all(any(_names_any(slot, {word}) for slot in slots) for word in ours) or \
             not all(any(_names_any(slot, {word}) for slot in example) for word in theirs):
