@@ -26,7 +26,9 @@ examples (`kernel.library`) — and runs the cycle:
    A behaviour is installed as **final** only when the image's knowledge backs it: a
    precedent that no other precedent contradicts, over the receiver's very slot names, or
    read by kind, or of a selector with fewer words the rest of which name a slot
-   (`highest` for `highest_temperature`), and written by a sample too. The samples'
+   (`highest` for `highest_temperature`), and written by a sample too. Where the image
+   holds no such method, one that says the selector of other things (an *analogy*,
+   `analogies`) is chosen first, never final. The samples'
    agreement alone is final only
    with `agreement_final` (a clear majority, the channel preferring it too, a behaviour
    that depends on its inputs): a 135M model's agreement is no fact.
@@ -544,7 +546,10 @@ def precedents_by_kind(mandate):
     last name, for a receiver with a middle name too, was installed wrong and final on the
     blind set), unless the receiver's other slots are of kinds it has none of ("partial",
     `_within`). A question's contrary answers `not` it (`_opposites`), and a count of what
-    an example lists is `len` of it (`_counted`)."""
+    an example lists is `len` of it (`_counted`). An example or one of the mandate's
+    `analogies` that says the selector of other things (`_analogy`) is "analogous": each of
+    its readings a group of its own (the samples and the model choose among them), none when
+    it reads more than `ANALOGOUS_READINGS` ways."""
     kinds = _kinds_of(mandate.slots)
     found = {kind: [] for kind in behaviour.PRECEDENT_KINDS}
     for text in mandate.examples + mandate.analogies:

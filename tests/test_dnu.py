@@ -381,3 +381,22 @@ def test_a_method_that_writes_the_expected_result_is_sent_back(rect, tmp_path):
     assert outcome["history"][0]["problem"] == ("it writes the expected result 8 instead of "
                                                 "computing it")
     assert inspect(rect)["grown"]["source"] == outcome["source"]
+
+
+def test_a_method_that_says_the_selector_of_other_things_is_an_analogy_never_final(
+        home, zeo, tmp_path):
+    """No method of the image answers `minutes_left`, but the seed's `days_remaining` (days
+    allowed − days taken) says it of days: read with the whole onto the whole, it is chosen
+    over samples that scatter, and installed provisional."""
+    run_batos("new", "timer", "--slots", '{"elapsed_minutes": 35, "duration_minutes": 90}',
+              home=home.path, check=True)
+    guesses = [f"def minutes_left(self):\n    return {body}\n" for body in
+               ("self.elapsed_minutes + self.duration_minutes",
+                "self.elapsed_minutes - self.duration_minutes", "self.elapsed_minutes * 2")]
+    env = script(tmp_path, [{"match": "Write the method minutes_left", "reply": guesses}])
+    outcome = json.loads(send(home, "timer", "minutes_left", env=env, check=True).stdout)
+    assert (outcome["result"], outcome["provisional"]) == (55, True)
+    assert "(an analogy)" in outcome["evidence"]["reason"]
+    [entry] = [e for e in mandate_entries(home).values()
+               if e["mandate"]["selector"] == "minutes_left"]
+    assert any("def days_remaining(self)" in text for text in entry["mandate"]["analogies"])
