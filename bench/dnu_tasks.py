@@ -8,7 +8,9 @@ values too), mean attempts and median seconds per task. Part 3 (issue 14) sends 
 tasks of `dnu_open_tasks.py` WITHOUT an expectation, as chat and most real sends do, each to a
 fresh object of one living image, and judges the method installed with the task's oracle on
 the receiver and on a second object with other slot values (a clone of the first, so it
-inherits the method): correct or wrong, final or provisional, or failed. It ends with one JSON
+inherits the method): correct or wrong, final or provisional, or failed; and on how many
+tasks one of the model's samples was a right method (what a perfect choice among them would
+reach: where it is low, the model, not the choosing, is the limit). It ends with one JSON
 line of goals. A real ZEO server on a free port serves a fresh home. Set BATOS_LLM to
 benchmark another backend; by default the configured GGUF model runs.
 
@@ -22,7 +24,8 @@ session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
 (`dnu_novel_tasks.py`), `--tasks sealed` on the one written blind in session 11, before that
 session's changes (`dnu_sealed_tasks.py`), `--tasks tail` on the one written blind in
 session 13, before that session's changes were measured (`dnu_tail_tasks.py`);
-`--only SELECTOR…` runs some tasks;
+`--only SELECTOR…` runs some tasks; `--quiet` prints part 3's totals only, for a set that must
+stay blind;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add.
 """
@@ -235,7 +238,7 @@ def open_task(image, learner, task, path):
         outcome = learner.send(path, task.selector, list(task.args))
     except dnu.LearningFailed as failure:
         return task, "failed", time.perf_counter() - started, None, failure.outcome.reason, \
-            sampled_right(image, task, failure.outcome)
+            sampled_right(image, task, failure.outcome), sample_problems(failure.outcome)
     seconds = time.perf_counter() - started
     right = judge(image, path, task, outcome.result)
     if task.kind == "state" and "self._p_changed = True" not in (outcome.source or ""):
@@ -243,7 +246,24 @@ def open_task(image, learner, task, path):
     kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
         ("correct, provisional" if right else "wrong, provisional")
     return task, kind, seconds, outcome.source, (outcome.evidence or {}).get("reason"), \
-        sampled_right(image, task, outcome)
+        sampled_right(image, task, outcome), sample_problems(outcome)
+
+
+def sample_problems(outcome):
+    """What became of the model's samples for a task: a Counter of "ran" and of the kinds of
+    problem of those that did not (the guardian's rejection, the trial's exception, …)."""
+    counted = collections.Counter()
+    for entry in outcome.history:
+        if entry.get("candidate") == "search":
+            continue
+        problem = entry.get("problem")
+        if problem is None:
+            counted["ran"] += 1
+        elif problem.startswith("the trial run raised"):
+            counted[problem.split(":")[0].replace("the trial run ", "")] += 1
+        else:
+            counted[problem.split(":")[0].split(",")[0]] += 1
+    return counted
 
 
 def sampled_right(image, task, outcome):
@@ -255,7 +275,7 @@ def sampled_right(image, task, outcome):
         return any(precedents.behaves_right(lobby, task, source) for source in sources)
 
 
-def print_row(task, kind, seconds, source, reason, _sampled=False):
+def print_row(task, kind, seconds, source, reason, *_samples):
     """One task's line: how it ended, how long it took, the method's body, and why it is
     final or not (or why learning failed)."""
     lines = (source or "").strip().splitlines()
@@ -275,6 +295,11 @@ def print_open(rows):
                                             for k, c in by_kind.items()))
     print(f"  a sample was right on {sum(1 for row in rows if row[5])} of {len(rows)} tasks "
           "(what a perfect choice among the samples would reach)")
+    samples = sum((row[6] for row in rows), collections.Counter())
+    written = sum(samples.values())
+    print(f"  samples: {written} ({written / len(rows):.1f} per task), {samples['ran']} ran; "
+          "the others: " + ", ".join(f"{problem} {n}" for problem, n in samples.most_common()
+                                     if problem != "ran"))
     return counts
 
 
