@@ -135,7 +135,7 @@ ROLE_WORDS = {word: role for role, words in (
               "duration length size planned income seats period full available stock "
               "games questions attempts"),
     ("part", "used spent taken sold booked occupied done filled consumed elapsed spending "
-             "completed attended correct wins passengers current_load"),
+             "completed attended correct wins passengers"),
     ("now", "current today now present")) for word in words.split()}
 # words that only link a selector's others: sharing one says nothing (`_analogy`)
 LINKING_WORDS = frozenset(("for", "to", "with", "by", "at", "from", "in", "of", "on"))
@@ -705,8 +705,8 @@ def _analogy(selector, name, slots, example):
     """How an example's selector `name` says the mandate's `selector` of other things, or
     None: the two share a word (`SAME_WORDS` alike: `left`, `remaining`), and the words
     only one of them has each name a slot of its own object (`minutes_left` over
-    duration_minutes and elapsed_minutes, `days_left` over days_allowed and days_taken:
-    the same operation said of minutes and of days). Returns (the example's own words, the
+    duration_minutes and elapsed_minutes, `days_remaining` over days_allowed and
+    days_taken: the same operation said of minutes and of days). Returns (the example's own words, the
     mandate's own words), which `_readings` aligns the slots by. Sharing only a word that
     links others (`LINKING_WORDS`) or a unit is no analogy: `flour_for(x)` is flour /
     servings * x, `fare_for(x)` is not fare / price_per_km * x; `price_for_grams(x)` is
