@@ -309,7 +309,7 @@ class Mandate:
     args: tuple
     expect: object = NO_EXPECTATION
     examples: tuple = ()
-    analogies: tuple = ()   # methods that say the selector of other things (`_analogy`)
+    analogies: tuple = ()   # with no expectation: methods that say it of other things
 
     @classmethod
     def of(cls, path, receiver, selector, args, expect, examples=(), analogies=()):
@@ -1371,9 +1371,9 @@ class Learner:
             return {"status": "pending", "key": key}
         catalogue, slots = library.catalogue(lobby), library.visible_slots(receiver)
         examples = library.nearest(catalogue, selector, slots, args, self.examples)
+        found = analogies(catalogue, selector, slots, args) if expect is NO_EXPECTATION else []
         mandate = Mandate.of(path, receiver, selector, args, expect,
-                             [e.prompt() for e in examples],
-                             [e.prompt() for e in analogies(catalogue, selector, slots, args)])
+                             [e.prompt() for e in examples], [e.prompt() for e in found])
         writer = getattr(lobby.personas, self.writer_name)
         entries[key] = {"status": "pending", "owner": self.owner, "started": time.time(),
                         "mandate": mandate.record(), "persona": self.writer_name}
