@@ -231,7 +231,7 @@ def run_open_tasks(image, learner, tasks, label, quiet=False):
 
 def open_task(image, learner, task, path):
     """One task of part 3: (task, outcome kind, seconds, source or reason, whether a sample
-    was right)."""
+    was right, what became of the samples)."""
     new_object(image, path, task.slots)
     started = time.perf_counter()
     try:
@@ -249,13 +249,16 @@ def open_task(image, learner, task, path):
         sampled_right(image, task, outcome), sample_problems(outcome)
 
 
+def samples_of(outcome):
+    """The model's samples in an outcome's history (not the expressions a search proposed)."""
+    return [entry for entry in outcome.history if entry.get("candidate") != "search"]
+
+
 def sample_problems(outcome):
     """What became of the model's samples for a task: a Counter of "ran" and of the kinds of
     problem of those that did not (the guardian's rejection, the trial's exception, …)."""
     counted = collections.Counter()
-    for entry in outcome.history:
-        if entry.get("candidate") == "search":
-            continue
+    for entry in samples_of(outcome):
         problem = entry.get("problem")
         if problem is None:
             counted["ran"] += 1
@@ -269,8 +272,7 @@ def sample_problems(outcome):
 def sampled_right(image, task, outcome):
     """True when one of the model's samples for the task (`Outcome.history`) was a right
     method: what a perfect choice among the samples would have installed."""
-    sources = {entry["source"] for entry in outcome.history
-               if entry.get("candidate") != "search" and not entry.get("problem")}
+    sources = {entry["source"] for entry in samples_of(outcome) if not entry.get("problem")}
     with image.transaction(dry_run=True) as lobby:
         return any(precedents.behaves_right(lobby, task, source) for source in sources)
 
@@ -297,9 +299,10 @@ def print_open(rows):
           "(what a perfect choice among the samples would reach)")
     samples = sum((row[6] for row in rows), collections.Counter())
     written = sum(samples.values())
-    print(f"  samples: {written} ({written / len(rows):.1f} per task), {samples['ran']} ran; "
-          "the others: " + ", ".join(f"{problem} {n}" for problem, n in samples.most_common()
-                                     if problem != "ran"))
+    others = ", ".join(f"{problem} {n}" for problem, n in samples.most_common()
+                       if problem != "ran")
+    print(f"  samples: {written} ({written / len(rows):.1f} per task), {samples['ran']} ran"
+          + (f"; the others: {others}" if others else ""))
     return counts
 
 
