@@ -21,12 +21,14 @@ turns /inspect and /send to the image as it was (read-only, `kernel.timetravel`;
 names the moment) until `/now`; `/history PATH [SELECTOR]` and `/revert` show and reinstall
 versions (`kernel.versions`).
 """
+import codecs
 import contextlib
 import getpass
 import json
 import logging
 import os
 import re
+import selectors
 import shlex
 import signal
 import socket
@@ -479,14 +481,17 @@ class Console:
     def run_lines(self, stream):
         """One message per line from a non-terminal stdin; Ctrl-C while a request is on its
         way cancels it, Ctrl-C between requests leaves."""
+        lines = interruptible_lines(stream)
         try:
-            for line in stream:
+            for line in lines:
                 if not self.handle(line):
                     break
         except Terminated:
             raise
         except KeyboardInterrupt:
             pass
+        finally:
+            lines.close()
 
     def close(self):
         """Stop listening and close the sockets."""
@@ -525,6 +530,48 @@ def _give_terminal(fd, group):
         os.tcsetpgrp(fd, group)
     finally:
         signal.signal(signal.SIGTTOU, ttou)
+
+
+def interruptible_lines(stream):
+    """The lines of `stream` (a console's stdin that is no terminal) as they come, waiting so
+    that a signal is never lost: Python runs a signal's handler only between bytecodes, so a
+    Ctrl-C that lands just before a plain read blocks would wait for the next line. Here the
+    signal's wakeup byte (`signal.set_wakeup_fd`) ends the wait and the handler runs at once.
+    A stream with no file descriptor is read as it is."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield from stream
+        return
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    decoder = codecs.getincrementaldecoder(getattr(stream, "encoding", None) or "utf-8")(
+        "replace")
+    partial = ""
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            selector.register(wake_read, selectors.EVENT_READ)
+            while True:
+                ready = {key.fd for key, _ in selector.select()}
+                if wake_read in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_read, 4096)  # a signal came: its handler runs now
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                *lines, partial = (partial + decoder.decode(chunk)).split("\n")
+                yield from (line + "\n" for line in lines)
+        partial += decoder.decode(b"", final=True)
+        if partial:
+            yield partial
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wake_read)
+        os.close(wake_write)
 
 
 def _subscribe(endpoint, curve=None):
