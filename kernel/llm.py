@@ -268,6 +268,8 @@ class LlamaModel(LanguageModel):
         path = spec.path()
         try:
             import llama_cpp
+
+            from kernel import sampling
         except ImportError as exc:
             raise ModelUnavailable(f"llama-cpp-python is not installed ({exc})") from None
         self.spec = spec
@@ -275,7 +277,7 @@ class LlamaModel(LanguageModel):
         self._llama_cpp = llama_cpp
         started = time.perf_counter()
         try:
-            self.llama = llama_cpp.Llama(model_path=str(path), n_ctx=spec.n_ctx,
+            self.llama = sampling.Llama(model_path=str(path), n_ctx=spec.n_ctx,
                                          n_threads=spec.threads,
                                          n_threads_batch=spec.batch_threads,
                                          n_gpu_layers=spec.n_gpu_layers,
