@@ -278,11 +278,11 @@ class LlamaModel(LanguageModel):
         started = time.perf_counter()
         try:
             self.llama = sampling.Llama(model_path=str(path), n_ctx=spec.n_ctx,
-                                         n_threads=spec.threads,
-                                         n_threads_batch=spec.batch_threads,
-                                         n_gpu_layers=spec.n_gpu_layers,
-                                         flash_attn=spec.flash_attn, seed=spec.seed,
-                                         verbose=False)
+                                        n_threads=spec.threads,
+                                        n_threads_batch=spec.batch_threads,
+                                        n_gpu_layers=spec.n_gpu_layers,
+                                        flash_attn=spec.flash_attn, seed=spec.seed,
+                                        verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"models.{spec.model_id}.gguf: cannot load {path}: {exc}") \
                 from None
