@@ -41,6 +41,7 @@ MAX_DELIVERIES = 3
 ROUTES_REMEMBERED = 1000  # routing choices kept to recognise corrections
 VIEW_SECONDS = 1.0  # how long the broker routes by one reading of the personas and router
 MAX_BURST = 1000  # messages read from one socket before the broker looks at its duties
+STALL_SECONDS = 2 * protocol.HEARTBEAT_INTERVAL  # a turn of the loop this long: held up
 ANSWERED_KEPT = 10000  # request ids remembered with the persona that answered them
 
 
@@ -90,11 +91,6 @@ class Worker:
     heard: float
     current: Pending = None
 
-    @property
-    def expiry(self):
-        """When its silence makes it dead."""
-        return self.heard + protocol.HEARTBEAT_INTERVAL * protocol.HEARTBEAT_LIVENESS
-
 
 @dataclasses.dataclass
 class Service:
@@ -134,6 +130,7 @@ class Orchestrator:
         self.answered = collections.OrderedDict()  # request id → persona, newest last
         self.routed = collections.OrderedDict()  # hash of a text → the persona routing chose
         self.heartbeat_at = time.monotonic() + protocol.HEARTBEAT_INTERVAL
+        self.turned = self.resumed = time.monotonic()  # the loop's last turn; last stall's end
         self.running = True
 
     def _bind(self, kind, endpoint, curve=None, max_message=-1, role=keys.CONSOLE):
@@ -156,6 +153,7 @@ class Orchestrator:
         poller.register(self.backend, zmq.POLLIN)
         while self.running:
             poller.poll(protocol.HEARTBEAT_INTERVAL * 1000 / 4)
+            self.note_stall()
             self.drain_workers()
             for _ in range(MAX_BURST):
                 try:
@@ -168,6 +166,23 @@ class Orchestrator:
                 self.tick()
             except Exception:  # as for messages: a bug must not stop the broker
                 log.exception("failed to run the periodic duties")
+
+    def note_stall(self):
+        """Remember when the broker last came back from being held up itself (SIGSTOP, a
+        starved CPU): what its workers sent meanwhile may still be on its way through
+        ZeroMQ's I/O thread, which resumes on its own schedule, so no worker's silence is
+        counted from before then."""
+        now = time.monotonic()
+        if now - self.turned > STALL_SECONDS:
+            log.warning("the broker itself was held up for %.1f s", now - self.turned)
+            self.resumed = now
+        self.turned = now
+
+    def silent(self, worker, now):
+        """Whether `worker` has been silent for the liveness window, the broker's own stall
+        not counted."""
+        return max(worker.heard, self.resumed) \
+            + protocol.HEARTBEAT_INTERVAL * protocol.HEARTBEAT_LIVENESS < now
 
     def drain_workers(self):
         """Handle every backend message already waiting (at most `MAX_BURST`); True when none
@@ -230,13 +245,13 @@ class Orchestrator:
     def drop_silent_workers(self):
         """Drop the workers silent for the liveness window — judged after reading what they
         sent meanwhile, so a broker that was itself held up drops nobody."""
-        if not any(w.expiry < time.monotonic() for w in self.workers.values()):
+        if not any(self.silent(w, time.monotonic()) for w in self.workers.values()):
             return
         if not self.drain_workers():
             return  # a backlog still waits: judge once it is read
         now = time.monotonic()
         for worker in list(self.workers.values()):
-            if worker.expiry < now:
+            if self.silent(worker, now):
                 log.warning("worker %s of %s is silent%s; dropping it", worker.identity.hex(),
                             worker.service, " while holding a request" if worker.current
                             else "")
