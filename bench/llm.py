@@ -12,7 +12,8 @@ import statistics
 import time
 
 from kernel import llm
-from kernel.grammars import method_grammar
+from kernel.dnu import WRITER_INSTRUCTIONS
+from kernel.grammars import header, method_grammar
 from kernel.image import default_personas
 from kernel.persona import SPEAK_INSTRUCTIONS
 
@@ -27,6 +28,46 @@ def timed(fn, repeat=3):
         result = fn()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples), result
+
+
+METHODS = [("perimeter", {"width": 3, "height": 4}, []), ("fahrenheit", {"celsius": 20}, []),
+           ("greeting", {"name": "Ann"}, []), ("increment", {"count": 3}, []),
+           ("add_item", {"items": ["a"]}, ["b"]), ("is_adult", {"age": 20}, [])]
+
+
+def method_samples(spec, model, rounds=2, temperature=0.7):
+    """Seconds per generated token of method samples as BRICK writes them (its codex and
+    instructions, a method grammar, a sampling temperature): unconstrained, under the grammar
+    through `kernel.llm` (`kernel.sampling`), and under the grammar in llama-cpp-python's own
+    sampler chain, which tests the whole vocabulary every token. Interleaved, so that the
+    machine's load falls on all three alike."""
+    import llama_cpp  # here, after `kernel.llm` has said how llama.cpp's threads wait
+    chained = llama_cpp.Llama(model_path=str(spec.path()), n_ctx=spec.n_ctx,
+                              n_threads=spec.threads, n_threads_batch=spec.batch_threads,
+                              verbose=False)
+    codex = default_personas()["BRICK"]["codex"].strip() + "\n\n" + WRITER_INSTRUCTIONS
+    spent = {"free": [0.0, 0], "checked": [0.0, 0], "chained": [0.0, 0]}
+    for _ in range(rounds):
+        for selector, slots, args in METHODS:
+            user = f"Write the method {selector} for an object with slots " + ", ".join(
+                f"{name} = {value!r}" for name, value in slots.items())
+            grammar = method_grammar(selector, slots, args, with_header=False)
+            start = header(selector, args)
+            for way in spent:
+                began = time.perf_counter()
+                if way == "chained":
+                    prompt = llm.format_prompt("chatml", codex, user)[0] + start
+                    tokens = chained.create_completion(
+                        prompt, max_tokens=96, temperature=temperature,
+                        grammar=llama_cpp.LlamaGrammar.from_string(grammar, verbose=False),
+                        stop=["<|im_end|>"])["usage"]["completion_tokens"]
+                else:
+                    tokens = model.complete(codex, user, max_tokens=96, start=start,
+                                            temperature=temperature, grammar=None
+                                            if way == "free" else grammar).completion_tokens
+                spent[way][0] += time.perf_counter() - began
+                spent[way][1] += tokens
+    return tuple(seconds / max(tokens, 1) for seconds, tokens in spent.values())
 
 
 def main():
@@ -68,30 +109,12 @@ def main():
         uncached.append(time.perf_counter() - started)
     uncached_s = statistics.median(uncached)
 
-    grammar = method_grammar("area", {"width": 3, "height": 4}, [])
-    free_s, free_c = timed(lambda: model.complete("Write Python.", "def area(self): return",
-                                                  max_tokens=24, temperature=0.0))
-    bound_s, bound_c = timed(lambda: model.complete("Write Python.", "Write area.",
-                                                    grammar=grammar, max_tokens=24,
-                                                    temperature=0.0))
-    free_per = free_s / max(free_c.completion_tokens, 1)
-    bound_per = bound_s / max(bound_c.completion_tokens, 1)
-    # the same completion with the grammar in llama-cpp-python's own sampler chain, which
-    # tests the whole vocabulary every token (`kernel.sampling` asks about one token first);
-    # imported here, after `kernel.llm` has said how llama.cpp's threads wait
-    import llama_cpp
-    chained = llama_cpp.Llama(model_path=str(spec.path()), n_ctx=2048, n_threads=spec.threads,
-                              n_threads_batch=spec.batch_threads, verbose=False)
-    method_prompt = llm.format_prompt("chatml", "Write Python.", "Write area.")[0]
-    constraint = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
-    chain_s, chain_c = timed(lambda: chained.create_completion(
-        method_prompt, grammar=constraint, max_tokens=24, temperature=0.0))
-    chain_per = chain_s / max(chain_c["usage"]["completion_tokens"], 1)
+    free_per, bound_per, chain_per = method_samples(spec, model)
 
     print(f"generation: kernel.llm {ours_tps:.0f} tok/s, raw llama-cpp {theirs_tps:.0f} tok/s")
     print(f"first token: codex cached {cached_s * 1e3:.0f} ms, re-evaluated "
           f"{uncached_s * 1e3:.0f} ms")
-    print(f"per token: unconstrained {free_per * 1e3:.1f} ms, method grammar "
+    print(f"method samples, per token: unconstrained {free_per * 1e3:.1f} ms, method grammar "
           f"{bound_per * 1e3:.1f} ms ({bound_per / free_per:.1f}x), the grammar in "
           f"llama-cpp-python's chain {chain_per * 1e3:.1f} ms ({chain_per / free_per:.1f}x)")
     goals = [("generation tokens/s vs raw", ours_tps / theirs_tps, 0.95, ">="),

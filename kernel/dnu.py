@@ -853,7 +853,9 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
     echo one (`plural` → `self.animal`: an input its selector does not name, returned
     unchanged), ignore an argument or do not answer as their selector is named (`_counts`)
     count only when nothing else ran, and then more samples are asked for while time
-    allows (the verdict is not settled). The behaviour chosen is `_choose`'s: the
+    allows (the verdict is not settled); so they are while the samples have not agreed
+    (`_agreed`), since more of them may change the choice though not make it final. The
+    behaviour chosen is `_choose`'s: the
     image's own method for the selector first (a precedent, `precedents`, run on this
     receiver: the knowledge a 135M model lacks), then the samples' votes. A precedent is
     decided by `_precedent_verdict`. Any other behaviour rests on the samples' agreement
@@ -909,7 +911,8 @@ def decide(candidates, prompts=1, examples=Examples(), agreement_final=AGREEMENT
             return Verdict(best, True, agreed)
         reason = f"{agreed}, but no method of the image answers this message, and the " \
                  "model's agreement alone is no fact"
-    return Verdict(best, False, reason, settled=not agreement_final and _counts(best))
+    return Verdict(best, False, reason,
+                   settled=not agreement_final and _counts(best) and _agreed(best, varying))
 
 
 def _precedent_verdict(best, others, valid):
@@ -987,6 +990,14 @@ def _write_seconds(mandate, candidates, deadline):
     if left < MIN_WRITE_SECONDS and any(c.valid for c in candidates):
         return None
     return min(WRITE_SECONDS, max(left, MIN_WRITE_SECONDS))
+
+
+def _time_for_more(candidates, started, deadline):
+    """Whether two more samples, at the pace of those written since `started` (their
+    judging included), and the judging after them fit before `deadline`: the next attempt
+    is begun then, and cut short where time runs out (`_write_seconds`)."""
+    pace = (time.monotonic() - started) / max(len(candidates), 1)
+    return time.monotonic() + 2 * pace + JUDGING_SECONDS <= deadline
 
 
 def _tied(voted):
@@ -1219,8 +1230,8 @@ class Learner:
 
     def _search(self, claim, mandate, writer, outcome, deadline):
         """Sample, judge and decide until a method is installed or the attempts run out; no
-        attempt starts that would likely end after `deadline` (each takes about as long as
-        the ones before it)."""
+        attempt starts unless two more samples and their judging fit before `deadline`
+        (`_time_for_more`)."""
         path = mandate.path
         calls = [behaviour.Call({}, mandate.args)] if mandate.has_expectation else \
             behaviour.probe_calls(mandate.selector, mandate.slots, mandate.args)
@@ -1259,9 +1270,8 @@ class Learner:
             verdict = None if mandate.has_expectation else self._decide(
                 writer, mandate, candidates, len({v.examples for v in views}), calls,
                 deadline)
-            per_attempt = (time.monotonic() - started) / attempt
             if verdict is not None and (verdict.settled or attempt == self.attempts
-                                        or time.monotonic() + per_attempt > deadline):
+                                        or not _time_for_more(candidates, started, deadline)):
                 valid = sum(1 for c in candidates if c.valid)
                 outcome.evidence = verdict.evidence(behaviour.clusters(candidates), valid)
                 self._install(claim, mandate, verdict.cluster.representative.source, outcome,

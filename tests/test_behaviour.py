@@ -171,7 +171,8 @@ def test_a_behaviour_that_ignores_an_argument_counts_only_when_nothing_else_ran(
                       "Dr Ng", "Rt Ab", "Lo Cd")
     assert dnu.decide([ignores] * 3 + [reads]).cluster.representative is reads
     assert not dnu.decide([ignores] * 3).settled  # more samples may read it
-    assert dnu.decide([ignores] * 3 + [reads]).settled
+    assert not dnu.decide([ignores] * 3 + [reads]).settled  # one sample: more may outvote it
+    assert dnu.decide([ignores] * 3 + [reads] * 3).settled  # agreed: more cannot change it
     alone = dnu.decide([ignores] * 4, agreement_final=True)
     assert alone.cluster.representative is ignores and not alone.final
     assert alone.reason == "it ignores an argument of the call"

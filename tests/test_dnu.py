@@ -205,11 +205,12 @@ def inspect(home):
 def test_candidates_that_disagree_install_a_provisional_method_that_says_so(rect, tmp_path):
     env = script(tmp_path, [{"match": "Write the method rim", "reply": [HALF, FULL]}])
     outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
-    # no method of the image answers `rim`: more samples could not make it final
-    assert outcome["learned"] and outcome["provisional"] and outcome["attempts"] == 1
+    # no method of the image answers `rim`, so nothing can make it final; the samples split
+    # two ways, so more were asked for, which might have changed the choice
+    assert outcome["learned"] and outcome["provisional"] and outcome["attempts"] > 1
     sampled = [b for b in outcome["evidence"]["behaviours"] if b["votes"]]
     assert {b["source"] for b in sampled} == {HALF, FULL}  # and neighbours, with no votes
-    assert all(b["votes"] == 2 for b in sampled) and outcome["result"] in (7, 14)
+    assert all(b["votes"] >= 2 for b in sampled) and outcome["result"] in (7, 14)
     provenance = inspect(rect)["rim"]["provenance"]
     assert provenance["provisional"] is True and provenance["evidence"]["final"] is False
     human = run_batos("inspect", "rect", home=rect.path, check=True).stdout
