@@ -40,6 +40,7 @@ Safety
 
 Minds
   `llm`            the completion interface, the llama.cpp backend, the scripted double
+  `sampling`       a grammar asked about each freely sampled token, not the whole vocabulary
   `served`         models served over the OpenAI-compatible HTTP API
   `scoring`        likelihoods of a text after cached prefixes: choose, don't generate
   `routing`        ALFRED's routing, taught by examples held in the image
