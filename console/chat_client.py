@@ -537,10 +537,14 @@ def interruptible_lines(stream):
     that a signal is never lost: Python runs a signal's handler only between bytecodes, so a
     Ctrl-C that lands just before a plain read blocks would wait for the next line. Here the
     signal's wakeup byte (`signal.set_wakeup_fd`) ends the wait and the handler runs at once.
-    A stream with no file descriptor is read as it is."""
+    A stream that is never waited on (no file descriptor, a regular file, /dev/null: epoll
+    refuses those) is read as it is."""
+    selector = selectors.DefaultSelector()
     try:
         fd = stream.fileno()
+        selector.register(fd, selectors.EVENT_READ)
     except (AttributeError, OSError, ValueError):
+        selector.close()
         yield from stream
         return
     wake_read, wake_write = os.pipe()
@@ -551,8 +555,7 @@ def interruptible_lines(stream):
         "replace")
     partial = ""
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
+        with selector:
             selector.register(wake_read, selectors.EVENT_READ)
             while True:
                 ready = {key.fd for key, _ in selector.select()}

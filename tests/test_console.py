@@ -285,6 +285,15 @@ def test_a_line_console_reads_lines_as_they_come_whole_and_decoded():
         assert list(lines) == ["café\n", "last"]
 
 
+def test_a_line_console_reads_a_file_or_dev_null_that_it_cannot_wait_on(tmp_path):
+    script = tmp_path / "lines"
+    script.write_text("one\ntwo\n")
+    with open(script, encoding="utf-8") as stream:
+        assert list(interruptible_lines(stream)) == ["one\n", "two\n"]
+    with open(os.devnull, encoding="utf-8") as stream:  # `make run < /dev/null`
+        assert list(interruptible_lines(stream)) == []
+
+
 def test_a_line_console_waiting_for_a_line_is_interrupted_at_once():
     read_end, write_end = os.pipe()
     main = threading.main_thread().ident
@@ -389,6 +398,15 @@ def test_an_event_redraws_the_prompt_and_what_was_typed(cluster):
         terminal.expect(r"you> hello\n(.*\n)*BRICK: hello")
     finally:
         terminal.close()
+
+
+@pytest.mark.cluster
+def test_a_console_whose_stdin_is_dev_null_leaves_at_once(cluster):
+    home, env, _image = cluster
+    result = subprocess.run(console_command(home, "--session", "null"), cwd=REPO,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            env=dict(os.environ, **env), timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.cluster
