@@ -2,9 +2,9 @@
 
 Only the possible is grammatical (design §8): BRICK's methods, the plans and the JSON answers
 are sampled under a grammar. llama-cpp-python puts the grammar in the sampler chain, where it
-tests every token of the vocabulary at every step: on two cores that doubled the time of a
-method sample (SmolLM2-135M, 49k tokens: 71 against 35 ms a token, `bench/llm.py`), and with
-it halved the samples `_doesNotUnderstand` can weigh within its time bound.
+tests every token of the vocabulary at every step: on two cores a method sample's token took
+1.7 times a free one (SmolLM2-135M, 49k tokens: 40 against 24 ms, `bench/llm.py`), which
+cut the samples `_doesNotUnderstand` can weigh within its time bound.
 
 `Llama` samples freely first and asks the grammar about that one token; only when it is not
 allowed is the grammar applied to the whole vocabulary and the token sampled again — what
@@ -86,11 +86,6 @@ class GrammarCheckedSampler:
         self.candidates.size, self.candidates.selected = 1, -1
         llama_cpp.llama_sampler_apply(self.judge, ctypes.byref(self.candidates))
         return not math.isinf(self.token[0].logit)
-
-    def close(self):
-        """Free the chains now (they are freed with the sampler otherwise)."""
-        self.free.close()
-        self.constrained.close()
 
 
 def _chain(llama, settings, grammar):
