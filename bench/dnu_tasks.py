@@ -24,7 +24,8 @@ session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
 (`dnu_novel_tasks.py`), `--tasks sealed` on the one written blind in session 11, before that
 session's changes (`dnu_sealed_tasks.py`), `--tasks tail` on the one written blind in
 session 13, before that session's changes were measured (`dnu_tail_tasks.py`);
-`--only SELECTOR…` runs some tasks; `--quiet` prints part 3's totals only, for a set that must
+`--only SELECTOR…` runs some tasks; `--record FILE` keeps what part 3 decided for a replay
+of the choice (`bench/choice.py`); `--quiet` prints part 3's totals only, for a set that must
 stay blind;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add.
@@ -33,6 +34,7 @@ import argparse
 import collections
 import json
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -143,10 +145,11 @@ def cold_sends(home):
     return results
 
 
-def learner_for(home, image):
-    """One Learner with the home's `[dnu]` settings, as `batos send` makes it."""
+def learner_for(home, image, **overrides):
+    """One Learner with the home's `[dnu]` settings, as `batos send` makes it (`overrides`:
+    settings of the same names, for trying other ones)."""
     return dnu.Learner(image, llm.ModelRegistry(home.config["models"]),
-                       **dnu.learner_settings(home.config.get("dnu", {})))
+                       **dnu.learner_settings({**home.config.get("dnu", {}), **overrides}))
 
 
 def new_object(image, path, slots):
@@ -238,7 +241,8 @@ def open_task(image, learner, task, path):
         outcome = learner.send(path, task.selector, list(task.args))
     except dnu.LearningFailed as failure:
         return task, "failed", time.perf_counter() - started, None, failure.outcome.reason, \
-            sampled_right(image, task, failure.outcome), sample_problems(failure.outcome)
+            sampled_right(image, task, failure.outcome), sample_problems(failure.outcome), \
+            replay_of(image, task, failure.outcome)
     seconds = time.perf_counter() - started
     right = judge(image, path, task, outcome.result)
     if task.kind == "state" and "self._p_changed = True" not in (outcome.source or ""):
@@ -246,7 +250,23 @@ def open_task(image, learner, task, path):
     kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
         ("correct, provisional" if right else "wrong, provisional")
     return task, kind, seconds, outcome.source, (outcome.evidence or {}).get("reason"), \
-        sampled_right(image, task, outcome), sample_problems(outcome)
+        sampled_right(image, task, outcome), sample_problems(outcome), \
+        replay_of(image, task, outcome)
+
+
+def replay_of(image, task, outcome):
+    """What `bench/choice.py` needs to replay the task's choice offline: the task's kind,
+    what `decide` judged last (`Outcome.decided`) and which of its candidates' sources are
+    right methods (by the task's oracle, as the installed one is judged); None when nothing
+    was decided."""
+    if outcome.decided is None:
+        return None
+    candidates = outcome.decided[0]
+    sources = {c.source for c in candidates if c.valid}
+    with image.transaction(dry_run=True) as lobby:
+        right = {s: precedents.behaves_right(lobby, task, s) and (
+            task.kind != "state" or "self._p_changed = True" in s) for s in sources}
+    return {"kind": task.kind, "decided": outcome.decided, "right": right}
 
 
 def samples_of(outcome):
@@ -312,6 +332,10 @@ def main(argv=None):
     parser.add_argument("--tasks", choices=tuple(TASK_SETS), default="open")
     parser.add_argument("--library", choices=("all", "idioms"), default="all")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--temperatures", type=lambda t: [float(x) for x in t.split(",")],
+                        help="the writer's temperatures (`[dnu] temperatures`), comma-separated")
+    parser.add_argument("--record", metavar="FILE",
+                        help="pickle what each task of part 3 decided, for bench/choice.py")
     parser.add_argument("--quiet", action="store_true",
                         help="print part 3's totals only (for sets that must stay blind)")
     args = parser.parse_args(argv)
@@ -333,7 +357,8 @@ def main(argv=None):
             try:
                 if args.library == "idioms":
                     remove_domain_examples(image)
-                learner = learner_for(home, image)
+                learner = learner_for(home, image, **(
+                    {"temperatures": args.temperatures} if args.temperatures else {}))
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)
                 if args.part in ("all", "open"):
@@ -381,6 +406,9 @@ def main(argv=None):
         figures.update({"open_tasks": total, "open_right_answer": round(right, 3),
                         "open_sampled_right": sum(1 for row in open_rows if row[5]),
                         **{k.replace(" ", "_").replace(",", ""): counts[k] for k in OUTCOMES}})
+    if args.record:
+        with open(args.record, "wb") as file:
+            pickle.dump({"tasks": args.tasks, "replays": [row[7] for row in open_rows]}, file)
     print(json.dumps({"goals": goals, **figures}))
 
 

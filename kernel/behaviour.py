@@ -3,9 +3,10 @@
 Text is a poor judge of code from a small model; what the code *does* is a good one. Every
 candidate method that passes the audit runs (in the trial, always rolled back) on the real
 receiver with the real arguments and on a few *probe* calls derived from them: the same
-slots and arguments with other values of the same kinds — other numbers of the same sign,
-other words of the same shape (case, digits, spaces kept), lists of other lengths, the other
-boolean; the last probe crosses those boundaries (`probe_calls`). What a call returned and
+slots and arguments with other values of the same kinds — other numbers of the same sign
+(whole ones of the other parity first), other words of the same shape (case, digits, spaces
+kept), lists of other lengths, the other boolean; the last probe crosses those boundaries,
+its numbers the real ones times a negative factor (`probe_calls`). What a call returned and
 which of the receiver's slots it changed, rendered canonically (2 and 2.0 alike, True never
 1), make the candidate's *signature*. Candidates
 with the same signature behave the same on every call seen: they form one cluster, and the
@@ -23,10 +24,11 @@ from kernel.values import plain
 
 log = logging.getLogger(__name__)
 
-PROBES = 3
+PROBES = 4  # 3 random ones: numbers equal on the receiver each keep their order at even odds
 # the kinds of `kernel.dnu.precedents`, strongest first
 PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin", "analogous")
-NUMBER_CHOICES = (2, 3, 5, 7, 9, 11, 13, 17, 19, 23, 31, 42, 64, 97)
+NUMBER_CHOICES = (2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 16, 17, 19, 23, 24, 31, 42, 64, 97)
+CROSS_FACTORS = (2, 3, 5)
 
 
 # -- probe calls -------------------------------------------------------------------------------
@@ -43,29 +45,37 @@ class Call:
 def probe_calls(selector, slots, args, count=PROBES):
     """The real call, then `count` probe calls with other values of the same kinds
     (deterministic for a selector, so that a mandate is judged the same way every time).
-    The last probe crosses the boundaries the others keep: its numbers have the other sign,
-    its lists are empty and its texts lose their punctuation. A predicate at its natural
-    boundary (`balance < 0`, `len(self.items) > 0`, `'@' in self.email`) answers the same
-    on every other probe, and looked like one that ignores its inputs."""
+    The last probe crosses the boundaries the others keep: its numbers are the real ones
+    times one negative factor (the other sign, and every order between two of them
+    reversed), its lists are empty and its texts lose their punctuation; the first gives
+    each whole number the other parity. A predicate at its natural boundary
+    (`balance < 0`, `len(self.items) > 0`, `'@' in self.email`, `number % 2 == 0`: odd on
+    every probe of an odd number, `spent > budget`: random probes may all keep the order)
+    answered the same on every other probe, and looked like one that ignores its inputs."""
     rng = random.Random(f"{selector}/{sorted(slots)}")
     calls = [Call({}, tuple(args))]
     variable = {k: v for k, v in slots.items() if kind_of(v) is not None}
     for n in range(count):
-        cross = n == count - 1
-        calls.append(Call({k: vary(v, rng, cross) for k, v in variable.items()},
-                          tuple(vary(a, rng, cross) for a in args)))
+        cross = -rng.choice(CROSS_FACTORS) if n == count - 1 else None
+        flip = n == 0
+        calls.append(Call({k: vary(v, rng, cross, flip) for k, v in variable.items()},
+                          tuple(vary(a, rng, cross, flip) for a in args)))
     return calls
 
 
-def vary(value, rng, cross=False):
-    """Another value of the same kind as `value` (a plain image value); with `cross`, one
-    across a boundary: a number of the other sign, an empty list, a text without
-    punctuation."""
+def vary(value, rng, cross=None, flip=False):
+    """Another value of the same kind as `value` (a plain image value); with `cross` (a
+    negative factor), one across a boundary: the number times `cross` (a fraction or 0:
+    another one of the other sign), an empty list, a text without punctuation; with `flip`,
+    a whole number of the other parity."""
     kind = kind_of(value)
     if kind == "bool":
         return not value
     if kind == "num":
-        return -_vary_number(value, rng) if cross else _vary_number(value, rng)
+        if cross and abs(value) >= 1:
+            return value * cross
+        number = _vary_number(value, rng, flip)
+        return -number if cross else number
     if kind == "txt":
         text = _vary_text(value, rng)
         return "".join(c for c in text if c.isalnum() or c == " ") if cross else text
@@ -79,11 +89,13 @@ def vary(value, rng, cross=False):
     return value
 
 
-def _vary_number(value, rng):
+def _vary_number(value, rng, flip=False):
     sign = -1 if value < 0 else 1
     if isinstance(value, float) and abs(value) < 1:
         return sign * round(rng.uniform(0.01, 0.99), 2)
-    choice = rng.choice([n for n in NUMBER_CHOICES if n != abs(value)])
+    whole = not isinstance(value, float) or value.is_integer()
+    choice = rng.choice([n for n in NUMBER_CHOICES if n != abs(value) and not (
+        flip and whole and n % 2 == abs(value) % 2)])
     if isinstance(value, float) and not value.is_integer():
         choice += rng.choice((0.25, 0.5, 0.75))
     return sign * (float(choice) if isinstance(value, float) else choice)

@@ -386,6 +386,7 @@ class Outcome:
     reason: str = None
     evidence: dict = None
     history: list = dataclasses.field(default_factory=list)
+    decided: tuple = None  # `decide`'s last (candidates, prompts, examples), for replays
 
     def as_json(self):
         """The outcome as one JSON-ready object (`batos send --json`)."""
@@ -1269,7 +1270,7 @@ class Learner:
                 return outcome
             verdict = None if mandate.has_expectation else self._decide(
                 writer, mandate, candidates, len({v.examples for v in views}), calls,
-                deadline)
+                deadline, outcome)
             if verdict is not None and (verdict.settled or attempt == self.attempts
                                         or not _time_for_more(candidates, started, deadline)):
                 valid = sum(1 for c in candidates if c.valid)
@@ -1316,7 +1317,7 @@ class Learner:
         order = range(views) if attempt % 2 else reversed(range(views))
         return [(view, t) for view in order for t in self.temperatures[view::views]]
 
-    def _decide(self, writer, mandate, candidates, prompts, calls, deadline):
+    def _decide(self, writer, mandate, candidates, prompts, calls, deadline, outcome):
         """`decide`, after judging the neighbours of the most voted behaviour that counts
         (one change away from it), scoring the channel of the most voted behaviours and of
         the neighbours, and the fit of those tied for the most votes (`_tied`) while
@@ -1348,7 +1349,9 @@ class Learner:
         if unfit and time.monotonic() + JUDGING_SECONDS < deadline:
             for candidate, fit in zip(unfit, writer.fit(mandate, [c.source for c in unfit])):
                 candidate.fit = fit
-        return decide(candidates, prompts, examples=shown_examples(mandate),
+        examples = shown_examples(mandate)
+        outcome.decided = (candidates, prompts, examples)
+        return decide(candidates, prompts, examples=examples,
                       agreement_final=self.agreement_final)
 
     def _precedents(self, mandate, calls):

@@ -38,6 +38,28 @@ def test_a_predicate_at_its_natural_boundary_is_not_a_constant():
     assert {len(call.slots.get("tags", "a")) > 0 for call in calls} == {True, False}
 
 
+def test_an_order_between_two_numbers_is_not_a_constant():
+    """`spent > budget` (or an argument against a slot) keeps its answer on random probes
+    as often as not; the last probe reverses every order between two numbers."""
+    for spent, budget in ((1200.0, 1000.0), (3, 40), (-5, -20.5)):
+        for selector in ("is_over_budget", "m"):
+            calls = behaviour.probe_calls(selector, {"spent": spent, "budget": budget}, [7])
+            assert {c.slots.get("spent", spent) > c.slots.get("budget", budget)
+                    for c in calls} == {True, False}
+            assert {c.slots.get("spent", spent) > c.args[0] for c in calls} == {True, False}
+
+
+def test_a_parity_predicate_is_not_a_constant():
+    """`number % 2 == 0` on an odd number (and an argument's parity) differs on the first
+    probe, whatever the selector: the probes' numbers were mostly odd, and `is_even` of 7
+    looked like `return False`."""
+    for selector in ("is_even", "is_odd", "m", "divisible_by"):
+        for number in (7, 10, 7.0):
+            calls = behaviour.probe_calls(selector, {"number": number}, [3])
+            assert {call.slots.get("number", number) % 2 for call in calls} == {0, 1}
+            assert {call.args[0] % 2 for call in calls} == {0, 1}
+
+
 def test_probes_of_a_text_of_several_words_vary_how_many_words_it_has():
     """Else `len(self.title.split())` for `word_count` looks like a constant."""
     _real, *probes = behaviour.probe_calls("word_count", {"title": "The Long Road"}, [])
