@@ -25,8 +25,8 @@ session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
 session's changes (`dnu_sealed_tasks.py`), `--tasks tail` on the one written blind in
 session 13, before that session's changes were measured (`dnu_tail_tasks.py`);
 `--only SELECTOR…` runs some tasks; `--record FILE` keeps what part 3 decided for a replay
-of the choice (`bench/choice.py`); `--quiet` prints part 3's totals only, for a set that must
-stay blind;
+of the choice (`bench/choice.py`); `--temperatures T,…` tries other writer temperatures;
+`--quiet` prints part 3's totals only, for a set that must stay blind;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add.
 """
@@ -255,10 +255,9 @@ def open_task(image, learner, task, path):
 
 
 def replay_of(image, task, outcome):
-    """What `bench/choice.py` needs to replay the task's choice offline: the task's kind,
-    what `decide` judged last (`Outcome.decided`) and which of its candidates' sources are
-    right methods (by the task's oracle, as the installed one is judged); None when nothing
-    was decided."""
+    """What `bench/choice.py` needs to replay the task's choice offline: what `decide`
+    judged last (`Outcome.decided`) and which of its candidates' sources are right methods
+    (by the task's oracle, as the installed one is judged); None when nothing was decided."""
     if outcome.decided is None:
         return None
     candidates = outcome.decided[0]
@@ -266,7 +265,7 @@ def replay_of(image, task, outcome):
     with image.transaction(dry_run=True) as lobby:
         right = {s: precedents.behaves_right(lobby, task, s) and (
             task.kind != "state" or "self._p_changed = True" in s) for s in sources}
-    return {"kind": task.kind, "decided": outcome.decided, "right": right}
+    return {"decided": outcome.decided, "right": right}
 
 
 def samples_of(outcome):

@@ -1322,7 +1322,7 @@ class Learner:
         (one change away from it), scoring the channel of the most voted behaviours and of
         the neighbours, and the fit of those tied for the most votes (`_tied`) while
         `JUDGING_SECONDS` are left before the `deadline` (else the channel alone breaks
-        the tie)."""
+        the tie). What it decides on is kept in `outcome.decided` (`bench/choice.py`)."""
         self.progress("judging")
         groups = behaviour.clusters(candidates)
         if not groups:
