@@ -169,6 +169,15 @@ class Terminal:
         """The last line of the screen that is not empty."""
         return [line for line in self.screen().splitlines() if line.strip()][-1]
 
+    def expect_bottom(self, line, timeout=60.0):
+        """Wait until the screen's last line is `line` (the rest of an answer may still be
+        arriving when what was expected of it has appeared)."""
+        try:
+            wait_until(lambda: self.bottom() == line, timeout=timeout)
+        except AssertionError:
+            raise AssertionError(f"the last line never became {line!r}; the screen:\n"
+                                 f"{self.screen()}") from None
+
     def screen(self):
         return subprocess.run(["tmux", "capture-pane", "-p", "-S", "-200", "-t", self.name],
                               capture_output=True, text=True, check=True).stdout
@@ -360,7 +369,7 @@ def test_ctrl_c_cancels_a_request_while_the_cluster_serves_other_consoles(cluste
         terminal.expect(r"… thinking \(BRICK\) \d+ s")
         terminal.keys("C-c")
         terminal.expect(r"cancelled: BRICK is already at it; its reply will be kept")
-        assert terminal.bottom() == "you>"
+        terminal.expect_bottom("you>")
         witness.send("slow hello 5")  # queued behind the very slow one, and answered
         terminal.type("never mind")  # queued too, then withdrawn: it never runs
         terminal.expect(r"… queued \(BRICK\)")
@@ -393,7 +402,7 @@ def test_an_event_redraws_the_prompt_and_what_was_typed(cluster):
         finally:
             listening.close()
         terminal.expect(r"~ elsewhere: ROBIN changed the image \(remember\)")
-        assert terminal.bottom() == "you> hel"
+        terminal.expect_bottom("you> hel")
         terminal.type("lo")
         terminal.expect(r"you> hello\n(.*\n)*BRICK: hello")
     finally:
@@ -467,7 +476,7 @@ def test_a_console_in_at_mode_sees_the_past_while_other_consoles_change_the_imag
         terminal.expect(r"now: /inspect and /send act on the image as it is")
         terminal.type("/inspect counter")
         terminal.expect(rf"count = {then + 2}\n")
-        assert terminal.bottom() == "you>"
+        terminal.expect_bottom("you>")
 
         image.run(lambda lobby: lobby.counter.define("bump", BUMP_2), note="bump 2")
         changers[0].wait_until_listening(home, env)
