@@ -24,7 +24,7 @@ from kernel.values import plain
 
 log = logging.getLogger(__name__)
 
-PROBES = 4  # 3 random ones: numbers equal on the receiver each keep their order at even odds
+PROBES = 4  # 3 random, 1 crossing: two equal numbers stay in order on a random one at 1/2
 # the kinds of `kernel.dnu.precedents`, strongest first
 PRECEDENT_KINDS = ("exact", "read", "related", "partial", "kin", "analogous")
 NUMBER_CHOICES = (2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 16, 17, 19, 23, 24, 31, 42, 64, 97)
