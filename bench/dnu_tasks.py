@@ -244,14 +244,19 @@ def open_task(image, learner, task, path):
             sampled_right(image, task, failure.outcome), sample_problems(failure.outcome), \
             replay_of(image, task, failure.outcome)
     seconds = time.perf_counter() - started
-    right = judge(image, path, task, outcome.result)
-    if task.kind == "state" and "self._p_changed = True" not in (outcome.source or ""):
-        right = False  # a command must keep the Covenant
+    right = judge(image, path, task, outcome.result) and keeps_the_covenant(
+        task, outcome.source or "")
     kind = ("correct" if right else "wrong and final") if not outcome.provisional else \
         ("correct, provisional" if right else "wrong, provisional")
     return task, kind, seconds, outcome.source, (outcome.evidence or {}).get("reason"), \
         sampled_right(image, task, outcome), sample_problems(outcome), \
         replay_of(image, task, outcome)
+
+
+def keeps_the_covenant(task, source):
+    """False for a state-changing task's method that does not write `self._p_changed = True`:
+    a command must keep the Covenant to be right."""
+    return task.kind != "state" or "self._p_changed = True" in source
 
 
 def replay_of(image, task, outcome):
@@ -263,8 +268,8 @@ def replay_of(image, task, outcome):
     candidates = outcome.decided[0]
     sources = {c.source for c in candidates if c.valid}
     with image.transaction(dry_run=True) as lobby:
-        right = {s: precedents.behaves_right(lobby, task, s) and (
-            task.kind != "state" or "self._p_changed = True" in s) for s in sources}
+        right = {s: precedents.behaves_right(lobby, task, s) and keeps_the_covenant(task, s)
+                 for s in sources}
     return {"decided": outcome.decided, "right": right}
 
 
