@@ -422,13 +422,13 @@ class MethodWriter:
             tuple(b for b in BODIES if b != "command") if asks_a_question(mandate.selector) \
             else BODIES
         grammar = method_grammar(mandate.selector, mandate.slots, mandate.args,
-                                 with_header=False, bodies=bodies)
+                                 with_header=False, bodies=bodies, fence=True)
         completion = self.model.complete(self.codex + "\n\n" + WRITER_INSTRUCTIONS, user,
                                          persona=self.persona, grammar=grammar,
                                          max_tokens=self.max_tokens, temperature=temperature,
                                          start=header(mandate.selector, mandate.args),
                                          seconds=seconds)
-        source = completion.text.strip("\n")
+        source = completion.text.rstrip("`").strip("\n")
         return (source + "\n" if source else ""), completion
 
     def fit(self, mandate, sources):
@@ -972,6 +972,14 @@ def _choose(clusters):
                key=lambda c: (c.precedent == "exact", _read_both_ways(c)))
 
 
+def _decided_by_the_image(clusters):
+    """True when one precedent has the most votes among those `decide` chooses from: the
+    model's readings (channel and fit, the costliest judgements with a 0.5B writer) cannot
+    change the verdict then, so they are not computed."""
+    top = _most_voted([c for c in clusters if _counts(c)] or clusters)
+    return len(top) == 1 and bool(top[0].precedent)
+
+
 def _most_voted(clusters):
     """The behaviours `_choose` chooses among: of the precedents if there are any, else of
     all, those with the most votes."""
@@ -1338,15 +1346,16 @@ class Learner:
                 candidates.append(neighbour)
         groups = behaviour.clusters(candidates)
         voted = [c for c in groups if c.votes and _counts(c)][:SCORED_BEHAVIOURS]
-        unscored = [c.representative for c in groups if not c.votes] + [
-            c.representative for c in voted]
+        by_the_image = _decided_by_the_image(groups)
+        unscored = [] if by_the_image else [c.representative for c in groups if not c.votes] \
+            + [c.representative for c in voted]
         unscored = [c for c in unscored if c.channel is None]
         if unscored:
             for candidate, score in zip(unscored, writer.score(mandate, [c.source for c in
                                                                           unscored])):
                 candidate.channel = score
         unfit = [c.representative for c in _tied(voted) if c.representative.fit is None]
-        if unfit and time.monotonic() + JUDGING_SECONDS < deadline:
+        if unfit and not by_the_image and time.monotonic() + JUDGING_SECONDS < deadline:
             for candidate, fit in zip(unfit, writer.fit(mandate, [c.source for c in unfit])):
                 candidate.fit = fit
         examples = shown_examples(mandate)

@@ -141,10 +141,12 @@ def header(selector, args):
 BODIES = ("query", "ifelse", "loop", "command")
 
 
-def method_grammar(selector, slots, args, with_header=True, bodies=BODIES):
+def method_grammar(selector, slots, args, with_header=True, bodies=BODIES, fence=False):
     """The GBNF for one method `selector` over `slots` (name → value), called with `args`;
     without its def line when the model is given it (`with_header=False`); with only some
-    of the `BODIES` forms if asked (`("query",)`: one `return`)."""
+    of the `BODIES` forms if asked (`("query",)`: one `return`); with `fence`, the method may
+    be followed by a blank line or the end of a Markdown code block, as chat models end
+    code (no part of the method: `MethodWriter` drops it)."""
     params = parameter_names(len(args))
     start = literal(header(selector, args)) + " " if with_header else ""
     refs = references(slots, args)
@@ -152,7 +154,7 @@ def method_grammar(selector, slots, args, with_header=True, bodies=BODIES):
     numeric_args = [name for name, value in zip(params, args)
                      if isinstance(value, int) and not isinstance(value, bool)]
     rules = [
-        f"root ::= {start}body",
+        f"root ::= {start}body" + (' "\\n"? "```"?' if fence else ""),
         f"arith ::= {alternatives(ARITHMETIC)}",
         f"compare ::= {alternatives(COMPARISONS)}",
         f"textmethod ::= {alternatives(TEXT_METHODS)}",

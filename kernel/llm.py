@@ -31,6 +31,7 @@ import re
 import threading
 import time
 
+from kernel import model_parts
 from kernel.errors import BatosError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -192,8 +193,15 @@ class ModelSpec:
             raise ConfigError(f"{where}: set api_key_env or api_key_file, not both")
 
     def path(self):
-        """The GGUF file: a path, or the one file inside `package:NAME`; else `ModelUnavailable`."""
+        """The GGUF file: a path, the one file inside `package:NAME`, or the file a parted
+        model's packages assemble into (`parts:NAME`, `kernel.model_parts`); else
+        `ModelUnavailable`."""
         setting = f"models.{self.model_id}.gguf"
+        if self.gguf.startswith("parts:"):
+            try:
+                return model_parts.path(self.gguf.split(":", 1)[1])
+            except model_parts.PartsUnavailable as exc:
+                raise ModelUnavailable(f"{setting}: {exc}") from None
         if self.gguf.startswith("package:"):
             package = self.gguf.split(":", 1)[1]
             spec = importlib.util.find_spec(package)  # locate without importing it

@@ -67,12 +67,19 @@ class GrammarCheckedSampler:
         self.candidates = llama_cpp.llama_token_data_array(data=self.token, size=1,
                                                            selected=-1, sorted=False)
         self.refused = 0  # tokens sampled again under the whole grammar
+        self.vocab = llama._model.vocab
+        newline = llama.tokenize(b"\n", add_bos=False, special=False)
+        self.newline = newline[0] if len(newline) == 1 else None
 
     def sample(self, ctx, idx=-1):
-        """The next token at logits row `idx`: the free chain's if the grammar allows it, else
-        the constrained chain's."""
+        """The next token at logits row `idx`: the free chain's if the grammar allows it, the
+        newline the grammar still needs if the model would end there, else the constrained
+        chain's."""
         token = llama_cpp.llama_sampler_sample(self.free.sampler, ctx.ctx, idx)
         if self.allows(token):
+            llama_cpp.llama_sampler_accept(self.constrained.sampler, token)
+        elif self.ends_after_newline(token):
+            token = self.newline
             llama_cpp.llama_sampler_accept(self.constrained.sampler, token)
         else:
             self.refused += 1
@@ -80,12 +87,26 @@ class GrammarCheckedSampler:
         llama_cpp.llama_sampler_accept(self.judge, token)
         return token
 
-    def allows(self, token):
-        """Whether the grammar, where it stands, allows `token` next."""
+    def allows(self, token, judge=None):
+        """Whether the grammar, where it stands (or where `judge` stands), allows `token`."""
         self.token[0].id, self.token[0].logit, self.token[0].p = token, 0.0, 0.0
         self.candidates.size, self.candidates.selected = 1, -1
-        llama_cpp.llama_sampler_apply(self.judge, ctypes.byref(self.candidates))
+        llama_cpp.llama_sampler_apply(judge or self.judge, ctypes.byref(self.candidates))
         return not math.isinf(self.token[0].logit)
+
+    def ends_after_newline(self, token):
+        """Whether `token` ends the answer (chat models end code without a last newline)
+        where the grammar allows the end right after a newline: then the answer is complete
+        but for that newline, which the next token would otherwise have to avoid."""
+        if self.newline is None or not llama_cpp.llama_vocab_is_eog(self.vocab, token) \
+                or not self.allows(self.newline):
+            return False
+        after = llama_cpp.llama_sampler_clone(self.judge)
+        try:
+            llama_cpp.llama_sampler_accept(after, self.newline)
+            return self.allows(token, after)
+        finally:
+            llama_cpp.llama_sampler_free(after)
 
 
 def _chain(llama, settings, grammar):

@@ -78,8 +78,8 @@ class ChannelScorer:
         prefixes, (text,) = _spaces_to_texts(prefixes, [text])
         continuation = self.tokens(text)[:self.n_batch]
         with self._lock:
-            for seq, prefix in enumerate(prefixes):
-                self._hold(seq, self.tokens(prefix, bos=True))
+            self._hold_all([(seq, self.tokens(prefix, bos=True))
+                            for seq, prefix in enumerate(prefixes)])
             return self._continue([continuation] * len(prefixes))
 
     def score_texts(self, prefix, texts):
@@ -102,19 +102,32 @@ class ChannelScorer:
         return scores
 
     def _hold(self, seq, tokens):
-        """Make sequence `seq` hold exactly `tokens` (decoded once, kept between calls): the
-        tokens it already holds in common with them stay, only the rest is decoded."""
-        if self._cached[seq] == tokens:
-            return
-        kept = len(os.path.commonprefix([self._cached[seq] or [], tokens[:-1]]))
-        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, kept, -1)
-        self._cached[seq] = None
-        for start in range(kept, len(tokens), self.n_batch):
-            chunk = tokens[start:start + self.n_batch]
-            self._fill([(seq, start + i, t, start + i == len(tokens) - 1)
-                        for i, t in enumerate(chunk)])
-        self._last[seq] = log_softmax(self._row(len(chunk) - 1))
-        self._cached[seq] = tokens
+        """Make sequence `seq` hold exactly `tokens` (`_hold_all`)."""
+        self._hold_all([(seq, tokens)])
+
+    def _hold_all(self, wanted):
+        """Make each sequence of `wanted` (seq, tokens) hold exactly its tokens (decoded once,
+        kept between calls): the tokens it already holds in common with them stay, and what
+        all of them lack is decoded together, in as few batches as `n_batch` allows — each
+        decode reads the whole model once, so prefixes that differ only near their end (the
+        channel's near misses) cost about one decode, not one each."""
+        entries = []
+        for seq, tokens in wanted:
+            if self._cached[seq] == tokens:
+                continue
+            kept = len(os.path.commonprefix([self._cached[seq] or [], tokens[:-1]]))
+            self._llama_cpp.llama_memory_seq_rm(self.memory, seq, kept, -1)
+            self._cached[seq] = None
+            entries += [(seq, position, tokens[position], position == len(tokens) - 1)
+                        for position in range(kept, len(tokens))]
+        for start in range(0, len(entries), self.n_batch):
+            chunk = entries[start:start + self.n_batch]
+            self._fill(chunk)
+            for index, (seq, _position, _token, last) in enumerate(chunk):
+                if last:
+                    self._last[seq] = log_softmax(self._row(index))
+        for seq, tokens in wanted:
+            self._cached[seq] = tokens
 
     def _share(self, seq, source):
         """Make sequence `seq` hold what sequence `source` holds, without decoding it again."""

@@ -30,7 +30,7 @@ def test_the_default_model_learns_area_and_perimeter(home, zeo):
               check=True)
     area = send(home, "rect", "area")
     assert area["result"] == 12 and area["learned"]
-    assert area["model"] == "builder-smollm2" and area["audit"]["ok"]
+    assert area["model"] == "builder-qwen-coder" and area["audit"]["ok"]
     # SmolLM2-135M alone often writes width + height for perimeter; the caller's expectation
     # lets the trial pick the candidate that is right.
     perimeter = send(home, "rect", "perimeter", "--expect", "14")

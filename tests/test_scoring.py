@@ -33,6 +33,19 @@ def test_cached_prefixes_give_the_same_scores_as_fresh_ones(scorer):
 
 
 @pytest.mark.real_model
+def test_prefixes_decoded_together_score_as_prefixes_decoded_alone(scorer):
+    """`score` decodes what its prefixes lack in shared batches (here 64 tokens: the three
+    prefixes need more, so a batch ends inside one of them); other batch shapes round
+    differently in llama.cpp's kernels (some hundredths of a nat), nothing more."""
+    prefixes = ["def method(self):\n    return self.width * self.height\n" * 2 + f"# {n}"
+                for n in ("area", "perimeter", "volume")]
+    together = scorer.score(prefixes, " area")
+    alone = [ChannelScorer(scorer.llama, max_prefixes=3, n_batch=64).score([p], " area")[0]
+             for p in prefixes]
+    assert together == pytest.approx(alone, abs=0.1)
+
+
+@pytest.mark.real_model
 def test_too_many_options_is_a_clear_error_and_a_long_text_counts_its_start(scorer):
     with pytest.raises(ScoringError, match="at most 3 options"):
         scorer.score(["a", "b", "c", "d"], "x")
@@ -48,7 +61,7 @@ def test_many_texts_after_one_prefix_score_as_each_would_alone(scorer):
              "    return self.width + self.height + self.depth", "    x"]
     together = scorer.score_texts(prefix, texts)
     alone = [scorer.score([prefix], text)[0] for text in texts]
-    assert together == pytest.approx(alone, abs=1e-2)
+    assert together == pytest.approx(alone, abs=0.1)
     assert together[0] > together[3]
 
 
