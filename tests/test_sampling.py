@@ -69,3 +69,24 @@ def test_every_sample_keeps_the_grammar_when_the_model_wants_otherwise(model, mo
                                 json_schema=ROUTING, temperature=1.5, max_tokens=40)
         assert json.loads(answer.text)["persona"] in default_personas()
     assert len(made) == 12 and sum(sampler.refused for sampler in made) > 0
+
+
+@pytest.mark.real_model
+def test_a_model_that_ends_its_code_without_a_newline_is_given_the_newline():
+    """Qwen2.5-Coder (BRICK's writer) ends a method right after its last expression; the
+    grammar still needs the line's newline. Before, the end was refused and the model was
+    made to go on (`self.names[-1] not in self.names or …`); now it gets the newline, and
+    then its end (or the code block's end, which `fence` allows)."""
+    writer = llm.LlamaModel(llm.ModelSpec("w", "parts:qwen2.5-coder-0.5b-instruct",
+                                          n_ctx=1024))
+    slots = {"names": ["Ada", "Bob", "Cy"]}
+    for selector in ("last_name", "biggest_name"):
+        method = writer.complete(
+            "You write one Python method.", f"Slots: names = {slots['names']!r}\n"
+            f"Write the method {selector}, called as {selector}().",
+            grammar=method_grammar(selector, slots, [], with_header=False, fence=True),
+            temperature=0.0, max_tokens=48, start=header(selector, []))
+        source = method.text.rstrip("`").strip("\n")
+        assert method.completion_tokens < 48, method.text
+        ast.parse(source)
+        assert "not in self.names" not in source, source
