@@ -40,6 +40,7 @@ Safety
 
 Minds
   `llm`            the completion interface, the llama.cpp backend, the scripted double
+  `model_parts`    a model the package index ships in slices, assembled once and checked
   `sampling`       a grammar asked about each freely sampled token, not the whole vocabulary
   `served`         models served over the OpenAI-compatible HTTP API
   `scoring`        likelihoods of a text after cached prefixes: choose, don't generate

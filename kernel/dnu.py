@@ -310,9 +310,12 @@ class Mandate:
     expect: object = NO_EXPECTATION
     examples: tuple = ()
     analogies: tuple = ()   # with no expectation: methods that say it of other things
+    unknown_words: tuple = ()  # the selector's words no method of the image has: unless
+    # the writer's model knows them as words, its samples' agreement is no fact (`_decide`)
 
     @classmethod
-    def of(cls, path, receiver, selector, args, expect, examples=(), analogies=()):
+    def of(cls, path, receiver, selector, args, expect, examples=(), analogies=(),
+           unknown_words=()):
         """The mandate for `selector` missed on `receiver` (read in the current transaction)."""
         return cls(path=path, receiver=receiver.label,
                    slots={k: plain(v) for k, v in library.visible_slots(receiver).items()},
@@ -320,7 +323,8 @@ class Mandate:
                    methods=tuple(sorted({s for o in receiver._lineage()
                                          for s in o._own_methods()})),
                    selector=selector, args=tuple(args), expect=expect,
-                   examples=tuple(examples), analogies=tuple(analogies))
+                   examples=tuple(examples), analogies=tuple(analogies),
+                   unknown_words=tuple(unknown_words))
 
     @classmethod
     def from_record(cls, record):
@@ -330,7 +334,8 @@ class Mandate:
                    selector=record["selector"], args=tuple(record["args"]),
                    expect=record.get("expect", NO_EXPECTATION),
                    examples=tuple(record.get("examples", ())),
-                   analogies=tuple(record.get("analogies", ())))
+                   analogies=tuple(record.get("analogies", ())),
+                   unknown_words=tuple(record.get("unknown_words", ())))
 
     @property
     def has_expectation(self):
@@ -363,6 +368,8 @@ class Mandate:
                 "examples": list(self.examples)}
         if self.analogies:
             data["analogies"] = list(self.analogies)
+        if self.unknown_words:
+            data["unknown_words"] = list(self.unknown_words)
         if self.has_expectation:
             data["expect"] = self.expect
         return data
@@ -439,6 +446,10 @@ class MethodWriter:
         return self.model.answers(self.codex + "\n\n" + WRITER_INSTRUCTIONS, mandate.prompt(),
                                   [s[len(start):] if s.startswith(start) else s
                                    for s in sources], start=start, persona=self.persona)
+
+    def knows_word(self, word):
+        """Whether BRICK's model knows `word` as a word (`LanguageModel.knows_word`)."""
+        return self.model.knows_word(word)
 
     def score(self, mandate, sources):
         """The model's log-likelihood of the selector as the name of each source (its own
@@ -1360,8 +1371,9 @@ class Learner:
                 candidate.fit = fit
         examples = shown_examples(mandate)
         outcome.decided = (candidates, prompts, examples)
+        unheard = [w for w in mandate.unknown_words if not writer.knows_word(w)]
         return decide(candidates, prompts, examples=examples,
-                      agreement_final=self.agreement_final)
+                      agreement_final=self.agreement_final and not unheard)
 
     def _precedents(self, mandate, calls):
         """The image's own methods for the selector, judged on the receiver: of each group of
@@ -1395,7 +1407,8 @@ class Learner:
         examples = library.nearest(catalogue, selector, slots, args, self.examples)
         found = analogies(catalogue, selector, slots, args) if expect is NO_EXPECTATION else []
         mandate = Mandate.of(path, receiver, selector, args, expect,
-                             [e.prompt() for e in examples], [e.prompt() for e in found])
+                             [e.prompt() for e in examples], [e.prompt() for e in found],
+                             library.unknown_words(catalogue, selector))
         writer = getattr(lobby.personas, self.writer_name)
         entries[key] = {"status": "pending", "owner": self.owner, "started": time.time(),
                         "mandate": mandate.record(), "persona": self.writer_name}

@@ -176,6 +176,19 @@ def _words(selector):
     return {CONTRARY.get(w, w) for w in selector.lower().split("_") if w}
 
 
+def unknown_words(examples, selector):
+    """The words of `selector` that no method of `examples` (the image's catalogue) has in
+    its selector or slot names, plurals aside: a message in words the image has never seen
+    (`zorble`) is one the model can only guess at, however its samples agree (`kernel.dnu`)."""
+    known = {_singular(word) for example in examples
+             for name in (example.selector, *example.slots) for word in name.lower().split("_")}
+    return tuple(w for w in selector.lower().split("_") if w and _singular(w) not in known)
+
+
+def _singular(word):
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
 def _kinds(slots, args):
     """The kinds of the slots and of the arguments, counted: {('num', 0), ('num', 1), …}."""
     counted = collections.Counter([kind_of(v) for v in slots.values()]

@@ -268,6 +268,11 @@ class LanguageModel:
         it was to write each of several known answers."""
         raise NotImplementedError
 
+    def knows_word(self, word):
+        """Whether `word` is one of the model's own words (one token in running text): a
+        word it has met, not one it could only spell (`zorble`). False when unknown."""
+        return False
+
 
 class LlamaModel(LanguageModel):
     """A GGUF model run by llama-cpp-python; one instance keeps its KV cache between calls."""
@@ -351,6 +356,9 @@ class LlamaModel(LanguageModel):
         prompt = format_prompt(self.spec.chat_format, system, user)[0] + start
         with self._lock:
             return self._scoring().score_texts(prompt, list(texts))
+
+    def knows_word(self, word):
+        return len(self.llama.tokenize(b" " + word.encode("utf-8"), add_bos=False)) == 1
 
     def likelihoods(self, prefixes, text, persona="*", what="likelihoods"):
         scores = []

@@ -449,3 +449,7 @@ class RemoteWriter:
     def fit(self, mandate, sources):
         """`MethodWriter.fit`, asked of BRICK's service."""
         return self.score(mandate, sources, judge="fit")
+
+    def knows_word(self, word):
+        """Not asked of BRICK's service: a word the image does not know stays unknown."""
+        return False

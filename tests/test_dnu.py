@@ -202,6 +202,19 @@ def inspect(home):
                                 check=True).stdout)["methods"]
 
 
+def test_samples_agreeing_on_a_word_nobody_knows_stay_provisional(rect, tmp_path):
+    """`[dnu] agreement_final` is on, and every sample writes the same method: still no
+    fact, since neither the image nor the (scripted) model knows the word `zorble`."""
+    env = script(tmp_path, [{"match": "Write the method zorble",
+                             "reply": "def zorble(self):\n    return self.width * 2 + "
+                                      "self.height\n"}])
+    outcome = json.loads(send(rect, "rect", "zorble", env=env, check=True).stdout)
+    assert outcome["learned"] and outcome["provisional"] and outcome["result"] == 10
+    assert "agree on it, but" in outcome["evidence"]["reason"]
+    (entry,) = mandate_entries(rect).values()
+    assert entry["mandate"]["unknown_words"] == ["zorble"]
+
+
 def test_candidates_that_disagree_install_a_provisional_method_that_says_so(rect, tmp_path):
     env = script(tmp_path, [{"match": "Write the method rim", "reply": [HALF, FULL]}])
     outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)

@@ -93,7 +93,7 @@ def test_the_default_model_chooses_among_searched_methods_that_meet_the_expectat
     """No samples at all (`temperatures = []`): the method comes from the search, chosen by
     the real model's likelihood of each proposal."""
     config = home.path / "batos.toml"
-    config.write_text(config.read_text().replace("temperatures = [0.2, 0.6, 0.9, 1.2]",
+    config.write_text(config.read_text().replace("temperatures = [0.2, 0.6, 0.9]",
                                                  "temperatures = []"))
     run_batos("new", "rect", "--slots", '{"width": 3, "height": 4}', home=home.path,
               check=True)

@@ -48,3 +48,17 @@ def test_an_example_s_prompt_reads_back_as_its_slots_and_arguments():
     bare = library.Example("size", {}, (), "def size(self):\n    return 1\n")
     assert library.shown_slots(bare.prompt()) == {}
     assert library.shown_arguments(bare.prompt()) == ()
+
+
+def test_a_selector_s_words_the_image_has_never_used_are_named():
+    examples = [library.Example("days_remaining", {"days_allowed": 10, "days_taken": 3}, (),
+                                "def days_remaining(self):\n    return 1\n")]
+    assert library.unknown_words(examples, "remaining_days") == ()
+    assert library.unknown_words(examples, "day_zorble") == ("zorble",)
+    assert library.unknown_words(examples, "taken") == ()
+
+
+def test_the_seed_knows_everyday_words_but_not_nonsense(lobby):
+    catalogue = library.catalogue(lobby)
+    assert library.unknown_words(catalogue, "total_price") == ()
+    assert library.unknown_words(catalogue, "zorble") == ("zorble",)
