@@ -617,7 +617,7 @@ def _relation(selector, name, slots):
     words, known = _meaning(selector), _meaning(name)
     if not known or not known <= words:
         return None
-    stems = {_stem(w) for slot in slots for w in slot.split("_")}
+    stems = {library.singular(w) for slot in slots for w in slot.split("_")}
     if all(w in stems for w in words - known):
         return "related"
     return None if _units(selector) - _units(name) else "kin"
@@ -628,7 +628,7 @@ def _meaning(selector):
     name nothing (`weight_in_pounds`: weight, pound; `count_items` and `item_count` are
     the same words)."""
     words = selector.split("_")
-    return {_stem(w) for n, w in enumerate(words) if n == 0 or w not in FILLER_WORDS}
+    return {library.singular(w) for n, w in enumerate(words) if n == 0 or w not in FILLER_WORDS}
 
 
 def _counted(selector, name, source):
@@ -663,11 +663,6 @@ def _rewritten(source, form):
     head, _, body = source.partition("\n")
     expression = re.fullmatch(r"\s*return (.+)\n?", body)
     return f"{head}\n    return {form.format(expression.group(1))}\n" if expression else None
-
-
-def _stem(word):
-    """A word without its plural `s` (`scores` → `score`): a selector's word meets a slot's."""
-    return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
 def _readings(source, example, kinds, alignment=None):
@@ -752,7 +747,7 @@ def _without(slot, words):
 
 def _names_any(slot, words):
     """True when a slot's name holds one of `words` (compared without plural `s`)."""
-    return bool(_synonymous({_stem(w) for w in slot.split("_")}) & words)
+    return bool(_synonymous({library.singular(w) for w in slot.split("_")}) & words)
 
 
 def _renamed(source, renaming):

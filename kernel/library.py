@@ -180,12 +180,13 @@ def unknown_words(examples, selector):
     """The words of `selector` that no method of `examples` (the image's catalogue) has in
     its selector or slot names, plurals aside: a message in words the image has never seen
     (`zorble`) is one the model can only guess at, however its samples agree (`kernel.dnu`)."""
-    known = {_singular(word) for example in examples
+    known = {singular(word) for example in examples
              for name in (example.selector, *example.slots) for word in name.lower().split("_")}
-    return tuple(w for w in selector.lower().split("_") if w and _singular(w) not in known)
+    return tuple(w for w in selector.lower().split("_") if w and singular(w) not in known)
 
 
-def _singular(word):
+def singular(word):
+    """A word without its plural `s` (`scores` → `score`): a selector's word meets a slot's."""
     return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
