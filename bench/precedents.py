@@ -25,7 +25,7 @@ from kernel import behaviour, dnu, genesis, library, sandbox
 from kernel.image import default_personas
 from kernel.values import plain
 
-SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed", "tail")
+SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed", "tail", "lists", "listwork")
 
 
 def run_on(lobby, task, source, slots, args=None):

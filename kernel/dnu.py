@@ -73,13 +73,14 @@ NO_EXPECTATION = object()
 
 # Each attempt samples one candidate per temperature, first the most likely.
 DEFAULT_TEMPERATURES = (0.2, 0.6, 0.9, 1.2)
-DEFAULT_SECONDS = 10.0        # time to keep sampling while the candidates disagree
+DEFAULT_SECONDS = 8.5         # time to keep sampling while the candidates disagree
 DEFAULT_EXAMPLES = 6          # the image's nearest methods a mandate carries as examples
 DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
 WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
 MIN_WRITE_SECONDS = 0.5       # less left before the deadline: no more samples this attempt
-JUDGING_SECONDS = 1.5         # kept before the deadline for judging the samples (`_decide`)
+JUDGING_SECONDS = 2.5         # kept before the deadline for judging the samples (`_decide`)
+FIT_SECONDS = 4.0             # left before the deadline for reading the tied behaviours both ways
 AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a method final
 FINAL_VOTES = 3               # samples that agree (final with AGREEMENT_FINAL, or overruling
 FINAL_MARGIN = 2              # an exact precedent), with this many times any other's votes
@@ -103,6 +104,11 @@ MEASURE_WORDS = ("percentage", "percent", "ratio", "average", "mean", "median", 
 # selector beginnings whose answer is a number (`_answers_as_named`)
 COUNT_PREFIXES = ("count", "number_of", "how_many", "total", "sum", "average", "mean")
 FILLER_WORDS = frozenset(("in", "of", "the", "as", "a", "an"))  # inside a selector (`_meaning`)
+# words that say how many: a selector with one is no kin of the selector without it
+# (`first_three` is not `first`, `top_two` not `top`), whatever slots there are (`_relation`)
+QUANTITY_WORDS = frozenset(("one", "two", "three", "four", "five", "six", "seven", "eight",
+                            "nine", "ten", "dozen", "pair", "half", "double", "twice",
+                            "triple"))
 # words of a slot name that do not change what it holds (`_same_name`; its units, compared
 # as written, unlike `UNIT_WORDS`, which says which words name the same unit)
 NAME_QUALIFIERS = frozenset(("name", "km", "m", "cm", "mm", "kg", "g", "mi", "ft", "in",
@@ -611,11 +617,12 @@ def _relation(selector, name, slots):
     same), "related" (`selector` is `name` said of one of the receiver's slots:
     `highest_temperature` of `highest` on an object with `temperatures`, `average_score`
     of `average` with `scores`), "kin" (`name`'s words are some of `selector`'s, the rest
-    naming no slot: `tip` for `tip_amount`), or None."""
+    naming no slot: `tip` for `tip_amount`), or None. Never when the words it lacks
+    say how many (`QUANTITY_WORDS`)."""
     if name == selector:
         return "exact"
     words, known = _meaning(selector), _meaning(name)
-    if not known or not known <= words:
+    if not known or not known <= words or (words - known) & QUANTITY_WORDS:
         return None
     stems = {library.singular(w) for slot in slots for w in slot.split("_")}
     if all(w in stems for w in words - known):
@@ -980,7 +987,7 @@ def _choose(clusters):
 
 def _decided_by_the_image(clusters):
     """True when one precedent has the most votes among those `decide` chooses from: the
-    model's readings (channel and fit, the costliest judgements with a 0.5B writer) cannot
+    model's readings (channel and fit, the costliest judgements of BRICK's model) cannot
     change the verdict then, so they are not computed."""
     top = _most_voted([c for c in clusters if _counts(c)] or clusters)
     return len(top) == 1 and bool(top[0].precedent)
@@ -1335,7 +1342,7 @@ class Learner:
         """`decide`, after judging the neighbours of the most voted behaviour that counts
         (one change away from it), scoring the channel of the most voted behaviours and of
         the neighbours, and the fit of those tied for the most votes (`_tied`) while
-        `JUDGING_SECONDS` are left before the `deadline` (else the channel alone breaks
+        `FIT_SECONDS` are left before the `deadline` (else the channel alone breaks
         the tie). What it decides on is kept in `outcome.decided` (`bench/choice.py`)."""
         self.progress("judging")
         groups = behaviour.clusters(candidates)
@@ -1361,7 +1368,7 @@ class Learner:
                                                                           unscored])):
                 candidate.channel = score
         unfit = [c.representative for c in _tied(voted) if c.representative.fit is None]
-        if unfit and not by_the_image and time.monotonic() + JUDGING_SECONDS < deadline:
+        if unfit and not by_the_image and time.monotonic() + FIT_SECONDS < deadline:
             for candidate, fit in zip(unfit, writer.fit(mandate, [c.source for c in unfit])):
                 candidate.fit = fit
         examples = shown_examples(mandate)

@@ -6,9 +6,11 @@ expressions. Numbers combine with arithmetic and numeric builtins; text with `+`
 methods (`upper`, `strip`, `replace`, `split`, `join`, …, two chained at most:
 `self.title.lower().replace(' ', '-')`, after an item too: `self.first_name[0].upper()`),
 slicing and repetition (`'*' * (len(self.card) - 4) + self.card[-4:]`); lists of numbers
-feed `len`/`sum`/`max`/`min`/`sorted`/`sorted(set(…))` and comprehensions; lists of texts
-(or a text's words) feed comprehensions too (`[n for n in self.words if len(n) > x]`,
-`[n[0] for n in self.phrase.split()]`) and `max(…, key=len)`; comparisons, `in`, `not in`,
+feed `len`/`sum`/`max`/`min`/`sorted`/`sorted(set(…))`, the first or last few of them sorted
+(`sorted(self.scores, reverse=True)[:3]`) and comprehensions; lists of texts (or a text's
+words) feed comprehensions too (`[n for n in self.words if len(n) > x]`, `[n[0] for n in
+self.phrase.split()]`, `[len(n) for n in self.words]`, `[n for n in self.mine if n in
+self.yours]`) and `max(…, key=len)`; comparisons, `in`, `not in`,
 `and`/`or`/`not` give booleans. A body is one of:
 
 - `return <expression>`;
@@ -105,7 +107,7 @@ numatom ::= numref | const | "(" num ")" | numcall | numsref "[" index "]" | "le
 numcall ::= ("abs(" | "round(" | "int(" | "float(") num ")" | "round(" num ", " [0-9] ")" | ("max(" | "min(") num ", " num (", " num)? ")" | ("sum(" | "max(" | "min(") (numsref | numcomp) ")"
 sized ::= txtref | numsref | txtsref | listref | numcomp | txtcomp
 const ::= ("0" | [1-9] ([0-9] ([0-9] [0-9]?)?)?) ("." [0-9] ([0-9] ([0-9] ([0-9] [0-9]?)?)?)?)?
-index ::= "0" | "1" | "-1" | numarg
+index ::= "0" | "1" | "2" | "-1" | "-2" | numarg
 txt ::= txtatom | txtatom " + " txt
 txtatom ::= txtref txtops? | string | "str(" num ")" | txtref "[::-1]" | txtref "[" index "]" txtops? | txtref "[" slice "]" | (txtref | string) " * " numatom | string ".join(" (txtsref | txtcomp) ")" txtops? | txtsref "[" index "]" txtops? | txtref ".split(" string? ")[" index "]" txtops? | ("min(" | "max(") txtsref (", key=len")? ")"
 txtops ::= txtop txtop?
@@ -113,14 +115,14 @@ txtop ::= "." textmethod "()" | ".replace(" string ", " string ")"
 string ::= "'" {chars} "'"
 cond ::= condatom | condatom (" and " | " or ") condatom
 condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num (" in " | " not in ") numsref | txt (" in " | " not in ") (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | "True" | "False"
-seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "list(reversed(" (numsref | txtsref) "))" | "sorted(set(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
+seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "sorted(" (numsref | txtsref) (", reverse=True")? ")[" slice "]" | "list(reversed(" (numsref | txtsref) "))" | "sorted(set(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
 slice ::= bound? ":" bound?
 bound ::= "-"? [0-9] | numarg
-numcomp ::= "[" item " for n in " numsref (" if " itemcond)? "]"
+numcomp ::= "[" item " for n in " numsref (" if " itemcond)? "]" | "[len(n) for n in " txtsref "]"
 txtcomp ::= "[" ("n" | "n." textmethod "()" | "n[0]") " for n in " (txtsref | txtref ".split()") (" if " txtcond)? "]"
-txtcond ::= "len(n) " compare " " num | "n" (".startswith(" | ".endswith(") txt ")" | "n " ("==" | "!=") " " txt
+txtcond ::= "len(n) " compare " " num | "n" (".startswith(" | ".endswith(") txt ")" | "n " ("==" | "!=") " " txt | "n" (" in " | " not in ") txtsref
 item ::= "n" | "n " arith " " numatom
-itemcond ::= "n " compare " " num | "n % " const " " compare " " const
+itemcond ::= "n " compare " " num | "n % " const " " compare " " const | "n" (" in " | " not in ") numsref
 """
 
 STATEMENT_RULES = r"""

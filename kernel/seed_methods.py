@@ -1079,6 +1079,18 @@ DOMAIN_EXAMPLES = [  # (object name, slots, selector, example arguments, source)
     ("heatwave", {"temperatures": [12, 31, 33], "threshold": 30}, "days_above_threshold", (),
      "def days_above_threshold(self):\n    total = 0\n    for n in self.temperatures:\n"
      "        if n > self.threshold:\n            total = total + 1\n    return total\n"),
+    ("podium", {"times": [9.8, 10.1, 9.9, 10.4]}, "fastest_three", (),
+     "def fastest_three(self):\n    return sorted(self.times)[:3]\n"),
+    ("chart", {"plays": [120, 900, 450, 80]}, "two_most_played", (),
+     "def two_most_played(self):\n    return sorted(self.plays, reverse=True)[:2]\n"),
+    ("timeline", {"events": ["born", "school", "work", "retired"]}, "latest_events", (),
+     "def latest_events(self):\n    return self.events[-2:]\n"),
+    ("party", {"invited": ["ann", "bo", "cy"], "replied": ["cy", "ann"]}, "guests_who_replied",
+     (), "def guests_who_replied(self):\n    return [n for n in self.invited if n in self.replied]\n"),
+    ("party_list", {"invited": ["ann", "bo", "cy"], "replied": ["cy"]}, "still_to_reply", (),
+     "def still_to_reply(self):\n    return [n for n in self.invited if n not in self.replied]\n"),
+    ("spelling_list", {"words": ["cat", "house", "tree"]}, "word_lengths", (),
+     "def word_lengths(self):\n    return [len(n) for n in self.words]\n"),
     # -- more: predicates
     ("integer_value", {"number": 12}, "is_even", (),
      "def is_even(self):\n    return self.number % 2 == 0\n"),

@@ -153,7 +153,7 @@ def test_a_script_without_a_rule_names_the_persona(rect, tmp_path):
 def test_no_model_is_a_clear_recorded_failure(rect):
     config = rect.path / "batos.toml"
     config.write_text(config.read_text().replace(
-        '[models.builder-qwen-coder]\ngguf = "parts:qwen2.5-coder-0.5b-instruct"',
+        '[models.builder-qwen-coder]\ngguf = "parts:qwen2.5-coder-1.5b-instruct"',
         '[models.builder-qwen-coder]\ngguf = "/nowhere/model.gguf"'))
     result = send(rect, "rect", "area", env={"BATOS_LLM": ""})
     assert result.returncode == 1

@@ -97,5 +97,5 @@ def test_processes_starting_together_assemble_the_file_once(tmp_path):
 
 
 def test_the_writers_model_is_assembled_from_its_installed_parts():
-    path = model_parts.path("qwen2.5-coder-0.5b-instruct")
-    assert path.stat().st_size == 491400064 and path.read_bytes()[:4] == b"GGUF"
+    path = model_parts.path("qwen2.5-coder-1.5b-instruct")
+    assert path.stat().st_size == 1117320768 and path.read_bytes()[:4] == b"GGUF"

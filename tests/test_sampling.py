@@ -77,7 +77,7 @@ def test_a_model_that_ends_its_code_without_a_newline_is_given_the_newline():
     grammar still needs the line's newline. Before, the end was refused and the model was
     made to go on (`self.names[-1] not in self.names or …`); now it gets the newline, and
     then its end (or the code block's end, which `fence` allows)."""
-    writer = llm.LlamaModel(llm.ModelSpec("w", "parts:qwen2.5-coder-0.5b-instruct",
+    writer = llm.LlamaModel(llm.ModelSpec("w", "parts:qwen2.5-coder-1.5b-instruct",
                                           n_ctx=1024))
     slots = {"names": ["Ada", "Bob", "Cy"]}
     for selector in ("last_name", "biggest_name"):
