@@ -995,20 +995,24 @@ def _decided_by_the_image(clusters):
 
 def _most_voted(clusters):
     """The behaviours `_choose` chooses among: of the precedents if there are any, else of
-    all, those with the most votes."""
-    pool = [c for c in clusters if c.precedent] or clusters
+    all, those with the most votes. A precedent of a "kin" selector that no sample wrote
+    leads nothing (`total` for `total_deposits`, `joined` for `joined_with_dashes`: on the
+    list tuning set, all five such were wrong, and both kin that samples wrote too right)."""
+    pool = [c for c in clusters if c.precedent and (c.votes or c.precedent != "kin")] \
+        or clusters
     top = max((c.votes for c in pool), default=0)
     return [c for c in pool if c.votes == top]
 
 
-def _write_seconds(mandate, candidates, deadline):
+def _write_seconds(mandate, candidates, deadline, reading=0.0):
     """How long the next sample may take to write: `WRITE_SECONDS`, less near the deadline
-    of a send without an expectation (`JUDGING_SECONDS` are kept for judging), or None when
-    too little is left and a sample already runs: the send is over its time (on tasks with
-    no precedent, four samples and their judging took 10–14 s)."""
+    of a send without an expectation (`JUDGING_SECONDS` are kept for judging, and `reading`
+    for reading its prompt first when it is not the last one read), or None when too little
+    is left and a sample already runs: the send is over its time (on tasks with no
+    precedent, four samples and their judging took 10–14 s)."""
     if mandate.has_expectation:
         return WRITE_SECONDS
-    left = deadline - time.monotonic() - JUDGING_SECONDS
+    left = deadline - time.monotonic() - JUDGING_SECONDS - reading
     if left < MIN_WRITE_SECONDS and any(c.valid for c in candidates):
         return None
     return min(WRITE_SECONDS, max(left, MIN_WRITE_SECONDS))
@@ -1260,14 +1264,19 @@ class Learner:
         started = time.monotonic()
         candidates, feedback, problem = [], [], None
         views = mandate.views(1 if mandate.has_expectation else self.views)
+        read, first = None, None  # the view whose prompt was read last; the first write's time
         for attempt in range(1, self.attempts + 1):
             outcome.attempts = attempt
             for number, (view, temperature) in enumerate(self._plan(len(views), attempt), 1):
-                seconds = _write_seconds(mandate, candidates, deadline)
+                seconds = _write_seconds(mandate, candidates, deadline,
+                                         reading=first if read not in (None, view) else 0.0)
                 if seconds is None:
                     break
+                began = time.monotonic()
                 written, _completion = writer.write(views[view], feedback, temperature,
                                                     seconds)
+                first = time.monotonic() - began if first is None else first
+                read = view
                 outcome.model = writer.model_id
                 source = reads_its_inputs(written, mandate)
                 candidate = self._judge(path, mandate, source, calls, temperature)

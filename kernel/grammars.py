@@ -104,24 +104,28 @@ expr ::= num | txt | cond | seq
 num ::= numterm (" " arith " " numterm)*
 numterm ::= numatom | "-" numatom
 numatom ::= numref | const | "(" num ")" | numcall | numsref "[" index "]" | "len(" sized ")" | "len(" txtref ".split())" | txtref ".count(" txt ")"
-numcall ::= ("abs(" | "round(" | "int(" | "float(") num ")" | "round(" num ", " [0-9] ")" | ("max(" | "min(") num ", " num (", " num)? ")" | ("sum(" | "max(" | "min(") (numsref | numcomp) ")"
-sized ::= txtref | numsref | txtsref | listref | numcomp | txtcomp
+numcall ::= ("abs(" | "round(" | "int(" | "float(") num ")" | "round(" num ", " [0-9] ")" | ("max(" | "min(") num ", " num (", " num)? ")" | ("sum(" | "max(" | "min(") (numsref | numcomp | paircomp) ")"
+sized ::= txtref | numsref | txtsref | listref | numcomp | txtcomp | paircomp | "set(" items ")"
 const ::= ("0" | [1-9] ([0-9] ([0-9] [0-9]?)?)?) ("." [0-9] ([0-9] ([0-9] ([0-9] [0-9]?)?)?)?)?
-index ::= "0" | "1" | "2" | "-1" | "-2" | numarg
+index ::= "0" | "1" | "2" | "-1" | "-2" | numarg | "len(" (items | listref) ") // 2"
 txt ::= txtatom | txtatom " + " txt
-txtatom ::= txtref txtops? | string | "str(" num ")" | txtref "[::-1]" | txtref "[" index "]" txtops? | txtref "[" slice "]" | (txtref | string) " * " numatom | string ".join(" (txtsref | txtcomp) ")" txtops? | txtsref "[" index "]" txtops? | txtref ".split(" string? ")[" index "]" txtops? | ("min(" | "max(") txtsref (", key=len")? ")"
+txtatom ::= txtref txtops? | string | "str(" num ")" | txtref "[::-1]" | txtref "[" index "]" txtops? | txtref "[" slice "]" | (txtref | string) " * " numatom | string ".join(" (txtsref | txtcomp | paircomp) ")" txtops? | txtsref "[" index "]" txtops? | txtref ".split(" string? ")[" index "]" txtops? | ("min(" | "max(") txtsref (", key=len")? ")"
 txtops ::= txtop txtop?
 txtop ::= "." textmethod "()" | ".replace(" string ", " string ")"
 string ::= "'" {chars} "'"
 cond ::= condatom | condatom (" and " | " or ") condatom
-condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num (" in " | " not in ") numsref | txt (" in " | " not in ") (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | "True" | "False"
-seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "sorted(" (numsref | txtsref) (", reverse=True")? ")[" slice "]" | "list(reversed(" (numsref | txtsref) "))" | "sorted(set(" (numsref | txtsref) "))" | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
-slice ::= bound? ":" bound?
+condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num (" in " | " not in ") numsref | txt (" in " | " not in ") (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | ("set(" | "sorted(") items (") == set(" | ") == sorted(") items ")" | "True" | "False"
+seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "sorted(" (numsref | txtsref) (", reverse=True")? ")[" slice "]" | "list(reversed(" (numsref | txtsref) "))" | ("sorted(set(" | "list(set(") items ")" (setop "set(" items "))" | ")") | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | paircomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
+slice ::= bound? ":" bound? (":" "-"? [1-9])?
+items ::= numsref | txtsref
+setop ::= " - " | " & " | " | "
 bound ::= "-"? [0-9] | numarg
 numcomp ::= "[" item " for n in " numsref (" if " itemcond)? "]" | "[len(n) for n in " txtsref "]"
 txtcomp ::= "[" ("n" | "n." textmethod "()" | "n[0]") " for n in " (txtsref | txtref ".split()") (" if " txtcond)? "]"
 txtcond ::= "len(n) " compare " " num | "n" (".startswith(" | ".endswith(") txt ")" | "n " ("==" | "!=") " " txt | "n" (" in " | " not in ") txtsref
 item ::= "n" | "n " arith " " numatom
+paircomp ::= "[" ("n" | "m") " for n, m in zip(" (items | listref) ", " (items | listref) ")" (" if " paircond)? "]"
+paircond ::= "not "? ("n" | "m") | ("n" | "m") " " compare " " (num | txt)
 itemcond ::= "n " compare " " num | "n % " const " " compare " " const | "n" (" in " | " not in ") numsref
 """
 

@@ -99,7 +99,8 @@ class Actor:
         self.image.run(write, note="big commit")
 
     def op_learn(self, path, selector, args=(), models=None):
-        learner = dnu.Learner(self.image, llm.ModelRegistry(models or {}))
+        # a generous time bound: what these tests count must not depend on the machine's load
+        learner = dnu.Learner(self.image, llm.ModelRegistry(models or {}), seconds=60.0)
         try:
             return learner.send(path, selector, args).as_json()
         except dnu.LearningFailed as failure:

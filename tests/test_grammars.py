@@ -79,11 +79,21 @@ def test_every_sentence_of_the_grammar_passes_the_guardian_and_compiles(slots, a
     "def user(self):\n    return self.email.split('@')[0].title()\n",
     "def unique(self):\n    return sorted(set(self.words))\n",
     "def lacks(self, x):\n    return x not in self.items\n",
+    "def top_two(self):\n    return sorted(self.items, reverse=True)[:2]\n",
+    "def middle(self):\n    return self.words[len(self.words) // 2]\n",
+    "def every_other(self):\n    return self.items[::2]\n",
+    "def kinds(self):\n    return len(set(self.words))\n",
+    "def shared(self):\n    return [n for n in self.words if n in self.tags]\n",
+    "def untagged(self):\n    return sorted(set(self.words) - set(self.tags))\n",
+    "def alike(self):\n    return set(self.words) == set(self.tags)\n",
+    "def flagged(self):\n    return [n for n, m in zip(self.words, self.flags) if m]\n",
+    "def lengths(self):\n    return [len(n) for n in self.words]\n",
 ])
 def test_the_idioms_of_the_method_language_are_sentences_of_the_grammar(source):
     """What the grammar is for: each idiom of the method language is one of its sentences."""
     slots = {"width": 3, "height": 4, "name": "Robin", "items": [1, 2, 3], "n": 2.5,
-             "email": "ada@example.org", "words": ["tree", "is"]}
+             "email": "ada@example.org", "words": ["tree", "is"], "tags": ["is"],
+             "flags": [True, False]}
     selector = source.split("(")[0][4:]
     args = [1] if "(self, x)" in source else []
     assert gbnf.matches(gbnf.parse(grammars.method_grammar(selector, slots, args)), source)
