@@ -522,6 +522,21 @@ def test_a_related_precedent_is_final_with_a_sample_a_kin_partial_or_analogous_o
         assert verdict.final is final and says in verdict.reason and verdict.settled
 
 
+def test_a_kin_precedent_no_sample_wrote_leads_nothing():
+    """`total` read for `total_deposits`, and no sample behaves so: the samples choose."""
+    precedent = candidate("image's own", 14, 22, 12)
+    precedent.sampled, precedent.precedent = False, "kin"
+    verdict = dnu.decide([candidate("a", 7, 11, 6)] * 2 + [precedent])
+    assert verdict.cluster.representative.source == "a" and not verdict.final
+
+
+def test_a_selector_with_a_word_that_says_how_many_is_no_kin():
+    slots = {"items": [5, 6, 7, 8]}
+    assert dnu._relation("first_three", "first", slots) is None
+    assert dnu._relation("top_two_scores", "top_score", {"scores": [1]}) is None
+    assert dnu._relation("tip_amount", "tip", {"bill": 10}) == "kin"
+
+
 def test_precedents_that_disagree_make_nothing_final():
     one = candidate("width * height", 10, 30, 8)
     other = candidate("triangle read onto the receiver", 5, 15, 4)
