@@ -115,7 +115,7 @@ txtop ::= "." textmethod "()" | ".replace(" string ", " string ")"
 string ::= "'" {chars} "'"
 cond ::= condatom | condatom (" and " | " or ") condatom
 condatom ::= num " " compare " " num | txt (" == " | " != ") txt | boolref | "not " boolref | "not " sized | num (" in " | " not in ") numsref | txt (" in " | " not in ") (txtsref | txtref) | txtref (".startswith(" | ".endswith(") txt ")" | txtref (".isdigit()" | ".isupper()" | ".islower()") | ("set(" | "sorted(") items (") == set(" | ") == sorted(") items ")" | "True" | "False"
-seq ::= numsref | txtsref | listref | "sorted(" (numsref | txtsref) ")" | "sorted(" (numsref | txtsref) ", reverse=True)" | "sorted(" (numsref | txtsref) (", reverse=True")? ")[" slice "]" | "list(reversed(" (numsref | txtsref) "))" | ("sorted(set(" | "list(set(") items ")" (setop "set(" items "))" | ")") | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | paircomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
+seq ::= numsref | txtsref | listref | "sorted(" items (", reverse=True")? ")" ("[" slice "]")? | "list(reversed(" items "))" | ("sorted(set(" | "list(set(") items ")" (setop "set(" items "))" | ")") | txtref ".split()" | txtref ".split(" string ")" | (numsref | txtsref | listref) "[" slice "]" | numcomp | txtcomp | paircomp | (numsref | txtsref | listref) " + [" (num | txt) "]" | "[]"
 slice ::= bound? ":" bound? (":" "-"? [1-9])?
 items ::= numsref | txtsref
 setop ::= " - " | " & " | " | "
