@@ -25,7 +25,8 @@ session 8, before the library's second part was measured (`dnu_fresh_tasks.py`),
 session's changes (`dnu_sealed_tasks.py`), `--tasks tail` on the one written blind in
 session 13, before that session's changes were measured (`dnu_tail_tasks.py`), `--tasks lists`
 on thirty list tasks written blind in session 17 (`dnu_lists_tasks.py`), `--tasks listwork`
-on the list tuning set written beside it (`dnu_listwork_tasks.py`);
+on the list tuning set written beside it (`dnu_listwork_tasks.py`), `--tasks mixwork` on the
+mixed tuning set written by a helper in session 18 (`dnu_mixwork_tasks.py`);
 `--only SELECTOR…` runs some tasks; `--record FILE` keeps what part 3 decided for a replay
 of the choice (`bench/choice.py`); `--temperatures T,…` tries other writer temperatures;
 `--quiet` prints part 3's totals only, for a set that must stay blind;
@@ -48,6 +49,7 @@ import dnu_dev_tasks
 import dnu_fresh_tasks
 import dnu_listwork_tasks
 import dnu_lists_tasks
+import dnu_mixwork_tasks
 import dnu_novel_tasks
 import dnu_open_tasks
 import dnu_sealed_tasks
@@ -165,7 +167,8 @@ def new_object(image, path, slots):
 TASK_SETS = {"open": dnu_open_tasks, "dev": dnu_dev_tasks, "blind": dnu_blind_tasks,
              "fresh": dnu_fresh_tasks, "unseen": dnu_unseen_tasks,
              "novel": dnu_novel_tasks, "sealed": dnu_sealed_tasks, "tail": dnu_tail_tasks,
-             "lists": dnu_lists_tasks, "listwork": dnu_listwork_tasks}
+             "lists": dnu_lists_tasks, "listwork": dnu_listwork_tasks,
+             "mixwork": dnu_mixwork_tasks}
 
 
 def remove_domain_examples(image):

@@ -25,7 +25,8 @@ from kernel import behaviour, dnu, genesis, library, sandbox
 from kernel.image import default_personas
 from kernel.values import plain
 
-SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed", "tail", "lists", "listwork")
+SETS = ("open", "dev", "blind", "fresh", "unseen", "novel", "sealed", "tail", "lists", "listwork",
+        "mixwork")
 
 
 def run_on(lobby, task, source, slots, args=None):

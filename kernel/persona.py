@@ -263,7 +263,8 @@ class PersonaService:
         seconds = min(max(request.get("seconds") or dnu.WRITE_SECONDS, dnu.MIN_WRITE_SECONDS),
                       dnu.WRITE_SECONDS)
         source, _completion = writer.write(mandate, request.get("feedback", []),
-                                           request.get("temperature"), seconds)
+                                           request.get("temperature"), seconds,
+                                           free=bool(request.get("free")))
         return protocol.reply(request["id"], persona=self.name, source=source,
                               model=writer.model_id)
 
@@ -427,11 +428,12 @@ class RemoteWriter:
         self.timeout = timeout
         self.model_id = f"{persona} service"
 
-    def write(self, mandate, feedback, temperature=None, seconds=None):
-        """Ask BRICK's service for one method (its generation cut off after `seconds`)."""
+    def write(self, mandate, feedback, temperature=None, seconds=None, free=False):
+        """Ask BRICK's service for one method (its generation cut off after `seconds`;
+        `free`: without the grammar, `MethodWriter.write`)."""
         request = {"intent": "write_method", "persona": self.persona,
                    "mandate": mandate.record(), "feedback": feedback,
-                   "temperature": temperature}
+                   "temperature": temperature, "free": free}
         if seconds is not None:
             request["seconds"] = seconds
         answer = self.client.request(request, timeout=self.timeout)

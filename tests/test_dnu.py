@@ -416,3 +416,42 @@ def test_a_method_that_says_the_selector_of_other_things_is_an_analogy_never_fin
     [entry] = [e for e in mandate_entries(home).values()
                if e["mandate"]["selector"] == "minutes_left"]
     assert any("def days_remaining(self)" in text for text in entry["mandate"]["analogies"])
+
+
+def test_a_free_sample_is_cut_to_the_method_it_writes():
+    written = ("def rim(self):\n    total = self.width + self.height\n\n    return 2 * total\n"
+               "```\nThis returns the rim.\nprint(rect.rim())")
+    assert dnu.method_only(written) == ("def rim(self):\n    total = self.width + "
+                                        "self.height\n\n    return 2 * total")
+
+
+def test_the_slots_a_method_invents_are_named():
+    mandate = dnu.Mandate("p", "order", {"paid": False, "number": 3}, (), (), "mark_paid", ())
+    invents = "def mark_paid(self):\n    self.is_paid = True\n    self.paid = True\n" \
+              "    self.status += 'x'\n    self._p_changed = True\n"
+    assert dnu.slots_it_invents(invents, mandate) == ["is_paid", "status"]
+    assert dnu.slots_it_invents("def mark_paid(self):\n    self.paid = True\n", mandate) == []
+
+
+def test_without_an_expectation_the_coolest_sample_is_written_freely_and_cut_to_the_method(
+        rect, tmp_path):
+    """The first sample is written without the grammar: what the model writes after the
+    method (a fence, prose) is not part of it."""
+    env = script(tmp_path, [{"match": "Write the method rim",
+                             "reply": [FULL + "```\nThe rim is twice the sum.", FULL]}])
+    outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
+    assert outcome["learned"] and outcome["result"] == 14
+    assert outcome["history"][0]["source"] == FULL and outcome["history"][0]["problem"] is None
+
+
+def test_a_sample_that_sets_a_slot_the_receiver_lacks_is_refused(rect, tmp_path):
+    invents = "def widen(self):\n    self.wide = True\n    self._p_changed = True\n"
+    widens = "def widen(self):\n    self.width = self.width + 1\n    self._p_changed = True\n"
+    env = script(tmp_path, [{"match": "Write the method widen", "reply": [invents, widens]}])
+    outcome = json.loads(send(rect, "rect", "widen", env=env, check=True).stdout)
+    assert outcome["history"][0]["problem"] == \
+        "it sets self.wide, which the receiver does not have"
+    assert outcome["learned"] and outcome["source"] == widens
+    slots = json.loads(run_batos("inspect", "rect", "--json", home=rect.path,
+                                 check=True).stdout)["slots"]
+    assert "wide" not in slots and slots["width"] == 4
