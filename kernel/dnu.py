@@ -193,6 +193,8 @@ def record_visit(self):
 CHANNEL_PROMPT = "{source}\n\n# A good name for this method is"
 
 
+# where a free sample's text ends (`MethodWriter.write`): after its method a model writes a
+# fence, another definition, a comment, a call of it or the prompt's next example
 FREE_STOPS = ("\n```", "\ndef ", "\nclass ", "\n#", "\nprint(", "\nExample")
 
 
@@ -1502,10 +1504,9 @@ class Learner:
                 str(v) for v in verdict.violations)
         elif verdict.function_name != mandate.selector:
             candidate.problem = f"it defines {verdict.function_name}, not {mandate.selector}"
-        elif slots_it_invents(source, mandate):
-            candidate.problem = "it sets " + ", ".join(
-                f"self.{name}" for name in slots_it_invents(source, mandate)) + \
-                ", which the receiver does not have"
+        elif invented := slots_it_invents(source, mandate):
+            candidate.problem = "it sets " + ", ".join(f"self.{name}" for name in invented) \
+                + ", which the receiver does not have"
         if candidate.problem:
             return candidate
         self.progress("trial")
