@@ -176,3 +176,15 @@ def test_a_question_is_learned_as_the_contrary_of_its_opposite(home, zeo):
     assert outcome["source"].startswith("def is_unlocked(self):\n    return not ("), outcome
     chosen = [b for b in outcome["evidence"]["behaviours"] if b["source"] == outcome["source"]]
     assert chosen and chosen[0]["precedent"] == "related", outcome
+
+
+@pytest.mark.real_model
+def test_the_first_sample_is_written_freely_and_cut_to_a_method_that_runs(home, zeo):
+    """Without an expectation the coolest sample is written without the grammar
+    (`[dnu] free_writing`): what BRICK writes after its method is cut away, so the guardian
+    gets a whole method and the trial runs it. The grammar cannot say `range`; Python can."""
+    run_batos("new", "booklet", "--slots", '{"page_count": 7}', home=home.path, check=True)
+    outcome = send(home, "booklet", "odd_pages")
+    first = outcome["history"][0]
+    assert first["source"].startswith("def odd_pages(self):\n"), first
+    assert first["problem"] is None, first
