@@ -37,7 +37,8 @@ Client → orchestrator (frontend), after the ROUTER's identity frame:
     text     str for chat; for send/inspect: target (lobby path), selector, args (list);
              for send optionally expect (the result the caller expects); write_method
              carries mandate, feedback, temperature and optionally seconds (the sample's
-             generation cut off after that, at most 4); with sources (list of method
+             generation cut off after that, at most 4) and free (bool: written without
+             the method grammar, `dnu.MethodWriter.write`); with sources (list of method
              texts) it asks for their scores instead of a method (judge "channel", the
              default, or "fit")
     at       optional str for send/inspect: WHEN (kernel.timetravel) — the message runs on
@@ -139,7 +140,7 @@ BROKER_INTENTS = tuple(i for i, who in INTENT_TABLE.items() if who == BROKER)
 REQUEST_FIELDS = {"id": str, "session": str, "intent": str, "persona": str, "text": str,
                   "target": str, "selector": str, "args": list, "source": str,
                   "mandate": dict, "feedback": list, "temperature": (int, float),
-                  "seconds": (int, float),
+                  "seconds": (int, float), "free": bool,
                   "sources": list, "judge": str, "expect": object, "txn": str, "limit": int,
                   "corrects": str, "at": str, "version": str}
 
