@@ -198,6 +198,7 @@ WRONG_TYPES = {
     | st.lists(st.integers(), max_size=3),
     (int, float): st.text(max_size=10) | st.none() | st.lists(st.integers(), max_size=3)
     | st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+    bool: st.integers() | st.text(max_size=10) | st.none() | st.lists(st.booleans(), max_size=3),
 }
 TYPED_FIELDS = sorted(field for field, kind in protocol.REQUEST_FIELDS.items()
                       if kind is not object)
