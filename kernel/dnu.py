@@ -79,6 +79,7 @@ DEFAULT_VIEWS = 2             # prompts that show BRICK different ones of them
 TRIAL_CPU_SECONDS = 0.5       # a candidate's call in the trial (the sandbox budget caps it)
 WRITE_SECONDS = 4.0           # one candidate's generation, cut off after this
 MIN_WRITE_SECONDS = 0.5       # less left before the deadline: no more samples this attempt
+OVERRUN_SECONDS = 6.0         # past the deadline, samples while none has run (`_write_seconds`)
 JUDGING_SECONDS = 2.5         # kept before the deadline for judging the samples (`_decide`)
 FIT_SECONDS = 4.0             # left before the deadline for reading the tied behaviours both ways
 AGREEMENT_FINAL = False       # whether the samples' agreement alone can make a method final
@@ -1049,14 +1050,18 @@ def _write_seconds(mandate, candidates, deadline, reading=0.0):
     """How long the next sample may take to write: `WRITE_SECONDS`, less near the deadline
     of a send without an expectation (`JUDGING_SECONDS` are kept for judging, and `reading`
     for reading its prompt first when it is not the last one read), or None when too little
-    is left and a sample already runs: the send is over its time (on tasks with no
-    precedent, four samples and their judging took 10–14 s)."""
+    is left: the send is over its time (on tasks with no precedent, four samples and their
+    judging took 10–14 s). While no sample has run there is nothing to judge, and a sample
+    that is cut off is time thrown away: samples get their whole `WRITE_SECONDS` until
+    `OVERRUN_SECONDS` past the deadline. (Cut to 0.5 s, every sample after the deadline of
+    a send whose first ones failed stopped mid-expression, and the send failed after 30 s.)"""
     if mandate.has_expectation:
         return WRITE_SECONDS
-    left = deadline - time.monotonic() - JUDGING_SECONDS - reading
-    if left < MIN_WRITE_SECONDS and any(c.valid for c in candidates):
-        return None
-    return min(WRITE_SECONDS, max(left, MIN_WRITE_SECONDS))
+    if any(c.valid for c in candidates):
+        left = deadline - time.monotonic() - JUDGING_SECONDS - reading
+    else:
+        left = deadline + OVERRUN_SECONDS - time.monotonic() - reading
+    return min(WRITE_SECONDS, left) if left >= MIN_WRITE_SECONDS else None
 
 
 def _time_for_more(candidates, started, deadline):
@@ -1127,11 +1132,13 @@ def _answers_as_named(cluster):
     measure (`MEASURE_WORDS`) and it changes a slot (`win_percentage` →
     `self.wins = self.wins - …`), or as a command
     (`gives_a_command`), and it changes nothing (`log_workout(x)` →
-    `return self.workouts * x * 3`) — unless it is the image's own method for the selector,
-    which says what the word means here (the seed's `add(x)` is `self.value + x`)."""
+    `return self.workouts * x * 3`) — unless it is the image's own method for the very
+    selector, which says what the word means here (the seed's `add(x)` is
+    `self.value + x`); one of fewer words does not (`add` read onto `add_flour(x)`:
+    `self.flour_kg + x`)."""
     selector = _selector_of(cluster.representative.source)
     result = cluster.representative.result
-    if gives_a_command(selector) and not cluster.precedent:
+    if gives_a_command(selector) and cluster.precedent not in ("exact", "read"):
         return behaviour.changes_state(cluster.signature)
     if asks_a_question(selector):
         answers = isinstance(result, bool)
@@ -1310,7 +1317,10 @@ class Learner:
     def _search(self, claim, mandate, writer, outcome, deadline):
         """Sample, judge and decide until a method is installed or the attempts run out; no
         attempt starts unless two more samples and their judging fit before `deadline`
-        (`_time_for_more`)."""
+        (`_time_for_more`). A free sample that fails is followed, in its attempt, by one
+        under the grammar at the coolest temperature, told why: the grammar names no slot
+        the receiver lacks (on the mixed tuning set the free sample had written
+        `self.is_paid` for `paid` twice when told so, the grammar's sample `self.paid`)."""
         path = mandate.path
         calls = [behaviour.Call({}, mandate.args)] if mandate.has_expectation else \
             behaviour.probe_calls(mandate.selector, mandate.slots, mandate.args)
@@ -1320,15 +1330,19 @@ class Learner:
         read, first = None, None  # the view whose prompt was read last; the first write's time
         for attempt in range(1, self.attempts + 1):
             outcome.attempts = attempt
+            correction = None  # what the next sample is told of a free sample that failed
             for number, (view, temperature) in enumerate(self._plan(len(views), attempt), 1):
                 seconds = _write_seconds(mandate, candidates, deadline,
                                          reading=first if read not in (None, view) else 0.0)
                 if seconds is None:
                     break
+                if correction is not None:
+                    temperature = min(self.temperatures)
+                free = self._writes_freely(mandate, temperature) and correction is None
                 began = time.monotonic()
                 written, _completion = writer.write(
-                    views[view], feedback, temperature, seconds,
-                    free=self._writes_freely(mandate, temperature))
+                    views[view], feedback + ([correction] if correction else []),
+                    temperature, seconds, free=free)
                 first = time.monotonic() - began if first is None else first
                 read = view
                 outcome.model = writer.model_id
@@ -1337,17 +1351,21 @@ class Learner:
                 candidate.view = view
                 candidates.append(candidate)
                 outcome.history.append({"attempt": attempt, "candidate": number,
-                                        "source": source, "problem": candidate.problem,
+                                        "source": candidate.source,
+                                        "problem": candidate.problem,
                                         "result": candidate.result})
-                if source != written:
+                if candidate.source != written:
                     outcome.history[-1]["written"] = written
                 if candidate.valid and mandate.has_expectation:
                     self._install(claim, mandate, candidate.source, outcome)
                     return outcome
+                correction = None
                 if not candidate.valid:
-                    problem = candidate.problem
+                    problem, failed = candidate.problem, candidate.source
                     log.info("attempt %d.%d for %s.%s failed: %s", attempt, number, path,
                              mandate.selector, problem)
+                    if free:
+                        correction = _told(failed, problem)
             if mandate.has_expectation and attempt == self.attempts \
                     and self.search_seconds > 0 \
                     and self._search_expressions(claim, mandate, writer, outcome):
@@ -1363,7 +1381,7 @@ class Learner:
                               provisional=not verdict.final)
                 return outcome
             if problem is not None:
-                feedback = [f"Your method was:\n{source.rstrip()}\nIt failed: {problem}"]
+                feedback = [_told(failed, problem)]
         return self._fail(claim, outcome, f"no working method after {self.attempts} attempts; "
                                            f"last: {problem}")
 
@@ -1516,7 +1534,18 @@ class Learner:
         except sandbox.BudgetExceeded as exc:
             candidate.problem = f"the trial run was stopped: {exc}"
         except Exception as exc:  # the method's own failure is feedback, not a crash
+            missing = _missing_slot(exc, source, mandate)
+            meant = missing and _slot_meant(source, mandate)
+            if meant:
+                log.info("%s.%s: a sample read self.%s, which %s lacks; read as self.%s",
+                         path, mandate.selector, missing, mandate.receiver, meant)
+                return self._judge(path, mandate, re.sub(rf"\bself\.{missing}\b",
+                                                         f"self.{meant}", source),
+                                   calls, temperature)
             candidate.problem = f"the trial run raised {type(exc).__name__}: {exc}"
+            if missing:
+                candidate.problem += f" (the object has no slot {missing}; its slots are " \
+                                     f"{', '.join(mandate.slots)})"
         else:
             candidate.problem = self._unexpected(source, mandate, candidate.result)
             echoed = behaviour.echoed_input(candidate.signature, calls, mandate.slots)
@@ -1613,6 +1642,30 @@ class Learner:
                     f"{path}.{selector}")))
             time.sleep(delay)  # polling the image for the other process's commit
             delay = min(delay * 2, 0.5)
+
+
+def _told(source, problem):
+    """What the writer is told of a sample that failed: the method, and why."""
+    return f"Your method was:\n{source.rstrip()}\nIt failed: {problem}"
+
+
+def _missing_slot(exc, source, mandate):
+    """The name of a trial's `MessageNotUnderstood` when the method read it as a slot
+    (`self.text`) and the receiver has none of that name; else None."""
+    name = getattr(exc, "selector", None) if isinstance(exc, MessageNotUnderstood) else None
+    if name is None or name in mandate.slots or not re.search(rf"\bself\.{name}\b", source):
+        return None
+    return name
+
+
+def _slot_meant(source, mandate):
+    """The slot a method that read one the receiver lacks meant: the receiver's only slot it
+    does not read otherwise (`self.text` in `first_words` for an object whose one slot is
+    `article`), else None. The model named the slot by what it holds; the method, read
+    with the receiver's own name, is judged again like any other."""
+    read = set(re.findall(r"\bself\.(\w+)", source))
+    unread = [slot for slot in mandate.slots if slot not in read]
+    return unread[0] if len(unread) == 1 else None
 
 
 def _run(txn, receiver, selector, call, real):

@@ -235,6 +235,12 @@ def test_a_command_that_changes_nothing_counts_last():
     adds = candidate("def add(self, x):\n    return self.value + x\n", 8, 3, -2)
     adds.sampled, adds.precedent = False, "exact"
     assert dnu.decide([adds]).final  # the image's own `add` says what the word means
+    adds_flour = candidate("def add_flour(self, x):\n    return self.flour_kg + x\n", 37, 5, 1)
+    adds_flour.sampled, adds_flour.precedent = False, "related"  # `add` read as `add_flour`
+    stocks = candidate("def add_flour(self, x):\n    self.flour_kg = self.flour_kg + x\n"
+                       "    self._p_changed = True\n", None, None, None,
+                       changes=(("flour_kg", behaviour.canonical(37)),))
+    assert dnu.decide([adds_flour, stocks]).cluster.representative is stocks
     assert dnu.gives_a_command("add_item") and dnu.gives_a_command("reset")
     assert not dnu.gives_a_command("start_time") and not dnu.gives_a_command("is_locked")
 

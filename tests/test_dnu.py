@@ -4,11 +4,12 @@ Real ZEO server, real `batos` processes; only the model is the scripted double.
 """
 import json
 import re
+import time
 
 import pytest
 
 from conftest import one_line_error, run_batos
-from kernel import dnu, genesis
+from kernel import behaviour, dnu, genesis
 from kernel.image import connect
 
 pytestmark = pytest.mark.shared_server  # each test: a fresh lobby on the module's server
@@ -455,3 +456,35 @@ def test_a_sample_that_sets_a_slot_the_receiver_lacks_is_refused(rect, tmp_path)
     slots = json.loads(run_batos("inspect", "rect", "--json", home=rect.path,
                                  check=True).stdout)["slots"]
     assert "wide" not in slots and slots["width"] == 4
+
+
+def test_a_sample_that_reads_a_slot_the_receiver_lacks_reads_the_one_it_left_unread(
+        rect, tmp_path):
+    """`self.tall` on an object of width and height: the model named the slot by what it
+    holds; read as the receiver's one slot the method does not read, it runs."""
+    env = script(tmp_path, [{"match": "Write the method rim", "reply":
+                             "def rim(self):\n    return 2 * (self.width + self.tall)\n"}])
+    outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
+    assert outcome["learned"] and outcome["result"] == 14 and outcome["source"] == FULL
+    assert outcome["history"][0]["written"].endswith("self.tall)\n")
+
+
+def test_the_sample_after_a_free_one_that_failed_is_told_why(rect, tmp_path):
+    env = script(tmp_path, [
+        {"match": "ZeroDivisionError.*\\nWrite a corrected method", "reply": FULL},
+        {"match": "Write the method rim", "reply": "def rim(self):\n    return self.width / 0\n"}])
+    outcome = json.loads(send(rect, "rect", "rim", env=env, check=True).stdout)
+    first, second = outcome["history"][:2]
+    assert "raised ZeroDivisionError" in first["problem"]
+    assert (second["attempt"], second["source"], second["problem"]) == (1, FULL, None)
+    assert outcome["result"] == 14
+
+
+def test_while_no_sample_has_run_a_sample_gets_its_whole_time_until_the_overrun():
+    mandate = dnu.Mandate("p", "rect", {"width": 3}, (), (), "rim", ())
+    now = time.monotonic()
+    assert dnu._write_seconds(mandate, [], now - 1.0) == dnu.WRITE_SECONDS
+    assert dnu._write_seconds(mandate, [], now - dnu.OVERRUN_SECONDS) is None
+    ran = behaviour.Candidate(FULL)
+    assert dnu._write_seconds(mandate, [ran], now - 1.0) is None
+    assert dnu._write_seconds(mandate, [ran], now + 10.0) == dnu.WRITE_SECONDS
