@@ -1539,9 +1539,8 @@ class Learner:
             if meant:
                 log.info("%s.%s: a sample read self.%s, which %s lacks; read as self.%s",
                          path, mandate.selector, missing, mandate.receiver, meant)
-                return self._judge(path, mandate, re.sub(rf"\bself\.{missing}\b",
-                                                         f"self.{meant}", source),
-                                   calls, temperature)
+                renamed = re.sub(rf"\bself\.{re.escape(missing)}\b", f"self.{meant}", source)
+                return self._judge(path, mandate, renamed, calls, temperature)
             candidate.problem = f"the trial run raised {type(exc).__name__}: {exc}"
             if missing:
                 candidate.problem += f" (the object has no slot {missing}; its slots are " \
@@ -1653,7 +1652,8 @@ def _missing_slot(exc, source, mandate):
     """The name of a trial's `MessageNotUnderstood` when the method read it as a slot
     (`self.text`) and the receiver has none of that name; else None."""
     name = getattr(exc, "selector", None) if isinstance(exc, MessageNotUnderstood) else None
-    if name is None or name in mandate.slots or not re.search(rf"\bself\.{name}\b", source):
+    if name is None or name in mandate.slots \
+            or not re.search(rf"\bself\.{re.escape(name)}\b", source):
         return None
     return name
 
