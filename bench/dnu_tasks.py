@@ -31,7 +31,9 @@ mixed tuning set written by a helper in session 18 (`dnu_mixwork_tasks.py`);
 of the choice (`bench/choice.py`); `--temperatures T,…` tries other writer temperatures;
 `--quiet` prints part 3's totals only, for a set that must stay blind;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
-image first, to measure what they add.
+image first, to measure what they add; `--first-sample` has the learner install the first
+prompt's coolest sample alone, written greedily (`FirstSampleLearner`), to compare the
+writer's prompts without the sampling's noise.
 """
 import argparse
 import collections
@@ -56,7 +58,7 @@ import dnu_sealed_tasks
 import dnu_tail_tasks
 import dnu_unseen_tasks
 import precedents
-from kernel import dnu, llm, paths, sandbox, seed_methods
+from kernel import behaviour, dnu, llm, paths, sandbox, seed_methods
 from kernel.home import Home
 from kernel.image import connect
 from kernel.values import matches, plain
@@ -151,11 +153,34 @@ def cold_sends(home):
     return results
 
 
-def learner_for(home, image, **overrides):
+class FirstSampleLearner(dnu.Learner):
+    """A learner that installs, provisionally, what the first prompt's coolest sample writes
+    freely at temperature 0 — no other sample, no choice — or fails: how right BRICK's first
+    reading is, the same on every run of the same prompt, so two versions of the writer's
+    prompt (`dnu.WRITER_INSTRUCTIONS`, the examples) compare without the sampling's noise
+    (runs of the whole learner differ by ±4 tasks of 60)."""
+
+    def _search(self, claim, mandate, writer, outcome, deadline):
+        calls = behaviour.probe_calls(mandate.selector, mandate.slots, mandate.args)
+        written, _completion = writer.write(mandate.views(self.views)[0], [], 0.0, free=True)
+        candidate = self._judge(mandate.path, mandate, dnu.reads_its_inputs(written, mandate),
+                                calls, 0.0)
+        outcome.attempts, outcome.model = 1, writer.model_id
+        outcome.history.append({"attempt": 1, "candidate": 1, "source": candidate.source,
+                                "problem": candidate.problem, "result": candidate.result})
+        if not candidate.valid:
+            return self._fail(claim, outcome, f"the first sample failed: {candidate.problem}")
+        self._install(claim, mandate, candidate.source, outcome, provisional=True)
+        return outcome
+
+
+def learner_for(home, image, first_sample=False, **overrides):
     """One Learner with the home's `[dnu]` settings, as `batos send` makes it (`overrides`:
-    settings of the same names, for trying other ones)."""
-    return dnu.Learner(image, llm.ModelRegistry(home.config["models"]),
-                       **dnu.learner_settings({**home.config.get("dnu", {}), **overrides}))
+    settings of the same names, for trying other ones; `first_sample`: a
+    `FirstSampleLearner`)."""
+    kind = FirstSampleLearner if first_sample else dnu.Learner
+    return kind(image, llm.ModelRegistry(home.config["models"]),
+                **dnu.learner_settings({**home.config.get("dnu", {}), **overrides}))
 
 
 def new_object(image, path, slots):
@@ -350,6 +375,9 @@ def main(argv=None):
                         help="pickle what each task of part 3 decided, for bench/choice.py")
     parser.add_argument("--quiet", action="store_true",
                         help="print part 3's totals only (for sets that must stay blind)")
+    parser.add_argument("--first-sample", action="store_true",
+                        help="install the first prompt's greedy free sample alone "
+                             "(to compare the writer's prompts)")
     args = parser.parse_args(argv)
     module = TASK_SETS[args.tasks]
     open_tasks = [t for t in module.TASKS if not args.only or t.selector in args.only]
@@ -369,7 +397,7 @@ def main(argv=None):
             try:
                 if args.library == "idioms":
                     remove_domain_examples(image)
-                learner = learner_for(home, image, **(
+                learner = learner_for(home, image, args.first_sample, **(
                     {"temperatures": args.temperatures} if args.temperatures else {}))
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)

@@ -563,7 +563,7 @@ DOMAIN_EXAMPLES = [  # (object name, slots, selector, example arguments, source)
     ("fence", {"length": 30, "post_gap": 2.5}, "posts_needed", (),
      "def posts_needed(self):\n    return int(self.length / self.post_gap) + 1\n"),
     ("floor_tiling", {"room_area": 12, "tile_area": 0.25}, "tiles_needed", (),
-     "def tiles_needed(self):\n    return self.room_area / self.tile_area\n"),
+     "def tiles_needed(self):\n    return -(-self.room_area // self.tile_area)\n"),
     ("trail_map", {"map_cm": 4, "scale": 25000}, "real_km", (),
      "def real_km(self):\n    return self.map_cm * self.scale / 100 / 1000\n"),
     ("ramp", {"rise": 3, "run": 12}, "gradient", (),
