@@ -26,9 +26,11 @@ session's changes (`dnu_sealed_tasks.py`), `--tasks tail` on the one written bli
 session 13, before that session's changes were measured (`dnu_tail_tasks.py`), `--tasks lists`
 on thirty list tasks written blind in session 17 (`dnu_lists_tasks.py`), `--tasks listwork`
 on the list tuning set written beside it (`dnu_listwork_tasks.py`), `--tasks mixwork` on the
-mixed tuning set written by a helper in session 18 (`dnu_mixwork_tasks.py`);
+mixed tuning set written by a helper in session 18 (`dnu_mixwork_tasks.py`), `--tasks vault`
+on the one written blind in session 21, before that session's changes (`dnu_vault_tasks.py`);
 `--only SELECTOR…` runs some tasks; `--record FILE` keeps what part 3 decided for a replay
-of the choice (`bench/choice.py`); `--temperatures T,…` tries other writer temperatures;
+of the choice (`bench/choice.py`); `--temperatures T,…` tries other writer temperatures, and
+`--setting NAME=VALUE` any other `[dnu]` setting (`examples`, `views`, …);
 `--quiet` prints part 3's totals only, for a set that must stay blind;
 `--library idioms` removes the seed library's domain methods (`kernel.seed_methods`) from the
 image first, to measure what they add; `--first-sample` has the learner install the first
@@ -57,6 +59,7 @@ import dnu_open_tasks
 import dnu_sealed_tasks
 import dnu_tail_tasks
 import dnu_unseen_tasks
+import dnu_vault_tasks
 import precedents
 from kernel import behaviour, dnu, llm, paths, sandbox, seed_methods
 from kernel.home import Home
@@ -193,7 +196,7 @@ TASK_SETS = {"open": dnu_open_tasks, "dev": dnu_dev_tasks, "blind": dnu_blind_ta
              "fresh": dnu_fresh_tasks, "unseen": dnu_unseen_tasks,
              "novel": dnu_novel_tasks, "sealed": dnu_sealed_tasks, "tail": dnu_tail_tasks,
              "lists": dnu_lists_tasks, "listwork": dnu_listwork_tasks,
-             "mixwork": dnu_mixwork_tasks}
+             "mixwork": dnu_mixwork_tasks, "vault": dnu_vault_tasks}
 
 
 def remove_domain_examples(image):
@@ -363,6 +366,17 @@ def print_open(rows):
     return counts
 
 
+def _setting(text):
+    """`NAME=VALUE` from the command line: one `[dnu]` setting, its value read as JSON."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"{name}: {value!r} is not JSON ({error})") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=("all", "cold", "expect", "open"), default="all")
@@ -371,6 +385,9 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--temperatures", type=lambda t: [float(x) for x in t.split(",")],
                         help="the writer's temperatures (`[dnu] temperatures`), comma-separated")
+    parser.add_argument("--setting", metavar="NAME=VALUE", action="append", default=[],
+                        type=_setting, help="another `[dnu]` setting for this run, its value "
+                        "as JSON (`--setting examples=0 --setting views=1`)")
     parser.add_argument("--record", metavar="FILE",
                         help="pickle what each task of part 3 decided, for bench/choice.py")
     parser.add_argument("--quiet", action="store_true",
@@ -397,8 +414,10 @@ def main(argv=None):
             try:
                 if args.library == "idioms":
                     remove_domain_examples(image)
-                learner = learner_for(home, image, args.first_sample, **(
-                    {"temperatures": args.temperatures} if args.temperatures else {}))
+                overrides = dict(args.setting)
+                if args.temperatures:
+                    overrides["temperatures"] = args.temperatures
+                learner = learner_for(home, image, args.first_sample, **overrides)
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)
                 if args.part in ("all", "open"):
