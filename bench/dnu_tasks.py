@@ -377,6 +377,17 @@ def _setting(text):
         raise argparse.ArgumentTypeError(f"{name}: {value!r} is not JSON ({error})") from None
 
 
+def settings(parser, args):
+    """The `--setting`s as `learner_for` overrides; a name `[dnu]` does not have is an error,
+    not a run that silently measures the defaults."""
+    overrides = dict(args.setting)
+    unknown = sorted(set(overrides) - set(dnu.learner_settings({})))
+    if unknown:
+        parser.error(f"--setting: no [dnu] setting named {', '.join(unknown)} (known: "
+                     f"{', '.join(sorted(dnu.learner_settings({})))})")
+    return overrides
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=("all", "cold", "expect", "open"), default="all")
@@ -396,6 +407,9 @@ def main(argv=None):
                         help="install the first prompt's greedy free sample alone "
                              "(to compare the writer's prompts)")
     args = parser.parse_args(argv)
+    overrides = settings(parser, args)
+    if args.temperatures:
+        overrides["temperatures"] = args.temperatures
     module = TASK_SETS[args.tasks]
     open_tasks = [t for t in module.TASKS if not args.only or t.selector in args.only]
     rows = open_rows = []
@@ -414,9 +428,6 @@ def main(argv=None):
             try:
                 if args.library == "idioms":
                     remove_domain_examples(image)
-                overrides = dict(args.setting)
-                if args.temperatures:
-                    overrides["temperatures"] = args.temperatures
                 learner = learner_for(home, image, args.first_sample, **overrides)
                 if args.part in ("all", "expect"):
                     rows = run_tasks(home, image, learner)

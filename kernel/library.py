@@ -152,11 +152,11 @@ def nearest(examples, selector, slots, args, count=3):
                     reverse=True)
     chosen, sources = [], set()
     for example in ranked:
+        if len(chosen) >= count:
+            break
         if example.source not in sources:
             chosen.append(example)
             sources.add(example.source)
-        if len(chosen) == count:
-            break
     return list(reversed(chosen))
 
 

@@ -32,6 +32,7 @@ def test_the_nearest_examples_share_selector_words_slots_and_kinds(lobby):
     area = library.nearest(examples, "area", {"side": 2}, [], count=3)
     assert area[-1].selector == "area" and area[-1].slots == {"side": 5}  # same selector, slots
     assert library.nearest(examples, "zyzzyva", {"side": 2}, [], count=5) == []  # unrelated
+    assert library.nearest(examples, "area", {"side": 2}, [], count=0) == []  # `examples = 0`
 
 
 def test_the_walk_skips_kernel_namespaces_and_is_bounded(lobby):
