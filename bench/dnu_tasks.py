@@ -380,11 +380,11 @@ def _setting(text):
 def settings(parser, args):
     """The `--setting`s as `learner_for` overrides; a name `[dnu]` does not have is an error,
     not a run that silently measures the defaults."""
-    overrides = dict(args.setting)
-    unknown = sorted(set(overrides) - set(dnu.learner_settings({})))
+    overrides, known = dict(args.setting), sorted(dnu.learner_settings({}))
+    unknown = sorted(set(overrides) - set(known))
     if unknown:
-        parser.error(f"--setting: no [dnu] setting named {', '.join(unknown)} (known: "
-                     f"{', '.join(sorted(dnu.learner_settings({})))})")
+        parser.error(f"--setting: no [dnu] setting named {', '.join(unknown)} "
+                     f"(known: {', '.join(known)})")
     return overrides
 
 
